@@ -1,0 +1,34 @@
+package v1alpha1
+
+// Condition types, in the kstatus and Flux conventions.
+const (
+	// ConditionReady is always present: True when the persona matches the spec.
+	ConditionReady = "Ready"
+	// ConditionReconciling is present only while work is in flight or being retried.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is present only while the binding cannot progress without
+	// a change from a person (spec, Secret, account).
+	ConditionStalled = "Stalled"
+)
+
+// Condition reasons.
+const (
+	ReasonSynced              = "Synced"
+	ReasonProgressing         = "Progressing"
+	ReasonAPIError            = "APIError"
+	ReasonRateLimited         = "RateLimited"
+	ReasonCredentialsNotFound = "CredentialsNotFound"
+	ReasonUnauthorized        = "Unauthorized"
+	ReasonPersonaNotFound     = "PersonaNotFound"
+	ReasonNumberNotOwned      = "NumberNotOwned"
+	ReasonNumberConflict      = "NumberConflict"
+	ReasonSuspended           = "Suspended"
+	ReasonDeleting            = "Deleting"
+)
+
+const (
+	// Finalizer holds a Detach binding until its numbers are detached.
+	Finalizer = "personas.bland-operator.dev/detach"
+	// ReconcileRequestedAtAnnotation asks for a resync when its value changes.
+	ReconcileRequestedAtAnnotation = "personas.bland-operator.dev/reconcile-requested-at"
+)

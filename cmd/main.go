@@ -1,0 +1,150 @@
+// Command manager runs the bland-operator controller manager.
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/bland"
+	"github.com/bland-operator/bland-operator/internal/controller"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type flags struct {
+	blandURL, metricsAddr, probeAddr, watchNamespaces string
+	allowInsecure, leaderElect, secureMetrics, http2   bool
+	qps                                                 float64
+	burst, workers, batchSize                           int
+	showVersion                                         bool
+}
+
+func parseFlags() (flags, zap.Options) {
+	var f flags
+	flag.StringVar(&f.blandURL, "bland-api-url", bland.DefaultBaseURL, "Base URL of the Bland API. Operator-wide: a binding can never redirect the key elsewhere.")
+	flag.BoolVar(&f.allowInsecure, "allow-insecure-api-url", false, "Allow a plain http:// --bland-api-url (tests and the local demo only).")
+	flag.Float64Var(&f.qps, "api-qps", 5, "Calls per second to Bland, shared by all bindings (token bucket rate). Negative turns it off.")
+	flag.IntVar(&f.burst, "api-burst", 10, "Burst of calls to Bland (token bucket size).")
+	flag.IntVar(&f.workers, "max-concurrent-reconciles", 4, "PersonaBindings reconciled in parallel.")
+	flag.IntVar(&f.batchSize, "api-batch-size", 100, "Most numbers sent in one attach or detach call.")
+	flag.StringVar(&f.watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch; empty watches all.")
+	flag.StringVar(&f.metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint (:8443 for HTTPS, :8080 for HTTP, 0 to turn it off).")
+	flag.BoolVar(&f.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
+	flag.BoolVar(&f.http2, "enable-http2", false, "Serve metrics over HTTP/2 as well (off: protects against HTTP/2 stream attacks).")
+	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
+	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
+	flag.BoolVar(&f.showVersion, "version", false, "Print the version and exit.")
+	opts := zap.Options{Development: false}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	return f, opts
+}
+
+func main() {
+	f, zapOpts := parseFlags()
+	if f.showVersion {
+		fmt.Println(buildInfo())
+		return
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+	log.Info("Starting bland-operator", "version", buildInfo())
+	if err := run(f); err != nil {
+		log.Error(err, "Manager stopped")
+		os.Exit(1)
+	}
+}
+
+func run(f flags) error {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+
+	blandClient, err := bland.New(bland.Options{BaseURL: f.blandURL, AllowInsecure: f.allowInsecure, QPS: f.qps, Burst: f.burst})
+	if err != nil {
+		return err
+	}
+
+	var tlsOpts []func(*tls.Config)
+	if !f.http2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metricsOpts := metricsserver.Options{BindAddress: f.metricsAddr, SecureServing: f.secureMetrics, TLSOpts: tlsOpts}
+	if f.secureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsOpts,
+		HealthProbeBindAddress:        f.probeAddr,
+		LeaderElection:                f.leaderElect,
+		LeaderElectionID:              "bland-operator.personas.bland-operator.dev",
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cacheOptions(f.watchNamespaces),
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+
+	r := &controller.PersonaBindingReconciler{
+		Client:          mgr.GetClient(),
+		APIReader:       mgr.GetAPIReader(),
+		Bland:           blandClient,
+		Recorder:        mgr.GetEventRecorder("bland-operator"),
+		AttachBatchSize: f.batchSize,
+	}
+	if err := r.SetupWithManager(mgr, controller.ControllerOptions{MaxConcurrentReconciles: f.workers}); err != nil {
+		return fmt.Errorf("setting up controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// cacheOptions limits the cache to the watched namespaces and drops
+// managedFields from cached objects, which the operator never reads.
+func cacheOptions(namespaces string) cache.Options {
+	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if namespaces == "" {
+		return opts
+	}
+	opts.DefaultNamespaces = map[string]cache.Config{}
+	for _, ns := range strings.Split(namespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return opts
+}
+
+func buildInfo() string {
+	info := "bland-operator " + version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		info += " (" + bi.GoVersion + ")"
+	}
+	return info
+}

@@ -1,0 +1,337 @@
+package bland
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// DefaultBaseURL is Bland's public API.
+const DefaultBaseURL = "https://api.bland.ai"
+
+// Options configure a Client. Zero values take the defaults in parentheses.
+type Options struct {
+	// BaseURL of the API (DefaultBaseURL). Plain http is refused unless
+	// AllowInsecure is set, so that a key never crosses a network in clear text.
+	BaseURL       string
+	AllowInsecure bool
+	// QPS and Burst size the token bucket shared by every call of this client
+	// (5 and 10). A QPS below zero turns the bucket off.
+	QPS   float64
+	Burst int
+	// Timeout bounds one call, including reading the body (30s).
+	Timeout time.Duration
+	// MaxResponseBytes caps the body read from one response (8 MiB).
+	MaxResponseBytes int64
+	// Transport replaces the HTTP transport (tests).
+	Transport http.RoundTripper
+	// Now replaces the clock (tests).
+	Now func() time.Time
+}
+
+// Client calls the Bland persona API. It is safe for concurrent use; one Client
+// is shared by all reconciles so that its token bucket bounds the total rate.
+type Client struct {
+	base     string
+	http     *http.Client
+	limiter  *rate.Limiter
+	maxBytes int64
+	now      func() time.Time
+
+	mu           sync.Mutex
+	blockedUntil map[[sha256.Size]byte]time.Time
+}
+
+// New checks the options and returns a Client.
+func New(o Options) (*Client, error) {
+	if o.BaseURL == "" {
+		o.BaseURL = DefaultBaseURL
+	}
+	u, err := url.Parse(o.BaseURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("bland API URL %q is not an absolute URL", o.BaseURL)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && o.AllowInsecure:
+	case u.Scheme == "http":
+		return nil, fmt.Errorf("bland API URL %q uses plain http; the API key would travel unencrypted (start the manager with --allow-insecure-api-url to allow it)", o.BaseURL)
+	default:
+		return nil, fmt.Errorf("bland API URL %q must use https", o.BaseURL)
+	}
+	if o.QPS == 0 {
+		o.QPS = 5
+	}
+	if o.Burst <= 0 {
+		o.Burst = 10
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = 8 << 20
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	limit := rate.Limit(o.QPS)
+	if o.QPS < 0 {
+		limit = rate.Inf
+	}
+	return &Client{
+		base:         strings.TrimRight(u.String(), "/"),
+		http:         &http.Client{Timeout: o.Timeout, Transport: o.Transport},
+		limiter:      rate.NewLimiter(limit, o.Burst),
+		maxBytes:     o.MaxResponseBytes,
+		now:          o.Now,
+		blockedUntil: map[[sha256.Size]byte]time.Time{},
+	}, nil
+}
+
+// GetPersona reads a persona and the numbers attached to it.
+func (c *Client) GetPersona(ctx context.Context, apiKey, personaID string) (*Persona, error) {
+	var p Persona
+	err := c.do(ctx, apiKey, "get persona", http.MethodGet, personaPath(personaID), nil, &p)
+	return checkPersona(&p, err)
+}
+
+// AttachNumbers attaches numbers to a persona and returns the persona after it.
+func (c *Client) AttachNumbers(ctx context.Context, apiKey, personaID string, numbers []string) (*Persona, error) {
+	var p Persona
+	body := map[string][]string{"inbound_numbers": numbers}
+	err := c.do(ctx, apiKey, "attach numbers", http.MethodPost, personaPath(personaID)+"/inbound/attach", body, &p)
+	return checkPersona(&p, err)
+}
+
+// DetachNumbers detaches numbers from a persona and returns the persona after it.
+// Detaching a number that is not attached is a no-op on Bland's side.
+func (c *Client) DetachNumbers(ctx context.Context, apiKey, personaID string, numbers []string) (*Persona, error) {
+	var p Persona
+	body := map[string][]string{"inbound_numbers": numbers}
+	err := c.do(ctx, apiKey, "detach numbers", http.MethodPost, personaPath(personaID)+"/inbound/detach", body, &p)
+	return checkPersona(&p, err)
+}
+
+// UpdateNumberSettings sets (or, with nil, clears) the per-number settings of a
+// number attached to the persona and returns the number's record.
+func (c *Client) UpdateNumberSettings(ctx context.Context, apiKey, personaID, number string, s *Settings) (*InboundNumber, error) {
+	var n InboundNumber
+	if s.IsEmpty() {
+		s = nil
+	}
+	body := map[string]*Settings{"persona_settings": s}
+	path := personaPath(personaID) + "/inbound/" + url.PathEscape(number) + "/settings"
+	if err := c.do(ctx, apiKey, "update number settings", http.MethodPatch, path, body, &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+func personaPath(id string) string {
+	return "/v1/personas/" + url.PathEscape(id)
+}
+
+// checkPersona turns a 2xx answer without a persona into a transient error, so
+// that a caller never mistakes an empty answer for "no numbers attached".
+func checkPersona(p *Persona, err error) (*Persona, error) {
+	if err != nil {
+		return nil, err
+	}
+	if p.ID == "" {
+		return nil, &Error{Kind: KindTransient, Op: "read persona", Message: "response has no persona id"}
+	}
+	return p, nil
+}
+
+// envelope is Bland's response shape: data on success, errors on failure.
+type envelope struct {
+	Data   json.RawMessage `json:"data"`
+	Errors []struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	} `json:"errors"`
+}
+
+func (c *Client) do(ctx context.Context, apiKey, op, method, path string, body, out any) error {
+	key := sha256.Sum256([]byte(apiKey))
+	if wait := c.blockedFor(key); wait > 0 {
+		return &Error{Kind: KindRateLimited, Op: op, Message: "waiting for Bland's Retry-After", RetryAfter: wait}
+	}
+	if err := c.limiter.Wait(ctx); err != nil {
+		return &Error{Kind: KindTransient, Op: op, Message: "waiting for the client rate limit: " + err.Error()}
+	}
+
+	var reader io.Reader
+	if body != nil {
+		buf, err := json.Marshal(body)
+		if err != nil {
+			return &Error{Kind: KindInvalid, Op: op, Message: err.Error()}
+		}
+		reader = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, reader)
+	if err != nil {
+		return &Error{Kind: KindInvalid, Op: op, Message: err.Error()}
+	}
+	req.Header.Set("authorization", apiKey)
+	req.Header.Set("accept", "application/json")
+	req.Header.Set("user-agent", "bland-operator")
+	if body != nil {
+		req.Header.Set("content-type", "application/json")
+	}
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return &Error{Kind: KindTransient, Op: op, Message: networkMessage(err)}
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
+	if err != nil {
+		return &Error{Kind: KindTransient, Op: op, StatusCode: resp.StatusCode, Message: "reading response: " + networkMessage(err)}
+	}
+	if int64(len(raw)) > c.maxBytes {
+		return &Error{Kind: KindTransient, Op: op, StatusCode: resp.StatusCode, Message: fmt.Sprintf("response larger than %d bytes", c.maxBytes)}
+	}
+
+	if resp.StatusCode == http.StatusTooManyRequests {
+		wait := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+		c.block(key, wait)
+		return &Error{Kind: KindRateLimited, Op: op, StatusCode: resp.StatusCode, Message: "rate limited by Bland", RetryAfter: wait}
+	}
+	return decode(op, resp.StatusCode, raw, apiKey, out)
+}
+
+// decode classifies an answer, HTTP status first and error code second, and
+// fills out from the envelope's data on success.
+func decode(op string, status int, raw []byte, apiKey string, out any) error {
+	var env envelope
+	jsonErr := json.Unmarshal(raw, &env)
+	e := &Error{Op: op, StatusCode: status}
+	if jsonErr == nil && len(env.Errors) > 0 {
+		e.Code = clean(env.Errors[0].Error, apiKey)
+		e.Message = clean(env.Errors[0].Message, apiKey)
+	}
+	ok := status >= 200 && status < 300
+	switch {
+	case ok && jsonErr != nil:
+		e.Kind, e.Message = KindTransient, "response is not a JSON envelope"
+	case ok && len(env.Errors) > 0:
+		e.Kind = kindOfCode(e.Code, KindTransient)
+	case ok:
+		if len(env.Data) == 0 || string(env.Data) == "null" {
+			return &Error{Kind: KindTransient, Op: op, StatusCode: status, Message: "response has no data"}
+		}
+		if err := json.Unmarshal(env.Data, out); err != nil {
+			return &Error{Kind: KindTransient, Op: op, StatusCode: status, Message: "response data does not match the API: " + clean(err.Error(), apiKey)}
+		}
+		return nil
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		e.Kind = KindUnauthorized
+	case status == http.StatusNotFound:
+		e.Kind = kindOfCode(e.Code, KindNotFound)
+	case status == http.StatusRequestTimeout || status >= 500:
+		e.Kind = KindTransient
+	default:
+		e.Kind = kindOfCode(e.Code, KindInvalid)
+	}
+	if e.Message == "" && e.Code == "" {
+		e.Message = "unexpected response"
+		if jsonErr != nil {
+			e.Message = "unexpected response that is not JSON"
+		}
+	}
+	return e
+}
+
+// kindOfCode maps Bland's error codes. Only PERSONA_NOT_FOUND is documented;
+// the rest are recognised by the words they contain.
+func kindOfCode(code string, fallback Kind) Kind {
+	c := strings.ToUpper(code)
+	switch {
+	case c == "PERSONA_NOT_FOUND":
+		return KindNotFound
+	case strings.Contains(c, "UNAUTHORIZED"), strings.Contains(c, "FORBIDDEN"), strings.Contains(c, "API_KEY"):
+		return KindUnauthorized
+	case strings.Contains(c, "NOT_ATTACHED"):
+		// The number left the persona between our read and our write: read again.
+		return KindTransient
+	case strings.Contains(c, "NUMBER"):
+		return KindNumberNotOwned
+	case strings.Contains(c, "RATE_LIMIT"):
+		return KindTransient
+	}
+	return fallback
+}
+
+// clean keeps a message from Bland short, valid UTF-8 and free of the key.
+func clean(s, apiKey string) string {
+	s = strings.ToValidUTF8(s, "?")
+	if apiKey != "" {
+		s = strings.ReplaceAll(s, apiKey, "[redacted]")
+	}
+	if len(s) > 256 {
+		s = strings.ToValidUTF8(s[:256], "") + "..."
+	}
+	return s
+}
+
+// networkMessage describes a transport failure without the request URL noise.
+func networkMessage(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timed out"
+	}
+	return err.Error()
+}
+
+// parseRetryAfter reads Retry-After in seconds or as an HTTP date. A missing or
+// unreadable value waits one second; a wait is never longer than an hour.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	wait := time.Second
+	if v = strings.TrimSpace(v); v != "" {
+		var secs int64
+		if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && fmt.Sprint(secs) == v {
+			wait = time.Duration(secs) * time.Second
+		} else if t, err := http.ParseTime(v); err == nil {
+			wait = t.Sub(now)
+		}
+	}
+	return min(max(wait, time.Second), time.Hour)
+}
+
+func (c *Client) blockedFor(key [sha256.Size]byte) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until, ok := c.blockedUntil[key]
+	if !ok {
+		return 0
+	}
+	if wait := until.Sub(c.now()); wait > 0 {
+		return wait
+	}
+	delete(c.blockedUntil, key)
+	return 0
+}
+
+func (c *Client) block(key [sha256.Size]byte, wait time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until := c.now().Add(wait)
+	if until.After(c.blockedUntil[key]) {
+		c.blockedUntil[key] = until
+	}
+}

@@ -1,0 +1,75 @@
+package bland
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kind classifies a failed call by what the caller should do about it.
+type Kind string
+
+const (
+	// KindNotFound: the persona does not exist or the key may not see it.
+	KindNotFound Kind = "NotFound"
+	// KindUnauthorized: the key was rejected (401/403).
+	KindUnauthorized Kind = "Unauthorized"
+	// KindNumberNotOwned: a number is not in the account.
+	KindNumberNotOwned Kind = "NumberNotOwned"
+	// KindRateLimited: 429; wait RetryAfter before calling again with this key.
+	KindRateLimited Kind = "RateLimited"
+	// KindTransient: 5xx, timeouts, resets, unreadable answers; retry with backoff.
+	KindTransient Kind = "Transient"
+	// KindInvalid: the request was refused as malformed (other 4xx).
+	KindInvalid Kind = "Invalid"
+)
+
+// Error is every failure the client returns. Its message never contains the
+// API key.
+type Error struct {
+	Kind Kind
+	// Op names the call, e.g. "attach numbers".
+	Op string
+	// StatusCode is the HTTP status, 0 when no response arrived.
+	StatusCode int
+	// Code is the first error code of Bland's error envelope, if any.
+	Code string
+	// Message is Bland's message or a description of what went wrong.
+	Message string
+	// RetryAfter is how long Bland asked to wait (KindRateLimited only).
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("%s: %s", e.Op, e.Kind)
+	if e.StatusCode != 0 {
+		msg += fmt.Sprintf(" (HTTP %d)", e.StatusCode)
+	}
+	if e.Code != "" {
+		msg += " " + e.Code
+	}
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	if e.Kind == KindRateLimited {
+		msg += fmt.Sprintf(", retry after %s", e.RetryAfter)
+	}
+	return msg
+}
+
+// KindOf returns the Kind of err, or KindTransient for errors the client did
+// not classify.
+func KindOf(err error) Kind {
+	var be *Error
+	if errors.As(err, &be) {
+		return be.Kind
+	}
+	return KindTransient
+}
+
+// AsError returns err as an *Error, if it is one.
+func AsError(err error) (*Error, bool) {
+	var be *Error
+	ok := errors.As(err, &be)
+	return be, ok
+}

@@ -1,0 +1,225 @@
+package blandsim
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+)
+
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
+
+// ServeHTTP answers the Bland persona API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.Latency > 0 {
+		select {
+		case <-time.After(s.Latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if r.URL.Path == "/_sim/history" {
+		w.Header().Set("content-type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.History())
+		return
+	}
+	ep, personaID, number := route(r)
+	call := Call{Time: s.now(), Endpoint: ep, PersonaID: personaID}
+
+	s.mu.Lock()
+	acct := s.accounts[r.Header.Get("authorization")]
+	s.mu.Unlock()
+	if acct == nil {
+		call.Status = http.StatusUnauthorized
+		s.record(call)
+		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "invalid API key")
+		return
+	}
+	call.Account = acct.name
+
+	var body struct {
+		InboundNumbers  []string  `json:"inbound_numbers"`
+		PersonaSettings *Settings `json:"persona_settings"`
+	}
+	if r.Body != nil && (r.Method == http.MethodPost || r.Method == http.MethodPatch) {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil {
+			call.Status = http.StatusBadRequest
+			s.record(call)
+			writeError(w, http.StatusBadRequest, "INVALID_BODY", "request body is not valid JSON")
+			return
+		}
+	}
+	call.Numbers = body.InboundNumbers
+	if number != "" {
+		call.Numbers = []string{number}
+	}
+
+	if f, ok := s.nextFault(acct.name, ep); ok {
+		call.Fault = string(f.Kind)
+		call.Status = s.applyFault(w, r, f)
+		s.record(call)
+		return
+	}
+	call.Status = s.serve(w, acct, ep, personaID, number, body.InboundNumbers, body.PersonaSettings)
+	s.record(call)
+}
+
+// route splits a request into its endpoint and path parameters.
+func route(r *http.Request) (ep Endpoint, personaID, number string) {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if len(parts) < 2 || parts[0] != "v1" || parts[1] != "personas" {
+		return EndpointUnknownRoute, "", ""
+	}
+	switch {
+	case len(parts) == 2 && r.Method == http.MethodGet:
+		return EndpointList, "", ""
+	case len(parts) == 3 && r.Method == http.MethodGet:
+		return EndpointGet, parts[2], ""
+	case len(parts) == 5 && parts[3] == "inbound" && parts[4] == "attach" && r.Method == http.MethodPost:
+		return EndpointAttach, parts[2], ""
+	case len(parts) == 5 && parts[3] == "inbound" && parts[4] == "detach" && r.Method == http.MethodPost:
+		return EndpointDetach, parts[2], ""
+	case len(parts) == 6 && parts[3] == "inbound" && parts[5] == "settings" && r.Method == http.MethodPatch:
+		return EndpointSettings, parts[2], parts[4]
+	}
+	return EndpointUnknownRoute, "", ""
+}
+
+// serve carries out a valid call and returns the HTTP status it answered.
+func (s *Server) serve(w http.ResponseWriter, acct *account, ep Endpoint, personaID, number string, numbers []string, settings *Settings) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ep == EndpointUnknownRoute {
+		return writeError(w, http.StatusNotFound, "NOT_FOUND", "no such endpoint")
+	}
+	if ep == EndpointList {
+		var out []personaJSON
+		for _, p := range s.personas {
+			if p.account == acct {
+				out = append(out, p.json())
+			}
+		}
+		return writeData(w, out)
+	}
+	p := s.personas[personaID]
+	if p == nil || p.account != acct {
+		return writeError(w, s.NotFoundStatus, "PERSONA_NOT_FOUND", "Persona not found or access denied")
+	}
+	switch ep {
+	case EndpointGet:
+		return writeData(w, p.json())
+	case EndpointAttach, EndpointDetach:
+		for _, n := range numbers {
+			if !e164.MatchString(n) {
+				return writeError(w, http.StatusBadRequest, "INVALID_PHONE_NUMBER", fmt.Sprintf("%s is not an E.164 number", n))
+			}
+		}
+		if ep == EndpointDetach {
+			s.detach(p, numbers)
+			return writeData(w, p.json())
+		}
+		var missing []string
+		for _, n := range numbers {
+			if !acct.numbers[n] {
+				missing = append(missing, n)
+			}
+		}
+		if len(missing) > 0 {
+			return writeError(w, http.StatusBadRequest, "NUMBER_NOT_FOUND", "numbers not in this account: "+strings.Join(missing, ", "))
+		}
+		s.attach(p, numbers)
+		return writeData(w, p.json())
+	default: // settings
+		if _, ok := p.numbers[number]; !ok {
+			return writeError(w, http.StatusBadRequest, "NUMBER_NOT_ATTACHED", number+" is not attached to this persona")
+		}
+		if settings != nil && *settings == (Settings{}) {
+			settings = nil
+		}
+		p.numbers[number] = settings
+		p.updated = s.now()
+		return writeData(w, numberJSON{PhoneNumber: number, PersonaID: p.id, PersonaSettings: settings})
+	}
+}
+
+// applyFault writes the injected failure and returns its status (0 if none).
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault) int {
+	switch f.Kind {
+	case FaultRateLimit:
+		w.Header().Set("Retry-After", f.RetryAfter)
+		return writeError(w, http.StatusTooManyRequests, "RATE_LIMITED", "too many requests")
+	case FaultHang:
+		select {
+		case <-time.After(f.Duration):
+		case <-r.Context().Done():
+		}
+		return writeError(w, http.StatusGatewayTimeout, "TIMEOUT", "upstream timed out")
+	case FaultReset:
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return 0
+			}
+		}
+		return writeError(w, http.StatusBadGateway, "RESET", "connection reset")
+	case FaultEnvelope:
+		w.Header().Set("content-type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"data": nil, "errors": []map[string]string{{"error": f.Code, "message": "injected error"}}})
+		return http.StatusOK
+	case FaultBody:
+		status := f.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write(f.Body)
+		return status
+	default: // FaultStatus
+		w.Header().Set("content-type", "text/html")
+		w.WriteHeader(f.Status)
+		_, _ = fmt.Fprintf(w, "<html><body><h1>%d %s</h1></body></html>", f.Status, http.StatusText(f.Status))
+		return f.Status
+	}
+}
+
+type personaJSON struct {
+	ID             string       `json:"id"`
+	Name           string       `json:"name"`
+	UserID         string       `json:"user_id"`
+	InboundNumbers []numberJSON `json:"inbound_numbers"`
+	CreatedAt      string       `json:"created_at"`
+	UpdatedAt      string       `json:"updated_at"`
+}
+
+type numberJSON struct {
+	PhoneNumber     string    `json:"phone_number"`
+	Label           *string   `json:"label"`
+	PersonaID       string    `json:"persona_id"`
+	PersonaSettings *Settings `json:"persona_settings"`
+}
+
+func (p *persona) json() personaJSON {
+	out := personaJSON{ID: p.id, Name: p.name, UserID: "user-" + p.account.name,
+		InboundNumbers: []numberJSON{},
+		CreatedAt:      p.created.UTC().Format(time.RFC3339Nano), UpdatedAt: p.updated.UTC().Format(time.RFC3339Nano)}
+	for _, n := range p.order {
+		out.InboundNumbers = append(out.InboundNumbers, numberJSON{PhoneNumber: n, PersonaID: p.id, PersonaSettings: p.numbers[n]})
+	}
+	return out
+}
+
+func writeData(w http.ResponseWriter, data any) int {
+	w.Header().Set("content-type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"data": data, "errors": nil})
+	return http.StatusOK
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) int {
+	w.Header().Set("content-type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"data": nil, "errors": []map[string]string{{"error": code, "message": msg}}})
+	return status
+}

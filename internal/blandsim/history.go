@@ -1,0 +1,83 @@
+package blandsim
+
+import (
+	"slices"
+	"time"
+)
+
+// Endpoint names one of the simulated calls.
+type Endpoint string
+
+// The endpoints, as recorded in the history.
+const (
+	EndpointGet          Endpoint = "get"
+	EndpointList         Endpoint = "list"
+	EndpointAttach       Endpoint = "attach"
+	EndpointDetach       Endpoint = "detach"
+	EndpointSettings     Endpoint = "settings"
+	EndpointUnknownRoute Endpoint = "unknown"
+)
+
+// Call is one request the simulator received.
+type Call struct {
+	Time      time.Time `json:"time"`
+	Account   string    `json:"account"` // the account's name, never the key
+	Endpoint  Endpoint  `json:"endpoint"`
+	PersonaID string    `json:"personaID,omitempty"`
+	Numbers   []string  `json:"numbers,omitempty"`
+	Status    int       `json:"status"`
+	Fault     string    `json:"fault,omitempty"`
+}
+
+// IsWrite reports whether the call changes state in Bland.
+func (c Call) IsWrite() bool {
+	return c.Endpoint == EndpointAttach || c.Endpoint == EndpointDetach || c.Endpoint == EndpointSettings
+}
+
+// History returns a copy of every call received so far.
+func (s *Server) History() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.history)
+}
+
+// Calls returns the calls that match keep.
+func (s *Server) Calls(keep func(Call) bool) []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Call
+	for _, c := range s.history {
+		if keep(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// CountFor returns how many calls were made for a persona, by endpoint.
+func (s *Server) CountFor(personaID string) map[Endpoint]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[Endpoint]int{}
+	for _, c := range s.history {
+		if c.PersonaID == personaID {
+			out[c.Endpoint]++
+		}
+	}
+	return out
+}
+
+// CallsFor returns the calls made for a persona.
+func (s *Server) CallsFor(personaID string) []Call {
+	return s.Calls(func(c Call) bool { return c.PersonaID == personaID })
+}
+
+func (s *Server) record(c Call) {
+	s.mu.Lock()
+	s.history = append(s.history, c)
+	hook := s.OnCall
+	s.mu.Unlock()
+	if hook != nil {
+		hook(c)
+	}
+}

@@ -1,0 +1,166 @@
+// Package blandsim is an in-memory Bland persona API for tests, benchmarks and
+// the demo. It keeps API keys, the numbers each account owns, personas and the
+// numbers attached to them, follows the documented rules (attaching moves a
+// number, detaching clears its settings, errors come in an envelope), counts and
+// records every request, and injects faults on demand.
+package blandsim
+
+import (
+	"slices"
+	"sync"
+	"time"
+)
+
+// Settings are per-number persona settings, in Bland's JSON shape.
+type Settings struct {
+	PathwayID      string `json:"pathway_id,omitempty"`
+	PathwayVersion *int64 `json:"pathway_version,omitempty"`
+	StartNodeID    string `json:"start_node_id,omitempty"`
+}
+
+type account struct {
+	name    string
+	numbers map[string]bool
+}
+
+type persona struct {
+	id      string
+	name    string
+	account *account
+	created time.Time
+	updated time.Time
+	order   []string // attach order, so responses are stable
+	numbers map[string]*Settings
+}
+
+// Server is the simulator. Create it with New and serve it with Handler.
+type Server struct {
+	mu       sync.Mutex
+	accounts map[string]*account // by API key
+	personas map[string]*persona
+	history  []Call
+	faults   faultState
+	now      func() time.Time
+
+	// NotFoundStatus is the HTTP status of a PERSONA_NOT_FOUND answer (404);
+	// set it to 200 to mimic an API that reports errors only in the envelope.
+	NotFoundStatus int
+	// Latency is added to every request.
+	Latency time.Duration
+	// OnCall, when set, sees every call as it is recorded.
+	OnCall func(Call)
+}
+
+// New returns an empty simulator.
+func New() *Server {
+	return &Server{
+		accounts:       map[string]*account{},
+		personas:       map[string]*persona{},
+		now:            time.Now,
+		NotFoundStatus: 404,
+	}
+}
+
+// AddAccount registers an API key that owns numbers. name identifies the
+// account in the history; the key itself is never recorded.
+func (s *Server) AddAccount(name, apiKey string, numbers ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[apiKey]
+	if a == nil {
+		a = &account{name: name, numbers: map[string]bool{}}
+		s.accounts[apiKey] = a
+	}
+	for _, n := range numbers {
+		a.numbers[n] = true
+	}
+}
+
+// AddPersona creates a persona in the account of apiKey.
+func (s *Server) AddPersona(apiKey, id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.personas[id] = &persona{id: id, name: name, account: s.accounts[apiKey], created: now, updated: now, numbers: map[string]*Settings{}}
+}
+
+// DeletePersona removes a persona; its numbers become free.
+func (s *Server) DeletePersona(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.personas, id)
+}
+
+// Attached returns the numbers attached to a persona, sorted.
+func (s *Server) Attached(personaID string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.personas[personaID]
+	if p == nil {
+		return nil
+	}
+	out := slices.Clone(p.order)
+	slices.Sort(out)
+	return out
+}
+
+// SettingsOf returns a copy of a number's settings on a persona, nil if none.
+func (s *Server) SettingsOf(personaID, number string) *Settings {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.personas[personaID]
+	if p == nil || p.numbers[number] == nil {
+		return nil
+	}
+	c := *p.numbers[number]
+	return &c
+}
+
+// AttachOutOfBand attaches numbers as someone outside the operator would,
+// without recording a call.
+func (s *Server) AttachOutOfBand(personaID string, numbers ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.personas[personaID]; p != nil {
+		s.attach(p, numbers)
+	}
+}
+
+// DetachOutOfBand detaches numbers without recording a call.
+func (s *Server) DetachOutOfBand(personaID string, numbers ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.personas[personaID]; p != nil {
+		s.detach(p, numbers)
+	}
+}
+
+// attach moves each number to p, clearing its settings if it came from
+// another persona. The caller holds mu.
+func (s *Server) attach(p *persona, numbers []string) {
+	for _, n := range numbers {
+		if _, ok := p.numbers[n]; ok {
+			continue
+		}
+		for _, other := range s.personas {
+			if other != p && other.account == p.account {
+				s.detach(other, []string{n})
+			}
+		}
+		p.numbers[n] = nil
+		p.order = append(p.order, n)
+	}
+	p.updated = s.now()
+}
+
+// detach removes numbers from p; their settings go with them. The caller holds mu.
+func (s *Server) detach(p *persona, numbers []string) {
+	for _, n := range numbers {
+		if _, ok := p.numbers[n]; !ok {
+			continue
+		}
+		delete(p.numbers, n)
+		p.order = slices.DeleteFunc(p.order, func(x string) bool { return x == n })
+		p.updated = s.now()
+	}
+}

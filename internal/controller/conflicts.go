@@ -1,0 +1,139 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+)
+
+// Cache indexes on PersonaBindings, so that finding the bindings that share a
+// number or a persona costs no API call and no scan of every binding.
+const (
+	indexNumber  = "spec.inboundNumbers"
+	indexPersona = "spec.personaID"
+)
+
+func addIndexes(ctx context.Context, mgr manager.Manager) error {
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &v1alpha1.PersonaBinding{}, indexNumber, func(o client.Object) []string {
+		return o.(*v1alpha1.PersonaBinding).Spec.InboundNumbers
+	}); err != nil {
+		return fmt.Errorf("indexing bindings by number: %w", err)
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.PersonaBinding{}, indexPersona, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.PersonaBinding).Spec.PersonaID}
+	}); err != nil {
+		return fmt.Errorf("indexing bindings by persona: %w", err)
+	}
+	return nil
+}
+
+// conflictSet maps each desired number an older binding holds to that
+// binding's namespace/name.
+type conflictSet map[string]string
+
+// sameAs reports whether the conflicts match those recorded in status.
+func (c conflictSet) sameAs(numbers []v1alpha1.NumberStatus) bool {
+	recorded := 0
+	for _, n := range numbers {
+		if n.State != v1alpha1.NumberConflict {
+			continue
+		}
+		recorded++
+		if _, ok := c[n.Number]; !ok {
+			return false
+		}
+	}
+	return recorded == len(c)
+}
+
+// olderThan orders bindings by creation time, then namespace/name: the older
+// binding keeps a contested number, so the outcome never flips back and forth.
+func olderThan(a, b *v1alpha1.PersonaBinding) bool {
+	ta, tb := a.CreationTimestamp.Time, b.CreationTimestamp.Time
+	if !ta.Equal(tb) {
+		return ta.Before(tb)
+	}
+	return keyOf(a).String() < keyOf(b).String()
+}
+
+// live reports whether other is another binding that still holds its claims.
+func live(pb, other *v1alpha1.PersonaBinding) bool {
+	return other.UID != pb.UID && other.DeletionTimestamp.IsZero()
+}
+
+// findConflicts returns the desired numbers of pb that an older binding holds:
+// one that lists the same number, or, when either of the two is exclusive, any
+// older binding on the same persona.
+func (r *PersonaBindingReconciler) findConflicts(ctx context.Context, pb *v1alpha1.PersonaBinding) (conflictSet, error) {
+	out := conflictSet{}
+	var onPersona v1alpha1.PersonaBindingList
+	if err := r.List(ctx, &onPersona, client.MatchingFields{indexPersona: pb.Spec.PersonaID}); err != nil {
+		return nil, fmt.Errorf("listing bindings of persona %s: %w", pb.Spec.PersonaID, err)
+	}
+	for i := range onPersona.Items {
+		other := &onPersona.Items[i]
+		if live(pb, other) && olderThan(other, pb) && (pb.Spec.Exclusive || other.Spec.Exclusive) {
+			for _, n := range pb.Spec.InboundNumbers {
+				out.add(n, other)
+			}
+		}
+	}
+	for _, n := range pb.Spec.InboundNumbers {
+		var same v1alpha1.PersonaBindingList
+		if err := r.List(ctx, &same, client.MatchingFields{indexNumber: n}); err != nil {
+			return nil, fmt.Errorf("listing bindings of number %s: %w", n, err)
+		}
+		for i := range same.Items {
+			if other := &same.Items[i]; live(pb, other) && olderThan(other, pb) {
+				out.add(n, other)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (c conflictSet) add(number string, holder *v1alpha1.PersonaBinding) {
+	if _, ok := c[number]; !ok {
+		c[number] = keyOf(holder).String()
+	}
+}
+
+// listedElsewhere returns which of numbers another live binding lists. Those
+// are never detached by exclusive mode or by a deletion: someone still wants them.
+func (r *PersonaBindingReconciler) listedElsewhere(ctx context.Context, pb *v1alpha1.PersonaBinding, numbers []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, n := range numbers {
+		var same v1alpha1.PersonaBindingList
+		if err := r.List(ctx, &same, client.MatchingFields{indexNumber: n}); err != nil {
+			return nil, fmt.Errorf("listing bindings of number %s: %w", n, err)
+		}
+		for i := range same.Items {
+			if live(pb, &same.Items[i]) {
+				out[n] = true
+			}
+		}
+	}
+	return out, nil
+}
+
+// bindingsSharing returns the other bindings that list one of pb's numbers or
+// name its persona.
+func (r *PersonaBindingReconciler) bindingsSharing(ctx context.Context, pb *v1alpha1.PersonaBinding) []v1alpha1.PersonaBinding {
+	var out []v1alpha1.PersonaBinding
+	var list v1alpha1.PersonaBindingList
+	if err := r.List(ctx, &list, client.MatchingFields{indexPersona: pb.Spec.PersonaID}); err == nil {
+		out = append(out, list.Items...)
+	}
+	for _, n := range pb.Spec.InboundNumbers {
+		var same v1alpha1.PersonaBindingList
+		if err := r.List(ctx, &same, client.MatchingFields{indexNumber: n}); err == nil {
+			out = append(out, same.Items...)
+		}
+	}
+	return out
+}

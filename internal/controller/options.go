@@ -1,0 +1,34 @@
+package controller
+
+import (
+	"time"
+
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+// ControllerOptions are the knobs the manager's flags set.
+type ControllerOptions struct {
+	MaxConcurrentReconciles int
+	// SkipNameValidation allows more than one controller of this name in a
+	// process (tests that restart the manager).
+	SkipNameValidation bool
+	// AfterReconcile, when set, sees every finished reconcile (tests).
+	AfterReconcile func(req reconcile.Request, res reconcile.Result, err error)
+}
+
+// controllerOptions backs off failed reconciles per binding from one second,
+// capped at five minutes.
+func (o ControllerOptions) controllerOptions() controller.Options {
+	workers := o.MaxConcurrentReconciles
+	if workers <= 0 {
+		workers = 4
+	}
+	skip := o.SkipNameValidation
+	return controller.Options{
+		SkipNameValidation:      &skip,
+		MaxConcurrentReconciles: workers,
+		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
+	}
+}

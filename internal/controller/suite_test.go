@@ -1,0 +1,315 @@
+package controller_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/bland"
+	"github.com/bland-operator/bland-operator/internal/blandsim"
+	"github.com/bland-operator/bland-operator/internal/controller"
+)
+
+// The suite shares one API server, one simulator and one manager; each test
+// works in its own namespace with its own Bland account and persona, so the
+// simulator's history can be read per test.
+var (
+	cfg       *rest.Config
+	k8s       client.Client
+	scheme    = runtime.NewScheme()
+	sim       *blandsim.Server
+	simURL    string
+	logs      syncBuffer
+	reconciles reconcileLog
+	mgrStop   func()
+	reconciler *controller.PersonaBindingReconciler
+	serial    atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run these tests with `make integration` (it builds the control plane)")
+		return 1
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(&logs), zap.UseDevMode(true)))
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
+
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	var err error
+	if cfg, err = env.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+
+	sim = blandsim.New()
+	sim.NotFoundStatus = 200 // the API answers a missing persona with HTTP 200 and an errors list
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	simURL = srv.URL
+
+	if mgrStop, err = startManager(); err != nil {
+		fmt.Fprintln(os.Stderr, "starting manager:", err)
+		return 1
+	}
+	code := m.Run()
+	mgrStop()
+	if code != 0 {
+		fmt.Fprintln(os.Stderr, "---- manager log tail ----")
+		b := logs.Bytes()
+		fmt.Fprintln(os.Stderr, string(b[max(0, len(b)-20000):]))
+	}
+	return code
+}
+
+// startManager runs a manager with a fresh reconciler, as a new process would.
+func startManager() (func(), error) {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		return nil, err
+	}
+	blandClient, err := bland.New(bland.Options{BaseURL: simURL, AllowInsecure: true, QPS: 50, Burst: 50})
+	if err != nil {
+		return nil, err
+	}
+	r := &controller.PersonaBindingReconciler{
+		Client:          mgr.GetClient(),
+		APIReader:       mgr.GetAPIReader(),
+		Bland:           blandClient,
+		Recorder:        mgr.GetEventRecorder("bland-operator"),
+		AttachBatchSize: 100,
+	}
+	if err := r.SetupWithManager(mgr, controller.ControllerOptions{SkipNameValidation: true, AfterReconcile: reconciles.record}); err != nil {
+		return nil, err
+	}
+	reconciler = r
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "manager:", err)
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+// syncBuffer collects the manager's log for the secret-leak test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
+// reconcileLog counts finished reconciles per binding and keeps their errors.
+type reconcileLog struct {
+	mu     sync.Mutex
+	counts map[string]int
+	errs   []string
+}
+
+func (l *reconcileLog) record(req reconcile.Request, _ reconcile.Result, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.counts == nil {
+		l.counts = map[string]int{}
+	}
+	l.counts[req.String()]++
+	if err != nil {
+		l.errs = append(l.errs, err.Error())
+	}
+}
+
+func (l *reconcileLog) count(key client.ObjectKey) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.counts[key.String()]
+}
+
+func (l *reconcileLog) errors() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.errs...)
+}
+
+// fixture is one test's namespace, Bland account and persona.
+type fixture struct {
+	t         *testing.T
+	g         *WithT
+	ns        string
+	apiKey    string
+	account   string
+	personaID string
+	numbers   []string // owned by the account
+}
+
+// newFixture makes a namespace, an account owning n numbers, a persona and a
+// Secret "bland" holding the key under "apiKey".
+func newFixture(t *testing.T, n int) *fixture {
+	t.Helper()
+	id := serial.Add(1)
+	f := &fixture{
+		t: t, g: NewWithT(t),
+		ns:        fmt.Sprintf("test-%d", id),
+		apiKey:    fmt.Sprintf("sk-test-%d-%d", id, time.Now().UnixNano()),
+		account:   fmt.Sprintf("acct-%d", id),
+		personaID: fmt.Sprintf("persona-%d", id),
+	}
+	for i := range n {
+		f.numbers = append(f.numbers, fmt.Sprintf("+1415%03d%04d", id%1000, i))
+	}
+	sim.AddAccount(f.account, f.apiKey, f.numbers...)
+	sim.AddPersona(f.apiKey, f.personaID, "Persona "+f.personaID)
+	f.g.Expect(k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}})).To(Succeed())
+	f.secret("bland", "apiKey", f.apiKey)
+	return f
+}
+
+func (f *fixture) secret(name, key, value string) {
+	f.t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns}, StringData: map[string]string{key: value}}
+	f.g.Expect(k8s.Create(context.Background(), s)).To(Succeed())
+}
+
+// binding returns a binding of the fixture's persona, not yet created.
+func (f *fixture) binding(name string, numbers ...string) *v1alpha1.PersonaBinding {
+	return &v1alpha1.PersonaBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns},
+		Spec: v1alpha1.PersonaBindingSpec{
+			PersonaID:      f.personaID,
+			InboundNumbers: append([]string{}, numbers...),
+			CredentialsRef: v1alpha1.SecretKeyRef{Name: "bland"},
+		},
+	}
+}
+
+func (f *fixture) create(pb *v1alpha1.PersonaBinding) *v1alpha1.PersonaBinding {
+	f.t.Helper()
+	f.g.Expect(k8s.Create(context.Background(), pb)).To(Succeed())
+	return pb
+}
+
+// get reads the binding again.
+func (f *fixture) get(pb *v1alpha1.PersonaBinding) *v1alpha1.PersonaBinding {
+	f.t.Helper()
+	out := &v1alpha1.PersonaBinding{}
+	f.g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(pb), out)).To(Succeed())
+	return out
+}
+
+// update applies change to the latest version of the binding.
+func (f *fixture) update(pb *v1alpha1.PersonaBinding, change func(*v1alpha1.PersonaBinding)) {
+	f.t.Helper()
+	f.g.Eventually(func() error {
+		cur := &v1alpha1.PersonaBinding{}
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(pb), cur); err != nil {
+			return err
+		}
+		change(cur)
+		return k8s.Update(context.Background(), cur)
+	}).Should(Succeed())
+}
+
+// waitFor waits until the binding's status describes its current generation
+// and its Ready condition has the reason, and returns it.
+func (f *fixture) waitFor(pb *v1alpha1.PersonaBinding, reason string) *v1alpha1.PersonaBinding {
+	f.t.Helper()
+	var cur *v1alpha1.PersonaBinding
+	f.g.Eventually(func(g Gomega) {
+		cur = &v1alpha1.PersonaBinding{}
+		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(pb), cur)).To(Succeed())
+		g.Expect(cur.Status.ObservedGeneration).To(Equal(cur.Generation))
+		ready := meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionReady)
+		g.Expect(ready).NotTo(BeNil())
+		g.Expect(ready.Reason).To(Equal(reason), ready.Message)
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	return cur
+}
+
+// requestResync sets the reconcile-requested-at annotation and waits until the
+// operator handled it.
+func (f *fixture) requestResync(pb *v1alpha1.PersonaBinding) *v1alpha1.PersonaBinding {
+	f.t.Helper()
+	value := fmt.Sprint(time.Now().UnixNano())
+	f.update(pb, func(cur *v1alpha1.PersonaBinding) {
+		if cur.Annotations == nil {
+			cur.Annotations = map[string]string{}
+		}
+		cur.Annotations[v1alpha1.ReconcileRequestedAtAnnotation] = value
+	})
+	var cur *v1alpha1.PersonaBinding
+	f.g.Eventually(func(g Gomega) {
+		cur = f.get(pb)
+		g.Expect(cur.Status.LastHandledReconcileAt).To(Equal(value))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	return cur
+}
+
+// calls returns the simulator calls for the fixture's persona after mark.
+func (f *fixture) calls(mark int) []blandsim.Call {
+	all := sim.CallsFor(f.personaID)
+	return all[min(mark, len(all)):]
+}
+
+// mark is the number of calls made for the persona so far.
+func (f *fixture) mark() int { return len(sim.CallsFor(f.personaID)) }
+
+// kstatus computes the kstatus of the binding as Argo CD and Flux would.
+func kstatus(g Gomega, pb *v1alpha1.PersonaBinding) status.Status {
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(pb)
+	g.Expect(err).NotTo(HaveOccurred())
+	res, err := status.Compute(&unstructured.Unstructured{Object: u})
+	g.Expect(err).NotTo(HaveOccurred())
+	return res.Status
+}
