@@ -61,16 +61,22 @@ func New() *Server {
 	}
 }
 
-// AddAccount registers an API key that owns numbers. name identifies the
-// account in the history; the key itself is never recorded.
+// AddAccount registers an API key of the account name, which owns numbers.
+// Calling it again with the same name adds a key or numbers to that account.
+// The name identifies the account in the history; the key is never recorded.
 func (s *Server) AddAccount(name, apiKey string, numbers ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := s.accounts[apiKey]
+	var a *account
+	for _, existing := range s.accounts {
+		if existing.name == name {
+			a = existing
+		}
+	}
 	if a == nil {
 		a = &account{name: name, numbers: map[string]bool{}}
-		s.accounts[apiKey] = a
 	}
+	s.accounts[apiKey] = a
 	for _, n := range numbers {
 		a.numbers[n] = true
 	}

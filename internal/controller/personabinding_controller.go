@@ -58,12 +58,23 @@ func (r *PersonaBindingReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return ctrl.Result{}, err
 	}
 	if !pb.DeletionTimestamp.IsZero() {
+		if err := r.readLive(ctx, &pb); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
 		return r.reconcileDelete(ctx, &pb)
 	}
 
 	conflicts, err := r.findConflicts(ctx, &pb)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if wait, needed := r.needsSync(&pb, conflicts); !needed {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	// About to call Bland: make sure the decision does not rest on a cached
+	// copy that lags behind our own last status write.
+	if err := r.readLive(ctx, &pb); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if wait, needed := r.needsSync(&pb, conflicts); !needed {
 		return ctrl.Result{RequeueAfter: wait}, nil
@@ -75,6 +86,13 @@ func (r *PersonaBindingReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return ctrl.Result{}, err
 	}
 	return result, syncErr
+}
+
+// readLive replaces pb with the API server's current copy. The informer cache
+// can be a moment behind our own writes; planning from a stale ownership record
+// would repeat an attach or miss a detach.
+func (r *PersonaBindingReconciler) readLive(ctx context.Context, pb *v1alpha1.PersonaBinding) error {
+	return r.APIReader.Get(ctx, client.ObjectKeyFromObject(pb), pb)
 }
 
 // patchStatus writes status once, and only when it changed.

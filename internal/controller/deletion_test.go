@@ -1,0 +1,88 @@
+package controller_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/blandsim"
+)
+
+// deleteAndWait deletes the binding and waits until the API server forgot it.
+func (f *fixture) deleteAndWait(pb *v1alpha1.PersonaBinding) {
+	f.t.Helper()
+	f.g.Expect(k8s.Delete(context.Background(), pb)).To(Succeed())
+	f.g.Eventually(func() bool {
+		err := k8s.Get(context.Background(), client.ObjectKeyFromObject(pb), &v1alpha1.PersonaBinding{})
+		return apierrors.IsNotFound(err)
+	}).WithTimeout(20 * time.Second).Should(BeTrue())
+}
+
+func TestDeletion(t *testing.T) {
+	t.Run("with Detach detaches exactly the bound numbers and removes the finalizer", func(t *testing.T) {
+		f := newFixture(t, 3)
+		sim.AttachOutOfBand(f.personaID, f.numbers[2]) // not ours: must stay
+		pb := f.create(f.binding("support", f.numbers[0], f.numbers[1]))
+		f.waitFor(pb, v1alpha1.ReasonSynced)
+		mark := f.mark()
+		f.deleteAndWait(pb)
+		calls := f.calls(mark)
+		f.g.Expect(endpoints(calls)).To(Equal([]blandsim.Endpoint{blandsim.EndpointDetach}))
+		f.g.Expect(calls[0].Numbers).To(Equal([]string{f.numbers[0], f.numbers[1]}))
+		f.g.Expect(sim.Attached(f.personaID)).To(Equal([]string{f.numbers[2]}))
+	})
+
+	t.Run("with Orphan makes no call and leaves the numbers attached", func(t *testing.T) {
+		f := newFixture(t, 2)
+		pb := f.binding("support", f.numbers...)
+		pb.Spec.DeletionPolicy = v1alpha1.DeletionPolicyOrphan
+		f.create(pb)
+		got := f.waitFor(pb, v1alpha1.ReasonSynced)
+		f.g.Expect(got.Finalizers).To(BeEmpty(), "an Orphan binding needs no finalizer")
+		mark := f.mark()
+		f.deleteAndWait(pb)
+		f.g.Expect(f.calls(mark)).To(BeEmpty())
+		f.g.Expect(sim.Attached(f.personaID)).To(Equal(f.numbers))
+	})
+
+	t.Run("a binding whose Secret never existed deletes at once", func(t *testing.T) {
+		f := newFixture(t, 1)
+		pb := f.binding("support", f.numbers...)
+		pb.Spec.CredentialsRef.Name = "never-created"
+		f.create(pb)
+		f.waitFor(pb, v1alpha1.ReasonCredentialsNotFound)
+		f.deleteAndWait(pb)
+		f.g.Expect(f.calls(0)).To(BeEmpty())
+	})
+
+	t.Run("keeps the finalizer while credentials are gone, until switched to Orphan", func(t *testing.T) {
+		f := newFixture(t, 1)
+		pb := f.create(f.binding("support", f.numbers...))
+		f.waitFor(pb, v1alpha1.ReasonSynced)
+		f.g.Expect(k8s.Delete(context.Background(), secretRef(f.ns, "bland"))).To(Succeed())
+		f.g.Expect(k8s.Delete(context.Background(), pb)).To(Succeed())
+		f.g.Eventually(func(g Gomega) {
+			cur := f.get(pb)
+			g.Expect(cur.Finalizers).To(ContainElement(v1alpha1.Finalizer))
+			g.Expect(readyMessage(cur)).To(ContainSubstring("deletionPolicy: Orphan"))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		f.update(pb, func(cur *v1alpha1.PersonaBinding) { cur.Spec.DeletionPolicy = v1alpha1.DeletionPolicyOrphan })
+		f.g.Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(context.Background(), client.ObjectKeyFromObject(pb), &v1alpha1.PersonaBinding{}))
+		}).WithTimeout(20 * time.Second).Should(BeTrue())
+		f.g.Expect(sim.Attached(f.personaID)).To(Equal(f.numbers))
+	})
+
+	t.Run("a persona that no longer exists counts as detached", func(t *testing.T) {
+		f := newFixture(t, 1)
+		pb := f.create(f.binding("support", f.numbers...))
+		f.waitFor(pb, v1alpha1.ReasonSynced)
+		sim.DeletePersona(f.personaID)
+		f.deleteAndWait(pb)
+	})
+}

@@ -1,0 +1,120 @@
+package controller_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/blandsim"
+)
+
+func TestPermanentFailuresStallWithTheirReason(t *testing.T) {
+	tests := []struct {
+		name    string
+		reason  string
+		message string
+		setup   func(f *fixture, pb *v1alpha1.PersonaBinding)
+	}{{
+		name:    "a missing Secret",
+		reason:  v1alpha1.ReasonCredentialsNotFound,
+		message: `Secret "missing" not found`,
+		setup:   func(f *fixture, pb *v1alpha1.PersonaBinding) { pb.Spec.CredentialsRef.Name = "missing" },
+	}, {
+		name:    "a Secret without the key",
+		reason:  v1alpha1.ReasonCredentialsNotFound,
+		message: `has no key "token"`,
+		setup:   func(f *fixture, pb *v1alpha1.PersonaBinding) { pb.Spec.CredentialsRef.Key = "token" },
+	}, {
+		name:    "a key Bland rejects with 401",
+		reason:  v1alpha1.ReasonUnauthorized,
+		message: "HTTP 401",
+		setup: func(f *fixture, pb *v1alpha1.PersonaBinding) {
+			f.secret("wrong", "apiKey", "sk-not-a-real-key")
+			pb.Spec.CredentialsRef.Name = "wrong"
+		},
+	}, {
+		name:    "a persona that does not exist (HTTP 200 with an errors list)",
+		reason:  v1alpha1.ReasonPersonaNotFound,
+		message: "does not exist",
+		setup:   func(f *fixture, pb *v1alpha1.PersonaBinding) { pb.Spec.PersonaID = "no-such-persona-" + f.ns },
+	}, {
+		name:    "a number that is not in the account",
+		reason:  v1alpha1.ReasonNumberNotOwned,
+		message: "+19995550000",
+		setup: func(f *fixture, pb *v1alpha1.PersonaBinding) {
+			pb.Spec.InboundNumbers = append(pb.Spec.InboundNumbers, "+19995550000")
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, 1)
+			pb := f.binding("support", f.numbers...)
+			tt.setup(f, pb)
+			f.create(pb)
+			got := f.waitFor(pb, tt.reason)
+
+			f.g.Expect(readyMessage(got)).To(ContainSubstring(tt.message))
+			f.g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, v1alpha1.ConditionStalled)).To(BeTrue())
+			f.g.Expect(meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReconciling)).To(BeNil())
+			f.g.Expect(kstatus(f.g, got)).To(Equal(status.FailedStatus))
+
+			// However often it is reconciled, a stalled binding does not call
+			// Bland again before its retry time.
+			before := len(sim.CallsFor(pb.Spec.PersonaID))
+			f.g.Expect(before).To(BeNumerically("<=", 2))
+			for range 20 {
+				_, err := reconciler.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pb)})
+				f.g.Expect(err).NotTo(HaveOccurred())
+			}
+			f.g.Expect(sim.CallsFor(pb.Spec.PersonaID)).To(HaveLen(before))
+		})
+	}
+}
+
+func TestNumberNotOwnedStillAttachesTheOthers(t *testing.T) {
+	f := newFixture(t, 1)
+	pb := f.create(f.binding("support", f.numbers[0], "+19995550001"))
+	got := f.waitFor(pb, v1alpha1.ReasonNumberNotOwned)
+	f.g.Expect(sim.Attached(f.personaID)).To(Equal([]string{f.numbers[0]}))
+	states := map[string]v1alpha1.NumberState{}
+	for _, n := range got.Status.Numbers {
+		states[n.Number] = n.State
+	}
+	f.g.Expect(states).To(Equal(map[string]v1alpha1.NumberState{f.numbers[0]: v1alpha1.NumberAttached, "+19995550001": v1alpha1.NumberNotOwned}))
+}
+
+func TestRateLimitedCallsWaitForRetryAfter(t *testing.T) {
+	f := newFixture(t, 2)
+	sim.InjectNext(blandsim.Fault{Kind: blandsim.FaultRateLimit, RetryAfter: "2", Account: f.account}, 1)
+	pb := f.create(f.binding("support", f.numbers...))
+	f.waitFor(pb, v1alpha1.ReasonSynced)
+
+	calls := f.calls(0)
+	f.g.Expect(len(calls)).To(BeNumerically(">=", 2))
+	f.g.Expect(calls[0].Status).To(Equal(429))
+	for _, c := range calls[1:] {
+		f.g.Expect(c.Time.Sub(calls[0].Time)).To(BeNumerically(">=", 2*time.Second), "a call came inside Retry-After")
+	}
+	f.g.Expect(sim.Attached(f.personaID)).To(Equal(f.numbers))
+}
+
+func TestTransientErrorsRetryUntilConverged(t *testing.T) {
+	f := newFixture(t, 1)
+	sim.InjectNext(blandsim.Fault{Kind: blandsim.FaultStatus, Status: 503, Account: f.account}, 2)
+	pb := f.create(f.binding("support", f.numbers...))
+	f.g.Eventually(func(g Gomega) {
+		cur := f.get(pb)
+		g.Expect(meta.IsStatusConditionTrue(cur.Status.Conditions, v1alpha1.ConditionReconciling)).To(BeTrue())
+		g.Expect(kstatus(g, cur)).To(Equal(status.InProgressStatus))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+	got := f.waitFor(pb, v1alpha1.ReasonSynced)
+	f.g.Expect(meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReconciling)).To(BeNil())
+	f.g.Expect(sim.Attached(f.personaID)).To(Equal(f.numbers))
+}
