@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
@@ -27,11 +27,11 @@ import (
 var version = "dev"
 
 type flags struct {
-	blandURL, metricsAddr, probeAddr, watchNamespaces string
-	allowInsecure, leaderElect, secureMetrics, http2   bool
-	qps                                                 float64
-	burst, workers, batchSize                           int
-	showVersion                                         bool
+	blandURL, metricsAddr, probeAddr, watchNamespaces, leaderNamespace string
+	allowInsecure, leaderElect, secureMetrics, http2                   bool
+	qps                                                                float64
+	burst, workers, batchSize                                          int
+	showVersion                                                        bool
 }
 
 func parseFlags() (flags, zap.Options) {
@@ -48,6 +48,7 @@ func parseFlags() (flags, zap.Options) {
 	flag.BoolVar(&f.http2, "enable-http2", false, "Serve metrics over HTTP/2 as well (off: protects against HTTP/2 stream attacks).")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
+	flag.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; in a cluster, the manager's own.")
 	flag.BoolVar(&f.showVersion, "version", false, "Print the version and exit.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
@@ -99,6 +100,7 @@ func run(f flags) error {
 		HealthProbeBindAddress:        f.probeAddr,
 		LeaderElection:                f.leaderElect,
 		LeaderElectionID:              "bland-operator.personas.bland-operator.dev",
+		LeaderElectionNamespace:       f.leaderNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         cacheOptions(f.watchNamespaces),
 	})

@@ -103,7 +103,7 @@ func New(o Options) (*Client, error) {
 func (c *Client) GetPersona(ctx context.Context, apiKey, personaID string) (*Persona, error) {
 	var p Persona
 	err := c.do(ctx, apiKey, "get persona", http.MethodGet, personaPath(personaID), nil, &p)
-	return checkPersona(&p, err)
+	return checkPersona("get persona", &p, err)
 }
 
 // AttachNumbers attaches numbers to a persona and returns the persona after it.
@@ -111,7 +111,7 @@ func (c *Client) AttachNumbers(ctx context.Context, apiKey, personaID string, nu
 	var p Persona
 	body := map[string][]string{"inbound_numbers": numbers}
 	err := c.do(ctx, apiKey, "attach numbers", http.MethodPost, personaPath(personaID)+"/inbound/attach", body, &p)
-	return checkPersona(&p, err)
+	return checkPersona("attach numbers", &p, err)
 }
 
 // DetachNumbers detaches numbers from a persona and returns the persona after it.
@@ -120,7 +120,7 @@ func (c *Client) DetachNumbers(ctx context.Context, apiKey, personaID string, nu
 	var p Persona
 	body := map[string][]string{"inbound_numbers": numbers}
 	err := c.do(ctx, apiKey, "detach numbers", http.MethodPost, personaPath(personaID)+"/inbound/detach", body, &p)
-	return checkPersona(&p, err)
+	return checkPersona("detach numbers", &p, err)
 }
 
 // UpdateNumberSettings sets (or, with nil, clears) the per-number settings of a
@@ -144,12 +144,12 @@ func personaPath(id string) string {
 
 // checkPersona turns a 2xx answer without a persona into a transient error, so
 // that a caller never mistakes an empty answer for "no numbers attached".
-func checkPersona(p *Persona, err error) (*Persona, error) {
+func checkPersona(op string, p *Persona, err error) (*Persona, error) {
 	if err != nil {
 		return nil, err
 	}
 	if p.ID == "" {
-		return nil, &Error{Kind: KindTransient, Op: "read persona", Message: "response has no persona id"}
+		return nil, &Error{Kind: KindTransient, Op: op, Message: "response has no persona id"}
 	}
 	return p, nil
 }
