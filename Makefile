@@ -54,38 +54,72 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint with .golangci.yml.
 ##@ Testing
 
 .PHONY: test
-test: verify unit integration ## Everything CI runs: generated files, format, vet, lint, unit and envtest tests.
+test: verify unit integration e2e ## Everything CI runs: generated files, format, vet, lint, unit, envtest and end-to-end tests.
 
 .PHONY: verify
 verify: manifests generate vet lint ## Fail if generated files are stale or code is not gofmt-clean.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
-	@if ! git diff --quiet -- api config internal cmd; then \
-		echo "make manifests generate changed tracked files; run them and commit:"; \
-		git --no-pager diff --stat -- api config internal cmd; exit 1; fi
+	@if [[ -n "$$(git status --porcelain -- api config internal cmd)" ]]; then \
+		echo "make manifests generate changed files; run them and commit the result:"; \
+		git status --porcelain -- api config internal cmd; exit 1; fi
+
+UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/plan/...
 
 .PHONY: unit
-unit: ## Unit tests (no control plane needed).
-	go test -count=1 ./api/... ./internal/bland/... ./internal/blandsim/... ./internal/plan/...
+unit: ## Unit tests and the fuzz seed corpora (no control plane needed).
+	go test -count=1 $(UNIT_PACKAGES)
 
 .PHONY: integration
 integration: ## Integration tests on a real kube-apiserver and etcd (envtest).
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 -timeout 20m ./internal/controller/...
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 -timeout 15m ./internal/controller/...
+
+.PHONY: e2e
+e2e: ## End-to-end: config/ applied with kubectl, the manager binary as an RBAC-limited user, make demo.
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 -timeout 15m -v ./test/e2e/...
+
+FUZZTIME ?= 1m
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (1m).
+	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/bland/
+	go test -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME) ./internal/plan/
 
 .PHONY: control-plane
 control-plane: ## Build (or find in the cache) kube-apiserver, etcd and kubectl.
 	@K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/control-plane.sh
 
+##@ Demo
+
+DEMO_EXIT ?= 0
+
+.PHONY: demo
+demo: ## Local control plane + Bland simulator + manager, and a binding walked through. DEMO_EXIT=1 exits at the end.
+	DEMO_EXIT=$(DEMO_EXIT) hack/demo.sh
+
 ##@ Build
+
+IMG ?= ghcr.io/bland-operator/bland-operator:v0.1.0
+VERSION ?= dev
 
 .PHONY: build
 build: ## Build the manager and the Bland simulator into bin/.
-	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/manager ./cmd
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(LOCALBIN)/manager ./cmd
 	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/blandsim ./cmd/blandsim
 
 .PHONY: run
 run: ## Run the manager against the current kubeconfig.
 	go run ./cmd
+
+.PHONY: build-installer
+build-installer: manifests $(KUSTOMIZE) ## Write dist/install.yaml (CRD, RBAC, Deployment) for IMG.
+	mkdir -p dist
+	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	$(KUSTOMIZE) build config/default > dist/install.yaml
+
+.PHONY: docker-build
+docker-build: ## Build the image (needs a container engine, which CI machines lack).
+	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
 
 ##@ Tools
 

@@ -115,7 +115,7 @@ func run(f flags) error {
 		Recorder:        mgr.GetEventRecorder("bland-operator"),
 		AttachBatchSize: f.batchSize,
 	}
-	if err := r.SetupWithManager(mgr, controller.ControllerOptions{MaxConcurrentReconciles: f.workers}); err != nil {
+	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: f.workers}); err != nil {
 		return fmt.Errorf("setting up controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

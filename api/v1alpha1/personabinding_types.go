@@ -130,15 +130,15 @@ type PathwaySettings struct {
 type NumberState string
 
 const (
-	// NumberAttached: the number is attached to the persona, with its settings.
+	// NumberAttached means the number is attached to the persona, with its settings.
 	NumberAttached NumberState = "Attached"
-	// NumberPending: the number is wanted but not attached yet (or suspended).
+	// NumberPending means the number is wanted but not attached yet (or suspended).
 	NumberPending NumberState = "Pending"
-	// NumberConflict: an older binding lists the number; this one leaves it alone.
+	// NumberConflict means an older binding lists the number; this one leaves it alone.
 	NumberConflict NumberState = "Conflict"
-	// NumberNotOwned: Bland says the number is not in the account.
+	// NumberNotOwned means Bland says the number is not in the account.
 	NumberNotOwned NumberState = "NotOwned"
-	// NumberError: the last call about this number failed.
+	// NumberError means the last call about this number failed.
 	NumberError NumberState = "Error"
 )
 
@@ -231,8 +231,4 @@ type PersonaBindingList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []PersonaBinding `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&PersonaBinding{}, &PersonaBindingList{})
 }

@@ -55,7 +55,9 @@ func main() {
 	}()
 	log.Printf("Bland simulator listening on http://%s", ln.Addr())
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Fatal(err)
+		log.Print(err)
+		stop()
+		os.Exit(1) //nolint:gocritic // stop() ran just above
 	}
 }
 

@@ -10,17 +10,17 @@ import (
 type Kind string
 
 const (
-	// KindNotFound: the persona does not exist or the key may not see it.
+	// KindNotFound means the persona does not exist or the key may not see it.
 	KindNotFound Kind = "NotFound"
-	// KindUnauthorized: the key was rejected (401/403).
+	// KindUnauthorized means the key was rejected (401/403).
 	KindUnauthorized Kind = "Unauthorized"
-	// KindNumberNotOwned: a number is not in the account.
+	// KindNumberNotOwned means a number is not in the account.
 	KindNumberNotOwned Kind = "NumberNotOwned"
-	// KindRateLimited: 429; wait RetryAfter before calling again with this key.
+	// KindRateLimited means 429; wait RetryAfter before calling again with this key.
 	KindRateLimited Kind = "RateLimited"
-	// KindTransient: 5xx, timeouts, resets, unreadable answers; retry with backoff.
+	// KindTransient means 5xx, timeouts, resets, unreadable answers; retry with backoff.
 	KindTransient Kind = "Transient"
-	// KindInvalid: the request was refused as malformed (other 4xx).
+	// KindInvalid means the request was refused as malformed (other 4xx).
 	KindInvalid Kind = "Invalid"
 )
 

@@ -36,7 +36,7 @@ func TestPermanentFailuresStallWithTheirReason(t *testing.T) {
 		reason:  v1alpha1.ReasonUnauthorized,
 		message: "HTTP 401",
 		setup: func(f *fixture, pb *v1alpha1.PersonaBinding) {
-			f.secret("wrong", "apiKey", "sk-not-a-real-key")
+			f.secret("wrong", "sk-not-a-real-key")
 			pb.Spec.CredentialsRef.Name = "wrong"
 		},
 	}, {

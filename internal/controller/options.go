@@ -8,8 +8,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
-// ControllerOptions are the knobs the manager's flags set.
-type ControllerOptions struct {
+// Options are the knobs the manager's flags set.
+type Options struct {
 	MaxConcurrentReconciles int
 	// SkipNameValidation allows more than one controller of this name in a
 	// process (tests that restart the manager).
@@ -20,7 +20,7 @@ type ControllerOptions struct {
 
 // controllerOptions backs off failed reconciles per binding from one second,
 // capped at five minutes.
-func (o ControllerOptions) controllerOptions() controller.Options {
+func (o Options) controllerOptions() controller.Options {
 	workers := o.MaxConcurrentReconciles
 	if workers <= 0 {
 		workers = 4

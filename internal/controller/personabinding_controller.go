@@ -137,7 +137,7 @@ func (r *PersonaBindingReconciler) needsSync(pb *v1alpha1.PersonaBinding, confli
 }
 
 // SetupWithManager registers the controller, its indexes and its watches.
-func (r *PersonaBindingReconciler) SetupWithManager(mgr ctrl.Manager, opts ControllerOptions) error {
+func (r *PersonaBindingReconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err := addIndexes(context.Background(), mgr); err != nil {
 		return err
 	}

@@ -21,8 +21,8 @@ func TestAPIKeyNeverLeaks(t *testing.T) {
 	good := fmt.Sprintf("sk-LEAKCHECK-good-%d", time.Now().UnixNano())
 	bad := fmt.Sprintf("sk-LEAKCHECK-bad-%d", time.Now().UnixNano())
 	sim.AddAccount(f.account, good)
-	f.secret("distinctive", "apiKey", good)
-	f.secret("rejected", "apiKey", bad)
+	f.secret("distinctive", good)
+	f.secret("rejected", bad)
 
 	// A happy path with a retry, settings and a detach, and a rejected key.
 	sim.InjectNext(blandsim.Fault{Kind: blandsim.FaultStatus, Status: 500, Account: f.account}, 1)

@@ -19,11 +19,11 @@ import (
 type readiness int
 
 const (
-	ready       readiness = iota // Ready=True
-	progressing                  // Reconciling=True: retrying on its own
-	stalled                      // Stalled=True: needs a person
-	suspendedInSync              // suspended, and nothing would change
-	suspendedPending             // suspended, with changes waiting
+	ready            readiness = iota // Ready=True
+	progressing                       // Reconciling=True: retrying on its own
+	stalled                           // Stalled=True: needs a person
+	suspendedInSync                   // suspended, and nothing would change
+	suspendedPending                  // suspended, with changes waiting
 )
 
 // setStatus writes everything the sync learned into status. It is a pure

@@ -38,16 +38,16 @@ import (
 // works in its own namespace with its own Bland account and persona, so the
 // simulator's history can be read per test.
 var (
-	cfg       *rest.Config
-	k8s       client.Client
-	scheme    = runtime.NewScheme()
-	sim       *blandsim.Server
-	simURL    string
-	logs      syncBuffer
+	cfg        *rest.Config
+	k8s        client.Client
+	scheme     = runtime.NewScheme()
+	sim        *blandsim.Server
+	simURL     string
+	logs       syncBuffer
 	reconciles reconcileLog
-	mgrStop   func()
+	mgrStop    func()
 	reconciler *controller.PersonaBindingReconciler
-	serial    atomic.Int64
+	serial     atomic.Int64
 )
 
 func TestMain(m *testing.M) {
@@ -119,7 +119,7 @@ func startManager() (func(), error) {
 		Recorder:        mgr.GetEventRecorder("bland-operator"),
 		AttachBatchSize: 100,
 	}
-	if err := r.SetupWithManager(mgr, controller.ControllerOptions{SkipNameValidation: true, AfterReconcile: reconciles.record}); err != nil {
+	if err := r.SetupWithManager(mgr, controller.Options{SkipNameValidation: true, AfterReconcile: reconciles.record}); err != nil {
 		return nil, err
 	}
 	reconciler = r
@@ -212,13 +212,14 @@ func newFixture(t *testing.T, n int) *fixture {
 	sim.AddAccount(f.account, f.apiKey, f.numbers...)
 	sim.AddPersona(f.apiKey, f.personaID, "Persona "+f.personaID)
 	f.g.Expect(k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}})).To(Succeed())
-	f.secret("bland", "apiKey", f.apiKey)
+	f.secret("bland", f.apiKey)
 	return f
 }
 
-func (f *fixture) secret(name, key, value string) {
+// secret creates a Secret with the API key under "apiKey".
+func (f *fixture) secret(name, value string) {
 	f.t.Helper()
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns}, StringData: map[string]string{key: value}}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns}, StringData: map[string]string{"apiKey": value}}
 	f.g.Expect(k8s.Create(context.Background(), s)).To(Succeed())
 }
 
@@ -279,7 +280,7 @@ func (f *fixture) waitFor(pb *v1alpha1.PersonaBinding, reason string) *v1alpha1.
 
 // requestResync sets the reconcile-requested-at annotation and waits until the
 // operator handled it.
-func (f *fixture) requestResync(pb *v1alpha1.PersonaBinding) *v1alpha1.PersonaBinding {
+func (f *fixture) requestResync(pb *v1alpha1.PersonaBinding) {
 	f.t.Helper()
 	value := fmt.Sprint(time.Now().UnixNano())
 	f.update(pb, func(cur *v1alpha1.PersonaBinding) {
@@ -288,12 +289,9 @@ func (f *fixture) requestResync(pb *v1alpha1.PersonaBinding) *v1alpha1.PersonaBi
 		}
 		cur.Annotations[v1alpha1.ReconcileRequestedAtAnnotation] = value
 	})
-	var cur *v1alpha1.PersonaBinding
 	f.g.Eventually(func(g Gomega) {
-		cur = f.get(pb)
-		g.Expect(cur.Status.LastHandledReconcileAt).To(Equal(value))
+		g.Expect(f.get(pb).Status.LastHandledReconcileAt).To(Equal(value))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
-	return cur
 }
 
 // calls returns the simulator calls for the fixture's persona after mark.
