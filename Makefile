@@ -64,7 +64,7 @@ verify: manifests generate vet lint ## Fail if generated files are stale or code
 		echo "make manifests generate changed files; run them and commit the result:"; \
 		git status --porcelain -- api config internal cmd; exit 1; fi
 
-UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/plan/...
+UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/plan/... ./test/argocd/...
 
 .PHONY: unit
 unit: ## Unit tests and the fuzz seed corpora (no control plane needed).

@@ -54,8 +54,37 @@ func TestInstalledOperatorWorksThroughKubectl(t *testing.T) {
 		t.Fatalf("summary %q, want 3/3", out)
 	}
 
+	t.Run("printer columns read well", func(t *testing.T) {
+		out := kubectl(t, "", "get", "pb", "-n", "telephony", "-o", "wide")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if got := strings.Fields(lines[0]); !slices.Equal(got, []string{"NAME", "PERSONA", "PERSONA", "ID", "NUMBERS", "READY", "REASON", "AGE"}) {
+			t.Errorf("columns %q", lines[0])
+		}
+		if got := strings.Fields(lines[1]); len(got) < 6 || got[1] != "Support" || got[4] != "3/3" || got[5] != "True" || got[6] != "Synced" {
+			t.Errorf("row %q", lines[1])
+		}
+		short := kubectl(t, "", "get", "bland", "-n", "telephony") // the category
+		if !strings.Contains(short, "support-line") {
+			t.Errorf("kubectl get bland does not list the binding:\n%s", short)
+		}
+	})
+	t.Run("kubectl explain documents every field", func(t *testing.T) {
+		out := strings.Join(strings.Fields(kubectl(t, "", "explain", "personabinding.spec")), " ")
+		for _, want := range []string{"personaID", "inboundNumbers", "credentialsRef", "numberSettings", "exclusive",
+			"deletionPolicy", "suspend", "resyncInterval", "create a new binding", "E.164"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("kubectl explain personabinding.spec lacks %q", want)
+			}
+		}
+	})
+
+	// kubectl wait right after an update returns only once that generation is done.
 	kubectl(t, "", "patch", "pb", "-n", "telephony", "support-line", "--type=json", "-p", `[{"op":"remove","path":"/spec/inboundNumbers/2"}]`)
 	kubectl(t, "", "wait", "-n", "telephony", "--for=condition=Ready", "pb/support-line", "--timeout=60s")
+	gens := kubectl(t, "", "get", "pb", "-n", "telephony", "support-line", "-o", "jsonpath={.metadata.generation} {.status.observedGeneration} {.status.summary}")
+	if f := strings.Fields(gens); len(f) != 3 || f[0] != "2" || f[1] != "2" || f[2] != "2/2" {
+		t.Fatalf("kubectl wait returned before the change was done: generation, observedGeneration, summary = %q", gens)
+	}
 	d := detaches(history(t, simURL))
 	if len(d) != 1 || !slices.Equal(d[0].Numbers, []string{"+14155550103"}) {
 		t.Fatalf("after dropping a number the simulator saw detaches %+v, want one of +14155550103", d)
