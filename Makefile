@@ -7,6 +7,7 @@ SHELL := /usr/bin/env bash -o pipefail
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 KUSTOMIZE_VERSION ?= v5.8.1
+CRD_REF_DOCS_VERSION ?= v0.3.0
 
 # The test control plane: built from source by hack/control-plane.sh and cached
 # outside the checkout (see SPEC section 9).
@@ -17,6 +18,7 @@ LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs-$(CRD_REF_DOCS_VERSION)
 
 export GOFLAGS ?= -buildvcs=false
 
@@ -39,6 +41,10 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests from the Go 
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods.
 	$(CONTROLLER_GEN) object paths="./..."
 
+.PHONY: docs
+docs: $(CRD_REF_DOCS) ## Generate docs/api-reference.md from the Go types.
+	$(CRD_REF_DOCS) --source-path=./api --config=hack/api-docs.yaml --renderer=markdown --output-path=docs/api-reference.md
+
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
 	gofmt -w $$(git ls-files '*.go')
@@ -57,12 +63,12 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint with .golangci.yml.
 test: verify unit integration e2e ## Everything CI runs: generated files, format, vet, lint, unit, envtest and end-to-end tests.
 
 .PHONY: verify
-verify: manifests generate vet lint ## Fail if generated files are stale or code is not gofmt-clean.
+verify: manifests generate docs vet lint ## Fail if generated files are stale or code is not gofmt-clean.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
-	@if [[ -n "$$(git status --porcelain -- api config internal cmd)" ]]; then \
-		echo "make manifests generate changed files; run them and commit the result:"; \
-		git status --porcelain -- api config internal cmd; exit 1; fi
+	@if [[ -n "$$(git status --porcelain -- api config internal cmd docs/api-reference.md)" ]]; then \
+		echo "make manifests generate docs changed files; run them and commit the result:"; \
+		git status --porcelain -- api config internal cmd docs/api-reference.md; exit 1; fi
 
 UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/plan/... ./test/argocd/...
 
@@ -134,9 +140,13 @@ $(GOLANGCI_LINT): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(LOCALBIN)/golangci-lint $@
 
+$(CRD_REF_DOCS): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install github.com/elastic/crd-ref-docs@$(CRD_REF_DOCS_VERSION)
+	mv $(LOCALBIN)/crd-ref-docs $@
+
 $(KUSTOMIZE): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	mv $(LOCALBIN)/kustomize $@
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(KUSTOMIZE) ## Build every pinned tool into bin/.
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(KUSTOMIZE) $(CRD_REF_DOCS) ## Build every pinned tool into bin/.

@@ -21,6 +21,7 @@ import (
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
 	"github.com/bland-operator/bland-operator/internal/controller"
+	"github.com/bland-operator/bland-operator/internal/metrics"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -80,7 +81,10 @@ func run(f flags) error {
 		return err
 	}
 
-	blandClient, err := bland.New(bland.Options{BaseURL: f.blandURL, AllowInsecure: f.allowInsecure, QPS: f.qps, Burst: f.burst})
+	blandClient, err := bland.New(bland.Options{
+		BaseURL: f.blandURL, AllowInsecure: f.allowInsecure, QPS: f.qps, Burst: f.burst,
+		Observe: metrics.ObserveBlandCall,
+	})
 	if err != nil {
 		return err
 	}

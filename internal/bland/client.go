@@ -38,6 +38,9 @@ type Options struct {
 	Transport http.RoundTripper
 	// Now replaces the clock (tests).
 	Now func() time.Time
+	// Observe, when set, sees every HTTP call made: its endpoint, how it ended
+	// (nil or an *Error) and how long it took.
+	Observe func(endpoint string, err error, took time.Duration)
 }
 
 // Client calls the Bland persona API. It is safe for concurrent use; one Client
@@ -48,6 +51,7 @@ type Client struct {
 	limiter  *rate.Limiter
 	maxBytes int64
 	now      func() time.Time
+	observe  func(string, error, time.Duration)
 
 	mu           sync.Mutex
 	blockedUntil map[[sha256.Size]byte]time.Time
@@ -95,6 +99,7 @@ func New(o Options) (*Client, error) {
 		limiter:      rate.NewLimiter(limit, o.Burst),
 		maxBytes:     o.MaxResponseBytes,
 		now:          o.Now,
+		observe:      o.Observe,
 		blockedUntil: map[[sha256.Size]byte]time.Time{},
 	}, nil
 }
@@ -191,6 +196,16 @@ func (c *Client) do(ctx context.Context, apiKey, op, method, path string, body, 
 		req.Header.Set("content-type", "application/json")
 	}
 
+	started := c.now()
+	err = c.send(req, op, apiKey, key, out)
+	if c.observe != nil {
+		c.observe(op, err, c.now().Sub(started))
+	}
+	return err
+}
+
+// send makes the HTTP call and decodes its answer.
+func (c *Client) send(req *http.Request, op, apiKey string, key [sha256.Size]byte, out any) error {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return &Error{Kind: KindTransient, Op: op, Message: networkMessage(err)}

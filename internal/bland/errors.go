@@ -73,3 +73,22 @@ func AsError(err error) (*Error, bool) {
 	ok := errors.As(err, &be)
 	return be, ok
 }
+
+// Outcome sorts the result of an HTTP call for metrics: success, client_error,
+// server_error, rate_limited or network.
+func Outcome(err error) string {
+	be, ok := AsError(err)
+	switch {
+	case err == nil:
+		return "success"
+	case !ok:
+		return "network"
+	case be.Kind == KindRateLimited:
+		return "rate_limited"
+	case be.StatusCode == 0:
+		return "network"
+	case be.StatusCode >= 500 || (be.Kind == KindTransient && be.StatusCode < 400):
+		return "server_error"
+	}
+	return "client_error"
+}

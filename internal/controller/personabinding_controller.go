@@ -6,6 +6,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
+	"github.com/bland-operator/bland-operator/internal/metrics"
 )
 
 // BlandAPI is the part of the Bland client the reconciler uses.
@@ -52,10 +54,12 @@ func (r *PersonaBindingReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if err := r.Get(ctx, req.NamespacedName, &pb); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.schedule.forget(req.NamespacedName)
+			metrics.Bindings.Forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
+	defer recordMetrics(&pb)
 	if !pb.DeletionTimestamp.IsZero() {
 		if err := r.readLive(ctx, &pb); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -85,6 +89,15 @@ func (r *PersonaBindingReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return ctrl.Result{}, err
 	}
 	return result, syncErr
+}
+
+// recordMetrics publishes the binding's Ready status, reason and attached count.
+func recordMetrics(pb *v1alpha1.PersonaBinding) {
+	ready, reason := "Unknown", ""
+	if c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReady); c != nil {
+		ready, reason = string(c.Status), c.Reason
+	}
+	metrics.Bindings.Set(keyOf(pb), ready, reason, len(pb.Status.BoundNumbers))
 }
 
 // readLive replaces pb with the API server's current copy. The informer cache

@@ -32,6 +32,7 @@ import (
 	"github.com/bland-operator/bland-operator/internal/bland"
 	"github.com/bland-operator/bland-operator/internal/blandsim"
 	"github.com/bland-operator/bland-operator/internal/controller"
+	"github.com/bland-operator/bland-operator/internal/metrics"
 )
 
 // The suite shares one API server, one simulator and one manager; each test
@@ -108,7 +109,7 @@ func startManager() (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	blandClient, err := bland.New(bland.Options{BaseURL: simURL, AllowInsecure: true, QPS: 50, Burst: 50})
+	blandClient, err := bland.New(bland.Options{BaseURL: simURL, AllowInsecure: true, QPS: 50, Burst: 50, Observe: metrics.ObserveBlandCall})
 	if err != nil {
 		return nil, err
 	}
