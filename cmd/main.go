@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -31,6 +32,7 @@ type flags struct {
 	blandURL, metricsAddr, probeAddr, watchNamespaces, leaderNamespace string
 	allowInsecure, leaderElect, secureMetrics, http2                   bool
 	qps                                                                float64
+	apiTimeout                                                         time.Duration
 	burst, workers, batchSize                                          int
 	showVersion                                                        bool
 }
@@ -42,6 +44,7 @@ func parseFlags() (flags, zap.Options) {
 	flag.Float64Var(&f.qps, "api-qps", 5, "Calls per second to Bland, shared by all bindings (token bucket rate). Negative turns it off.")
 	flag.IntVar(&f.burst, "api-burst", 10, "Burst of calls to Bland (token bucket size).")
 	flag.IntVar(&f.workers, "max-concurrent-reconciles", 4, "PersonaBindings reconciled in parallel.")
+	flag.DurationVar(&f.apiTimeout, "api-timeout", 30*time.Second, "Longest a call to Bland may take, reading the answer included.")
 	flag.IntVar(&f.batchSize, "api-batch-size", 100, "Most numbers sent in one attach or detach call.")
 	flag.StringVar(&f.watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch; empty watches all.")
 	flag.StringVar(&f.metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint (:8443 for HTTPS, :8080 for HTTP, 0 to turn it off).")
@@ -82,7 +85,7 @@ func run(f flags) error {
 	}
 
 	blandClient, err := bland.New(bland.Options{
-		BaseURL: f.blandURL, AllowInsecure: f.allowInsecure, QPS: f.qps, Burst: f.burst,
+		BaseURL: f.blandURL, AllowInsecure: f.allowInsecure, QPS: f.qps, Burst: f.burst, Timeout: f.apiTimeout,
 		Observe: metrics.ObserveBlandCall,
 	})
 	if err != nil {

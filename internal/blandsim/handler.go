@@ -59,6 +59,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if f, ok := s.nextFault(acct.name, ep); ok {
 		call.Fault = string(f.Kind)
+		call.RetryAfter = f.RetryAfter
 		call.Status = s.applyFault(w, r, f)
 		s.record(call)
 		return

@@ -27,6 +27,10 @@ type Call struct {
 	Numbers   []string  `json:"numbers,omitempty"`
 	Status    int       `json:"status"`
 	Fault     string    `json:"fault,omitempty"`
+	// Done is when the answer was written.
+	Done time.Time `json:"done"`
+	// RetryAfter is the Retry-After header of a 429, as sent.
+	RetryAfter string `json:"retryAfter,omitempty"`
 }
 
 // IsWrite reports whether the call changes state in Bland.
@@ -74,6 +78,7 @@ func (s *Server) CallsFor(personaID string) []Call {
 
 func (s *Server) record(c Call) {
 	s.mu.Lock()
+	c.Done = s.now()
 	s.history = append(s.history, c)
 	hook := s.OnCall
 	s.mu.Unlock()

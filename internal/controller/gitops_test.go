@@ -216,7 +216,7 @@ func TestIdleBindingMakesNoWrites(t *testing.T) {
 
 	mark := f.mark()
 	f.g.Eventually(func() int { return len(f.calls(mark)) }).
-		WithTimeout(100 * time.Second).WithPolling(time.Second).Should(BeNumerically(">=", 2), "two resyncs")
+		WithTimeout(100*time.Second).WithPolling(time.Second).Should(BeNumerically(">=", 2), "two resyncs")
 	for _, c := range f.calls(mark) {
 		f.g.Expect(c.Endpoint).To(Equal(blandsim.EndpointGet), "an idle resync only reads")
 	}

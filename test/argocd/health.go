@@ -49,30 +49,30 @@ func ReadScript(path string) (string, error) {
 }
 
 // openSafeOS gives the script the clock and nothing that touches the system.
-func openSafeOS(L *lua.LState) int {
-	mod := L.RegisterModule(lua.OsLibName, map[string]lua.LGFunction{
-		"time": func(L *lua.LState) int {
-			L.Push(lua.LNumber(time.Now().Unix()))
+func openSafeOS(state *lua.LState) int {
+	mod := state.RegisterModule(lua.OsLibName, map[string]lua.LGFunction{
+		"time": func(s *lua.LState) int {
+			s.Push(lua.LNumber(time.Now().Unix()))
 			return 1
 		},
 	})
-	L.Push(mod)
+	state.Push(mod)
 	return 1
 }
 
 // toLua converts decoded JSON or YAML into Lua values.
-func toLua(L *lua.LState, v any) lua.LValue {
+func toLua(state *lua.LState, v any) lua.LValue {
 	switch x := v.(type) {
 	case map[string]any:
-		t := L.NewTable()
+		t := state.NewTable()
 		for k, val := range x {
-			t.RawSetString(k, toLua(L, val))
+			t.RawSetString(k, toLua(state, val))
 		}
 		return t
 	case []any:
-		t := L.NewTable()
+		t := state.NewTable()
 		for _, val := range x {
-			t.Append(toLua(L, val))
+			t.Append(toLua(state, val))
 		}
 		return t
 	case string:
