@@ -83,8 +83,8 @@ func (r *PersonaBindingReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 
-	before := pb.DeepCopy()
-	result, syncErr := r.sync(ctx, &pb, conflicts)
+	before := pb.DeepCopy() // moves forward if sync records its intent first
+	result, syncErr := r.sync(ctx, &pb, conflicts, before)
 	if err := r.patchStatus(ctx, before, &pb); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -20,6 +20,8 @@ import (
 
 // syncState carries one sync's knowledge from observation to status.
 type syncState struct {
+	// base is the status last written to the API server in this reconcile.
+	base      *v1alpha1.PersonaBinding
 	obs       observation
 	bound     map[string]bool
 	applied   map[string]*bland.Settings
@@ -31,8 +33,9 @@ type syncState struct {
 
 // sync observes the persona, plans, and (unless suspended) acts; then it
 // computes status from what happened and says when to come back.
-func (r *PersonaBindingReconciler) sync(ctx context.Context, pb *v1alpha1.PersonaBinding, conflicts conflictSet) (ctrl.Result, error) {
+func (r *PersonaBindingReconciler) sync(ctx context.Context, pb *v1alpha1.PersonaBinding, conflicts conflictSet, base *v1alpha1.PersonaBinding) (ctrl.Result, error) {
 	s := &syncState{
+		base:      base,
 		obs:       fromRecord(&pb.Status),
 		bound:     toSet(pb.Status.BoundNumbers),
 		applied:   appliedSettings(&pb.Status),
@@ -118,6 +121,9 @@ func (r *PersonaBindingReconciler) act(ctx context.Context, pb *v1alpha1.Persona
 		s.obs.observe(p)
 		r.event(pb, corev1.EventTypeNormal, "Detached", "Detach", "Detached %s from persona %s", strings.Join(batch, ", "), id)
 	}
+	if err := r.recordIntent(ctx, pb, s); err != nil {
+		return err
+	}
 	for _, batch := range batches(s.plan.Attach, r.AttachBatchSize) {
 		if err := r.attach(ctx, pb, key, s, batch); err != nil {
 			return err
@@ -140,6 +146,32 @@ func (r *PersonaBindingReconciler) act(ctx context.Context, pb *v1alpha1.Persona
 			r.event(pb, corev1.EventTypeNormal, "SettingsApplied", "UpdateSettings", "Applied pathway %q to %s on persona %s", change.Settings.PathwayID, change.Number, id)
 		}
 	}
+	return nil
+}
+
+// recordIntent writes, before attaching, that this binding is about to own the
+// numbers and that its record is not to be trusted until the sync completes.
+// Without it, a crash between Bland's answer and the status write would leave
+// attached numbers that no ownership record knows about, never to be detached.
+// The next reconcile sees Reconciling and reads the persona before planning.
+func (r *PersonaBindingReconciler) recordIntent(ctx context.Context, pb *v1alpha1.PersonaBinding, s *syncState) error {
+	var newly []string
+	for _, n := range s.plan.Attach {
+		if !s.bound[n] {
+			newly = append(newly, n)
+			s.bound[n] = true
+		}
+	}
+	if len(newly) == 0 {
+		return nil
+	}
+	pb.Status.ObservedGeneration = pb.Generation
+	pb.Status.BoundNumbers = keys(s.bound)
+	setConditions(pb, progressing, v1alpha1.ReasonProgressing, "attaching "+listNumbers(newly))
+	if err := r.patchStatus(ctx, s.base, pb); err != nil {
+		return fmt.Errorf("recording the numbers about to be attached: %w", err)
+	}
+	*s.base = *pb.DeepCopy()
 	return nil
 }
 
