@@ -111,6 +111,13 @@ fuzz: ## Run each fuzz target for FUZZTIME (1m).
 control-plane: ## Build (or find in the cache) kube-apiserver, etcd and kubectl.
 	@K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/control-plane.sh
 
+##@ Performance
+
+.PHONY: bench
+bench: build ## Measure the performance targets against the built manager; writes docs/benchmarks.md.
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./hack/bench --manager $(LOCALBIN)/manager --out docs/benchmarks.md
+	go test -run '^$$' -bench . -benchmem ./internal/plan/ ./internal/bland/
+
 ##@ Demo
 
 DEMO_EXIT ?= 0

@@ -66,6 +66,12 @@ func main() {
 		fmt.Println(buildInfo())
 		return
 	}
+	// Most of the heap is the informer cache, which lives as long as the
+	// process: a lower GC target than Go's 100% keeps the resident size near
+	// it, for little CPU. GOGC in the environment still wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 	log.Info("Starting bland-operator", "version", buildInfo())

@@ -23,6 +23,7 @@ import (
 // not detached.
 func (r *PersonaBindingReconciler) reconcileDelete(ctx context.Context, pb *v1alpha1.PersonaBinding) (ctrl.Result, error) {
 	r.schedule.forget(keyOf(pb))
+	r.written.forget(pb.UID)
 	if !controllerutil.ContainsFinalizer(pb, v1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
 	}

@@ -39,6 +39,7 @@ type PersonaBindingReconciler struct {
 	AttachBatchSize int
 
 	schedule schedule
+	written  writtenStatus
 }
 
 // +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=personabindings,verbs=get;list;watch;update;patch
@@ -72,15 +73,17 @@ func (r *PersonaBindingReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return ctrl.Result{}, err
 	}
 	if wait, needed := r.needsSync(&pb, conflicts); !needed {
-		return ctrl.Result{RequeueAfter: wait}, nil
+		return resyncAfter(wait), nil
 	}
 	// About to call Bland: make sure the decision does not rest on a cached
 	// copy that lags behind our own last status write.
-	if err := r.readLive(ctx, &pb); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if wait, needed := r.needsSync(&pb, conflicts); !needed {
-		return ctrl.Result{RequeueAfter: wait}, nil
+	if r.written.behind(&pb) {
+		if err := r.readLive(ctx, &pb); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		if wait, needed := r.needsSync(&pb, conflicts); !needed {
+			return resyncAfter(wait), nil
+		}
 	}
 
 	before := pb.DeepCopy() // moves forward if sync records its intent first
@@ -102,7 +105,8 @@ func recordMetrics(pb *v1alpha1.PersonaBinding) {
 
 // readLive replaces pb with the API server's current copy. The informer cache
 // can be a moment behind our own writes; planning from a stale ownership record
-// would repeat an attach or miss a detach.
+// would repeat an attach or miss a detach. Deletion always reads live; a sync
+// reads live only when the cache does not show our last status write.
 func (r *PersonaBindingReconciler) readLive(ctx context.Context, pb *v1alpha1.PersonaBinding) error {
 	return r.APIReader.Get(ctx, client.ObjectKeyFromObject(pb), pb)
 }
@@ -122,6 +126,7 @@ func (r *PersonaBindingReconciler) patchStatus(ctx context.Context, before, afte
 		}
 		return err
 	}
+	r.written.record(after)
 	log.FromContext(ctx).V(1).Info("Status updated", "reason", readyReason(after))
 	return nil
 }

@@ -75,9 +75,10 @@ func resyncInterval(pb *v1alpha1.PersonaBinding) time.Duration {
 	return defaultResyncInterval
 }
 
-// jittered adds up to 10% to d so that bindings created together drift apart.
+// jittered spreads d by up to 10% either way, so that bindings created
+// together drift apart while the average interval stays d.
 func jittered(d time.Duration) time.Duration {
-	return d + rand.N(d/10+1)
+	return d - d/10 + rand.N(d/5+1)
 }
 
 // firstResync spreads the first resync after a restart over one to two

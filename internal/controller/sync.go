@@ -7,11 +7,13 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
@@ -238,15 +240,22 @@ func (r *PersonaBindingReconciler) nextStep(pb *v1alpha1.PersonaBinding, s *sync
 	be, isBland := bland.AsError(s.err)
 	switch {
 	case s.err == nil:
-		return ctrl.Result{RequeueAfter: r.schedule.after(key, jittered(resyncInterval(pb)))}, nil
+		return resyncAfter(r.schedule.after(key, jittered(resyncInterval(pb)))), nil
 	case errors.As(s.err, &cred):
-		return ctrl.Result{RequeueAfter: r.schedule.after(key, credentialsRetry)}, nil
+		return resyncAfter(r.schedule.after(key, credentialsRetry)), nil
 	case isBland && be.Kind == bland.KindRateLimited:
 		return ctrl.Result{RequeueAfter: be.RetryAfter}, nil
 	case isBland && (be.Kind == bland.KindUnauthorized || be.Kind == bland.KindNotFound || be.Kind == bland.KindNumberNotOwned):
-		return ctrl.Result{RequeueAfter: r.schedule.after(key, jittered(resyncInterval(pb)))}, nil
+		return resyncAfter(r.schedule.after(key, jittered(resyncInterval(pb)))), nil
 	}
 	return ctrl.Result{}, fmt.Errorf("syncing persona %s: %w", pb.Spec.PersonaID, s.err)
+}
+
+// resyncAfter requeues a binding for its next resync at low priority, so that
+// new and changed bindings go first when many resyncs are due at once.
+func resyncAfter(d time.Duration) ctrl.Result {
+	low := handler.LowPriority
+	return ctrl.Result{RequeueAfter: d, Priority: &low}
 }
 
 func (r *PersonaBindingReconciler) event(pb *v1alpha1.PersonaBinding, kind, reason, action, note string, args ...any) {

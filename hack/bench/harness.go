@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/blandsim"
+)
+
+// harness holds the control plane, the simulator and the manager process.
+type harness struct {
+	k8s        client.Client
+	clientset  *kubernetes.Clientset
+	kubeconfig string
+	managerBin string
+	simURL     string
+	sim        *blandsim.Server
+	dir        string
+	mgr        *managerProc
+	groups     int
+}
+
+type managerProc struct {
+	cmd         *exec.Cmd
+	metricsAddr string
+	done        chan struct{}
+}
+
+// startManager runs the manager binary with metrics on plain HTTP, so that the
+// harness can read its reconcile counters.
+func (h *harness) startManager(args ...string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	logf, err := os.Create(filepath.Join(h.dir, fmt.Sprintf("manager-%d.log", time.Now().UnixNano())))
+	check(err)
+	base := []string{"--bland-api-url", h.simURL, "--allow-insecure-api-url", "--metrics-bind-address", addr,
+		"--metrics-secure=false", "--health-probe-bind-address", "0", "--max-concurrent-reconciles", "16"}
+	cmd := exec.Command(h.managerBin, append(base, args...)...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.kubeconfig)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	check(cmd.Start())
+	p := &managerProc{cmd: cmd, metricsAddr: addr, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); _ = logf.Close(); close(p.done) }()
+	h.mgr = p
+	waitUntil("the manager's metrics endpoint", 60*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		return err == nil
+	})
+}
+
+func (h *harness) stopManager() {
+	if h.mgr == nil {
+		return
+	}
+	_ = h.mgr.cmd.Process.Signal(syscall.SIGTERM)
+	<-h.mgr.done
+	h.mgr = nil
+}
+
+// reconciles is the manager's count of finished reconciles.
+func (h *harness) reconciles() float64 {
+	return scrape("http://"+h.mgr.metricsAddr+"/metrics", nil, "controller_runtime_reconcile_total", `controller="personabinding"`)
+}
+
+// apiWrites counts the writes the API server served for PersonaBindings and
+// Events (by anyone; the harness itself writes nothing while it measures).
+func (h *harness) apiWrites() float64 {
+	body, err := h.clientset.RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	check(err)
+	total := 0.0
+	for _, verb := range []string{"POST", "PUT", "PATCH", "DELETE"} {
+		for _, res := range []string{`resource="personabindings"`, `resource="events"`} {
+			total += sumMetric(string(body), "apiserver_request_total", `verb="`+verb+`"`, res)
+		}
+	}
+	return total
+}
+
+func scrape(url string, _ http.Header, name string, filters ...string) float64 {
+	resp, err := http.Get(url)
+	check(err)
+	defer func() { _ = resp.Body.Close() }()
+	var b strings.Builder
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		b.WriteString(sc.Text())
+		b.WriteByte('\n')
+	}
+	return sumMetric(b.String(), name, filters...)
+}
+
+// sumMetric adds the samples of a metric whose labels contain every filter.
+func sumMetric(text, name string, filters ...string) float64 {
+	total := 0.0
+lines:
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		for _, f := range filters {
+			if !strings.Contains(line, f) {
+				continue lines
+			}
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err == nil {
+			total += v
+		}
+	}
+	return total
+}
+
+// rssMiB reads the manager's resident set size.
+func (h *harness) rssMiB() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", h.mgr.cmd.Process.Pid))
+	check(err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024
+		}
+	}
+	return -1
+}
+
+// cpuSeconds reads the manager's user and system CPU time.
+func (h *harness) cpuSeconds() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", h.mgr.cmd.Process.Pid))
+	check(err)
+	fields := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+2:])
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100 // clock ticks
+}
+
+// group is a set of bindings made by the harness.
+type group struct {
+	name     string
+	ns       string
+	bindings []*v1alpha1.PersonaBinding
+	personas []string
+}
+
+// makeGroup creates n bindings of two numbers each, perPersona bindings per
+// persona, in a namespace of their own. With presynced, the numbers are
+// attached in the simulator and the status written as in sync, as a running
+// operator would have left them; the operator then has nothing to do.
+func (h *harness) makeGroup(name string, n, perPersona int, resync time.Duration, presynced bool) *group {
+	ctx := context.Background()
+	h.groups++
+	g := &group{name: name, ns: "bench-" + name}
+	key := "sk-" + name
+	var numbers []string
+	for i := range 2 * n {
+		numbers = append(numbers, fmt.Sprintf("+1%03d%07d", 200+h.groups, i))
+	}
+	h.sim.AddAccount(name, key, numbers...)
+	for p := 0; p*perPersona < n; p++ {
+		id := fmt.Sprintf("%s-persona-%d", name, p)
+		h.sim.AddPersona(key, id, id)
+		g.personas = append(g.personas, id)
+	}
+	check(h.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: g.ns}}))
+	check(h.k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bland", Namespace: g.ns}, StringData: map[string]string{"apiKey": key}}))
+	g.bindings = make([]*v1alpha1.PersonaBinding, n)
+	parallel(n, 32, func(i int) {
+		pb := &v1alpha1.PersonaBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%05d", name, i), Namespace: g.ns},
+			Spec: v1alpha1.PersonaBindingSpec{
+				PersonaID:      g.personas[i/perPersona],
+				InboundNumbers: []string{numbers[2*i], numbers[2*i+1]},
+				CredentialsRef: v1alpha1.SecretKeyRef{Name: "bland"},
+				ResyncInterval: &metav1.Duration{Duration: resync},
+			},
+		}
+		if presynced {
+			h.sim.AttachOutOfBand(pb.Spec.PersonaID, pb.Spec.InboundNumbers...)
+		}
+		check(h.k8s.Create(ctx, pb))
+		if presynced {
+			pb.Status = v1alpha1.PersonaBindingStatus{
+				ObservedGeneration: pb.Generation,
+				PersonaName:        pb.Spec.PersonaID,
+				BoundNumbers:       pb.Spec.InboundNumbers,
+				Summary:            "2/2",
+				Numbers: []v1alpha1.NumberStatus{
+					{Number: pb.Spec.InboundNumbers[0], State: v1alpha1.NumberAttached},
+					{Number: pb.Spec.InboundNumbers[1], State: v1alpha1.NumberAttached},
+				},
+			}
+			meta.SetStatusCondition(&pb.Status.Conditions, metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue,
+				Reason: v1alpha1.ReasonSynced, Message: "2 numbers attached to persona " + pb.Spec.PersonaID, ObservedGeneration: pb.Generation})
+			check(h.k8s.Status().Update(ctx, pb))
+		}
+		g.bindings[i] = pb
+	})
+	return g
+}
+
+// allReady reports whether every binding of the group has handled its
+// generation and is Ready.
+func (h *harness) allReady(g *group) bool {
+	var list v1alpha1.PersonaBindingList
+	check(h.k8s.List(context.Background(), &list, client.InNamespace(g.ns)))
+	if len(list.Items) != len(g.bindings) {
+		return false
+	}
+	for i := range list.Items {
+		if !ready(&list.Items[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func ready(pb *v1alpha1.PersonaBinding) bool {
+	c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReady)
+	return pb.Status.ObservedGeneration == pb.Generation && c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == pb.Generation
+}
+
+// callsOf counts simulator calls of an account, by endpoint.
+func (h *harness) callsOf(account string) map[blandsim.Endpoint]int {
+	out := map[blandsim.Endpoint]int{}
+	for _, c := range h.sim.Calls(func(c blandsim.Call) bool { return c.Account == account }) {
+		out[c.Endpoint]++
+	}
+	return out
+}
+
+func parallel(n, workers int, f func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+// waitUntil polls cond every 50ms and exits the benchmark if it never holds.
+func waitUntil(what string, limit time.Duration, cond func() bool) time.Duration {
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			fmt.Fprintf(os.Stderr, "bench: %s did not happen within %s\n", what, limit)
+			os.Exit(1)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
