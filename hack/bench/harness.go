@@ -271,7 +271,7 @@ func parallel(n, workers int, f func(i int)) {
 }
 
 // waitUntil polls cond every 50ms and exits the benchmark if it never holds.
-func waitUntil(what string, limit time.Duration, cond func() bool) time.Duration {
+func waitUntil(what string, limit time.Duration, cond func() bool) {
 	start := time.Now()
 	for !cond() {
 		if time.Since(start) > limit {
@@ -280,7 +280,6 @@ func waitUntil(what string, limit time.Duration, cond func() bool) time.Duration
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return time.Since(start)
 }
 
 func check(err error) {
