@@ -7,7 +7,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
@@ -21,10 +20,7 @@ func TestBlandDownDuringDeletion(t *testing.T) {
 	ns, numbers := account(t, "downdelete", 2)
 	sim.AddPersona("sk-downdelete", "down-persona", "Down")
 	ctx := context.Background()
-	pb := &v1alpha1.PersonaBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "line", Namespace: ns},
-		Spec:       v1alpha1.PersonaBindingSpec{PersonaID: "down-persona", InboundNumbers: numbers, CredentialsRef: v1alpha1.SecretKeyRef{Name: "bland"}},
-	}
+	pb := newBinding(ns, "line", "down-persona", "bland", numbers...)
 	must(t, k8s.Create(ctx, pb))
 	startManager(t)
 	waitConverged(t, ns, []string{"down-persona"}, 30*time.Second)

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
@@ -20,10 +19,7 @@ func TestLeaderFailover(t *testing.T) {
 	sim.AddPersona("sk-failover", "failover-persona", "Failover")
 	ctx := context.Background()
 	key := client.ObjectKey{Namespace: ns, Name: "line"}
-	must(t, k8s.Create(ctx, &v1alpha1.PersonaBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: ns},
-		Spec:       v1alpha1.PersonaBindingSpec{PersonaID: "failover-persona", InboundNumbers: numbers[:1], CredentialsRef: v1alpha1.SecretKeyRef{Name: "bland"}},
-	}))
+	must(t, k8s.Create(ctx, newBinding(ns, key.Name, "failover-persona", "bland", numbers[0])))
 	args := []string{"--leader-elect", "--leader-election-namespace", ns}
 	a, b := startManager(t, args...), startManager(t, args...)
 	leader, standby := waitLeader(t, a, b)

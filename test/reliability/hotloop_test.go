@@ -22,10 +22,7 @@ func TestHotLoopGuard(t *testing.T) {
 	ctx := context.Background()
 	must(t, k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "wrong", Namespace: ns}, StringData: map[string]string{"apiKey": "sk-wrong"}}))
 	binding := func(name, persona, secret string, nums ...string) *v1alpha1.PersonaBinding {
-		return &v1alpha1.PersonaBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-			Spec:       v1alpha1.PersonaBindingSpec{PersonaID: persona, InboundNumbers: nums, CredentialsRef: v1alpha1.SecretKeyRef{Name: secret}},
-		}
+		return newBinding(ns, name, persona, secret, nums...)
 	}
 	// The holder sorts first by name, so it is the older one even when both
 	// are created within the same second.

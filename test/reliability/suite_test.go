@@ -190,6 +190,15 @@ func hash(s string) int {
 	return h
 }
 
+// newBinding returns a binding of persona with numbers, reading the API key
+// from the Secret named secret.
+func newBinding(ns, name, persona, secret string, numbers ...string) *v1alpha1.PersonaBinding {
+	return &v1alpha1.PersonaBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       v1alpha1.PersonaBindingSpec{PersonaID: persona, InboundNumbers: numbers, CredentialsRef: v1alpha1.SecretKeyRef{Name: secret}},
+	}
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
