@@ -176,6 +176,10 @@ func (c *Client) do(ctx context.Context, apiKey, op, method, path string, body, 
 	if err := c.limiter.Wait(ctx); err != nil {
 		return &Error{Kind: KindTransient, Op: op, Message: "waiting for the client rate limit: " + err.Error()}
 	}
+	// A 429 may have arrived while this call waited for its token.
+	if wait := c.blockedFor(key); wait > 0 {
+		return &Error{Kind: KindRateLimited, Op: op, Message: "waiting for Bland's Retry-After", RetryAfter: wait}
+	}
 
 	var reader io.Reader
 	if body != nil {

@@ -151,8 +151,10 @@ func checkRateWithinBucket(t *testing.T, history []blandsim.Call) int {
 		}
 		peak = max(peak, j-i)
 	}
-	if peak > flakyQPS+flakyBurst {
-		t.Errorf("%d calls in one second; the bucket allows %d", peak, flakyQPS+flakyBurst)
+	// The bucket grants at most burst + qps tokens in a second; a request
+	// reaches the simulator a moment after its token, so allow 200ms of skew.
+	if allowed := flakyBurst + flakyQPS*12/10; peak > allowed {
+		t.Errorf("%d calls in one second; the bucket allows %d", peak, allowed)
 	}
 	return peak
 }
