@@ -32,7 +32,7 @@ type flags struct {
 	blandURL, metricsAddr, probeAddr, watchNamespaces, leaderNamespace string
 	allowInsecure, leaderElect, secureMetrics, http2                   bool
 	qps                                                                float64
-	apiTimeout                                                         time.Duration
+	apiTimeout, leaseDuration, renewDeadline, retryPeriod              time.Duration
 	burst, workers, batchSize                                          int
 	showVersion                                                        bool
 }
@@ -52,6 +52,9 @@ func parseFlags() (flags, zap.Options) {
 	flag.BoolVar(&f.http2, "enable-http2", false, "Serve metrics over HTTP/2 as well (off: protects against HTTP/2 stream attacks).")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
+	flag.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a standby waits before taking a Lease its leader stopped renewing.")
+	flag.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it steps down.")
+	flag.DurationVar(&f.retryPeriod, "leader-election-retry-period", time.Second, "How often leader and standby look at the Lease; a released Lease is taken within about this long.")
 	flag.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; in a cluster, the manager's own.")
 	flag.BoolVar(&f.showVersion, "version", false, "Print the version and exit.")
 	opts := zap.Options{Development: false}
@@ -115,6 +118,9 @@ func run(f flags) error {
 		LeaderElectionID:              "bland-operator.personas.bland-operator.dev",
 		LeaderElectionNamespace:       f.leaderNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &f.leaseDuration,
+		RenewDeadline:                 &f.renewDeadline,
+		RetryPeriod:                   &f.retryPeriod,
 		Cache:                         cacheOptions(f.watchNamespaces),
 	})
 	if err != nil {

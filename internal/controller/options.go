@@ -25,8 +25,11 @@ func (o Options) controllerOptions() controller.Options {
 	if workers <= 0 {
 		workers = 4
 	}
-	skip := o.SkipNameValidation
+	skip, warmup := o.SkipNameValidation, true
 	return controller.Options{
+		// A standby starts its watches before it wins the election, so it
+		// takes over without waiting for its cache to fill.
+		EnableWarmup:            &warmup,
 		SkipNameValidation:      &skip,
 		MaxConcurrentReconciles: workers,
 		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
