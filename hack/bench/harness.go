@@ -82,7 +82,7 @@ func (h *harness) stopManager() {
 
 // reconciles is the manager's count of finished reconciles.
 func (h *harness) reconciles() float64 {
-	return scrape("http://"+h.mgr.metricsAddr+"/metrics", nil, "controller_runtime_reconcile_total", `controller="personabinding"`)
+	return scrape("http://"+h.mgr.metricsAddr+"/metrics", "controller_runtime_reconcile_total", `controller="personabinding"`)
 }
 
 // apiWrites counts the writes the API server served for PersonaBindings and
@@ -99,7 +99,8 @@ func (h *harness) apiWrites() float64 {
 	return total
 }
 
-func scrape(url string, _ http.Header, name string, filters ...string) float64 {
+// scrape reads a Prometheus endpoint and sums one metric.
+func scrape(url, name string, filters ...string) float64 {
 	resp, err := http.Get(url)
 	check(err)
 	defer func() { _ = resp.Body.Close() }()
