@@ -56,6 +56,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if number != "" {
 		call.Numbers = []string{number}
 	}
+	s.wait(personaID, ep, r.Context().Done())
 
 	if f, ok := s.nextFault(acct.name, ep); ok {
 		call.Fault = string(f.Kind)
@@ -127,6 +128,9 @@ func (s *Server) serve(w http.ResponseWriter, acct *account, ep Endpoint, person
 			if !acct.numbers[n] {
 				missing = append(missing, n)
 			}
+		}
+		if len(missing) > 0 && acct.terse {
+			return writeError(w, http.StatusBadRequest, "NUMBER_NOT_FOUND", "one or more numbers are not in this account")
 		}
 		if len(missing) > 0 {
 			return writeError(w, http.StatusBadRequest, "NUMBER_NOT_FOUND", "numbers not in this account: "+strings.Join(missing, ", "))

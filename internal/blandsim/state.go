@@ -21,6 +21,8 @@ type Settings struct {
 type account struct {
 	name    string
 	numbers map[string]bool
+	// terse answers a refused attach without naming the numbers.
+	terse bool
 }
 
 type persona struct {
@@ -41,6 +43,8 @@ type Server struct {
 	history  []Call
 	faults   faultState
 	now      func() time.Time
+	holds    []*Hold
+	latency  map[string]time.Duration // by persona
 
 	// NotFoundStatus is the HTTP status of a PERSONA_NOT_FOUND answer (404);
 	// set it to 200 to mimic an API that reports errors only in the envelope.
@@ -88,6 +92,18 @@ func (s *Server) AddPersona(apiKey, id, name string) {
 	defer s.mu.Unlock()
 	now := s.now()
 	s.personas[id] = &persona{id: id, name: name, account: s.accounts[apiKey], created: now, updated: now, numbers: map[string]*Settings{}}
+}
+
+// SetTerseErrors makes the account's refused attaches name no number, as an
+// API that reports only "some number is not yours" would.
+func (s *Server) SetTerseErrors(accountName string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.accounts {
+		if a.name == accountName {
+			a.terse = on
+		}
+	}
 }
 
 // DeletePersona removes a persona; its numbers become free.
