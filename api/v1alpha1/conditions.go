@@ -22,6 +22,9 @@ const (
 	ReasonPersonaNotFound     = "PersonaNotFound"
 	ReasonNumberNotOwned      = "NumberNotOwned"
 	ReasonNumberConflict      = "NumberConflict"
+	// ReasonRequestRejected: Bland refused a request as invalid (a 4xx other
+	// than 401, 403, 404 and 429); retrying the same request cannot help.
+	ReasonRequestRejected = "RequestRejected"
 	ReasonSuspended           = "Suspended"
 	ReasonDeleting            = "Deleting"
 )

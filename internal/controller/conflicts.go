@@ -68,16 +68,18 @@ func live(pb, other *v1alpha1.PersonaBinding) bool {
 
 // findConflicts returns the desired numbers of pb that an older binding holds:
 // one that lists the same number, or, when either of the two is exclusive, any
-// older binding on the same persona.
-func (r *PersonaBindingReconciler) findConflicts(ctx context.Context, pb *v1alpha1.PersonaBinding) (conflictSet, error) {
+// older binding on the same persona. lostPersona says the latter happened: an
+// exclusive binding that lost its persona to an older one sweeps nothing.
+func (r *PersonaBindingReconciler) findConflicts(ctx context.Context, pb *v1alpha1.PersonaBinding) (c conflictSet, lostPersona bool, err error) {
 	out := conflictSet{}
 	var onPersona v1alpha1.PersonaBindingList
 	if err := r.List(ctx, &onPersona, client.MatchingFields{indexPersona: pb.Spec.PersonaID}); err != nil {
-		return nil, fmt.Errorf("listing bindings of persona %s: %w", pb.Spec.PersonaID, err)
+		return nil, false, fmt.Errorf("listing bindings of persona %s: %w", pb.Spec.PersonaID, err)
 	}
 	for i := range onPersona.Items {
 		other := &onPersona.Items[i]
 		if live(pb, other) && olderThan(other, pb) && (pb.Spec.Exclusive || other.Spec.Exclusive) {
+			lostPersona = true
 			for _, n := range pb.Spec.InboundNumbers {
 				out.add(n, other)
 			}
@@ -86,7 +88,7 @@ func (r *PersonaBindingReconciler) findConflicts(ctx context.Context, pb *v1alph
 	for _, n := range pb.Spec.InboundNumbers {
 		var same v1alpha1.PersonaBindingList
 		if err := r.List(ctx, &same, client.MatchingFields{indexNumber: n}); err != nil {
-			return nil, fmt.Errorf("listing bindings of number %s: %w", n, err)
+			return nil, false, fmt.Errorf("listing bindings of number %s: %w", n, err)
 		}
 		for i := range same.Items {
 			if other := &same.Items[i]; live(pb, other) && olderThan(other, pb) {
@@ -94,7 +96,7 @@ func (r *PersonaBindingReconciler) findConflicts(ctx context.Context, pb *v1alph
 			}
 		}
 	}
-	return out, nil
+	return out, lostPersona, nil
 }
 
 func (c conflictSet) add(number string, holder *v1alpha1.PersonaBinding) {
@@ -121,14 +123,55 @@ func (r *PersonaBindingReconciler) listedElsewhere(ctx context.Context, pb *v1al
 	return out, nil
 }
 
+// takerOf returns another binding of pb's persona that lists number and can
+// hold it now, so a number pb lets go of is handed over instead of detached:
+// live, not suspended, and not stalled on its credentials or its persona.
+func (r *PersonaBindingReconciler) takerOf(ctx context.Context, pb *v1alpha1.PersonaBinding, number string) (string, error) {
+	var same v1alpha1.PersonaBindingList
+	if err := r.List(ctx, &same, client.MatchingFields{indexNumber: number}); err != nil {
+		return "", fmt.Errorf("listing bindings of number %s: %w", number, err)
+	}
+	var taker *v1alpha1.PersonaBinding
+	for i := range same.Items {
+		other := &same.Items[i]
+		if !live(pb, other) || other.Spec.PersonaID != pb.Spec.PersonaID || !canTake(other) {
+			continue
+		}
+		if taker == nil || olderThan(other, taker) {
+			taker = other
+		}
+	}
+	if taker == nil {
+		return "", nil
+	}
+	return keyOf(taker).String(), nil
+}
+
+// canTake reports whether a binding would adopt a number handed to it.
+func canTake(pb *v1alpha1.PersonaBinding) bool {
+	if pb.Spec.Suspend {
+		return false
+	}
+	switch readyReason(pb) {
+	case v1alpha1.ReasonCredentialsNotFound, v1alpha1.ReasonUnauthorized, v1alpha1.ReasonPersonaNotFound:
+		return false
+	}
+	return true
+}
+
+// bindingsOfPersona returns the bindings that name the persona.
+func (r *PersonaBindingReconciler) bindingsOfPersona(ctx context.Context, personaID string) []v1alpha1.PersonaBinding {
+	var list v1alpha1.PersonaBindingList
+	if err := r.List(ctx, &list, client.MatchingFields{indexPersona: personaID}); err != nil {
+		return nil
+	}
+	return list.Items
+}
+
 // bindingsSharing returns the other bindings that list one of pb's numbers or
 // name its persona.
 func (r *PersonaBindingReconciler) bindingsSharing(ctx context.Context, pb *v1alpha1.PersonaBinding) []v1alpha1.PersonaBinding {
-	var out []v1alpha1.PersonaBinding
-	var list v1alpha1.PersonaBindingList
-	if err := r.List(ctx, &list, client.MatchingFields{indexPersona: pb.Spec.PersonaID}); err == nil {
-		out = append(out, list.Items...)
-	}
+	out := r.bindingsOfPersona(ctx, pb.Spec.PersonaID)
 	for _, n := range pb.Spec.InboundNumbers {
 		var same v1alpha1.PersonaBindingList
 		if err := r.List(ctx, &same, client.MatchingFields{indexNumber: n}); err == nil {

@@ -2,102 +2,107 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
-	"time"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
 )
 
-// reconcileDelete honours deletionPolicy. Detach detaches every bound number
-// (a persona that is gone counts as detached), then releases the finalizer;
-// Orphan releases it at once. Numbers another binding lists are handed over,
-// not detached.
-func (r *PersonaBindingReconciler) reconcileDelete(ctx context.Context, pb *v1alpha1.PersonaBinding) (ctrl.Result, error) {
-	r.schedule.forget(keyOf(pb))
-	r.written.forget(pb.UID)
-	if !controllerutil.ContainsFinalizer(pb, v1alpha1.Finalizer) {
+// reconcileDelete honours deletionPolicy. Detach hands each owned number to
+// another binding of the persona that lists it and can hold it, detaches the
+// rest in batches (a persona that is gone counts as detached), then releases
+// the finalizer; Orphan releases it at once.
+func (r *PersonaBindingReconciler) reconcileDelete(ctx context.Context, w *writer, snap *v1alpha1.PersonaBinding) (ctrl.Result, error) {
+	r.schedule.forget(keyOf(snap))
+	if !controllerutil.ContainsFinalizer(snap, v1alpha1.Finalizer) {
+		r.personas.forget(snap.UID)
 		return ctrl.Result{}, nil
 	}
-	if pb.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan {
-		r.event(pb, corev1.EventTypeNormal, "Orphaned", "Delete", "Left %d numbers attached to persona %s (deletionPolicy Orphan)", len(pb.Status.BoundNumbers), pb.Spec.PersonaID)
-		return ctrl.Result{}, r.releaseFinalizer(ctx, pb)
+	owned := ownershipOf(&snap.Status)
+	if snap.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan {
+		r.event(snap, corev1.EventTypeNormal, "Orphaned", "Delete", "Left %d numbers attached to persona %s (deletionPolicy Orphan)", len(snap.Status.BoundNumbers), snap.Spec.PersonaID)
+		return r.finishDelete(ctx, w, snap)
 	}
 
-	handedOver, err := r.listedElsewhere(ctx, pb, pb.Status.BoundNumbers)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
 	var detach []string
-	for _, n := range pb.Status.BoundNumbers {
-		if !handedOver[n] {
+	for _, n := range owned.list() {
+		taker, err := r.takerOf(ctx, snap, n)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if taker == "" {
 			detach = append(detach, n)
+			continue
 		}
+		owned.release(n)
+		r.event(snap, corev1.EventTypeNormal, "HandedOver", "Delete", "Left %s attached for PersonaBinding %s", n, taker)
 	}
-	if len(detach) > 0 {
-		if result, done, err := r.detachOnDelete(ctx, pb, detach); !done {
-			return result, err
-		}
+	if len(snap.Status.BoundNumbers) > 0 {
+		defer r.wakeOthers(ctx, snap) // a taker adopts; the others look again
 	}
-	return ctrl.Result{}, r.releaseFinalizer(ctx, pb)
+	if err := r.detachOnDelete(ctx, snap, owned, detach); err != nil {
+		return r.deletionWaits(ctx, w, snap, owned, err)
+	}
+	return r.finishDelete(ctx, w, snap)
 }
 
-// detachOnDelete detaches the numbers; done is false when deletion must wait,
-// in which case status says why.
-func (r *PersonaBindingReconciler) detachOnDelete(ctx context.Context, pb *v1alpha1.PersonaBinding, detach []string) (ctrl.Result, bool, error) {
-	before := pb.DeepCopy()
-	key, err := r.readAPIKey(ctx, pb)
-	if err == nil {
-		_, err = r.Bland.DetachNumbers(ctx, key, pb.Spec.PersonaID, detach)
+// detachOnDelete detaches the numbers in batches, releasing each batch from
+// the record as it goes.
+func (r *PersonaBindingReconciler) detachOnDelete(ctx context.Context, snap *v1alpha1.PersonaBinding, owned ownership, detach []string) error {
+	if len(detach) == 0 {
+		return nil
+	}
+	key, err := r.readAPIKey(ctx, snap)
+	if err != nil {
+		return err
+	}
+	for batch := range slices.Chunk(detach, r.batchSize()) {
+		_, err := r.Bland.DetachNumbers(ctx, key, snap.Spec.PersonaID, batch)
 		if bland.KindOf(err) == bland.KindNotFound {
 			err = nil // the persona is gone, and its numbers with it
 		}
-	}
-	if err == nil {
-		r.event(pb, corev1.EventTypeNormal, "Detached", "Delete", "Detached %s from persona %s", strings.Join(detach, ", "), pb.Spec.PersonaID)
-		return ctrl.Result{}, true, nil
-	}
-
-	reason, retry := v1alpha1.ReasonAPIError, time.Duration(0)
-	var cred *errCredentials
-	be, isBland := bland.AsError(err)
-	switch {
-	case errors.As(err, &cred):
-		reason, retry = v1alpha1.ReasonCredentialsNotFound, credentialsRetry
-	case isBland && be.Kind == bland.KindUnauthorized:
-		reason, retry = v1alpha1.ReasonUnauthorized, resyncInterval(pb)
-	case isBland && be.Kind == bland.KindRateLimited:
-		reason, retry = v1alpha1.ReasonRateLimited, be.RetryAfter
-	}
-	msg := fmt.Sprintf("deleting: cannot detach %s: %s; set deletionPolicy: Orphan to delete without detaching", listNumbers(detach), err.Error())
-	state := progressing
-	if reason == v1alpha1.ReasonCredentialsNotFound || reason == v1alpha1.ReasonUnauthorized {
-		state = stalled
-	}
-	pb.Status.ObservedGeneration = pb.Generation
-	setConditions(pb, state, reason, msg)
-	if perr := r.patchStatus(ctx, before, pb); perr != nil {
-		return ctrl.Result{}, false, perr
-	}
-	if retry > 0 {
-		return ctrl.Result{RequeueAfter: retry}, false, nil
-	}
-	return ctrl.Result{}, false, fmt.Errorf("detaching numbers of deleted binding: %w", err)
-}
-
-func (r *PersonaBindingReconciler) releaseFinalizer(ctx context.Context, pb *v1alpha1.PersonaBinding) error {
-	before := pb.DeepCopy()
-	controllerutil.RemoveFinalizer(pb, v1alpha1.Finalizer)
-	if err := r.Patch(ctx, pb, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("removing finalizer: %w", err)
+		if err != nil {
+			return err
+		}
+		owned.release(batch...)
+		r.event(snap, corev1.EventTypeNormal, "Detached", "Delete", "Detached %s from persona %s", listNumbers(batch), snap.Spec.PersonaID)
 	}
 	return nil
+}
+
+// deletionWaits records why the deletion cannot finish yet and when to retry.
+func (r *PersonaBindingReconciler) deletionWaits(ctx context.Context, w *writer, snap *v1alpha1.PersonaBinding, owned ownership, cause error) (ctrl.Result, error) {
+	v := classify(cause, snap.Spec.CredentialsRef.Name)
+	reason, state := v.reason, v.state
+	if state != stalled {
+		reason = v1alpha1.ReasonDeleting
+	}
+	st := *snap.Status.DeepCopy()
+	st.ObservedGeneration = snap.Generation
+	st.BoundNumbers = owned.list()
+	msg := fmt.Sprintf("deleting: cannot detach %s yet: %s; set deletionPolicy: Orphan to delete without detaching", listNumbers(owned.list()), v.message)
+	setConditions(&st, snap.Generation, state, reason, msg)
+	if err := w.patchStatus(ctx, st); err != nil {
+		return ctrl.Result{}, err
+	}
+	switch {
+	case v.retryAfter > 0:
+		return ctrl.Result{RequeueAfter: v.retryAfter}, nil
+	case state == stalled:
+		return ctrl.Result{RequeueAfter: resyncInterval(snap)}, nil
+	}
+	return ctrl.Result{}, fmt.Errorf("detaching the numbers of a deleted binding: %w", cause)
+}
+
+func (r *PersonaBindingReconciler) finishDelete(ctx context.Context, w *writer, snap *v1alpha1.PersonaBinding) (ctrl.Result, error) {
+	if err := w.removeFinalizer(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.personas.forget(snap.UID)
+	return ctrl.Result{}, nil
 }

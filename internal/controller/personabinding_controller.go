@@ -10,7 +10,9 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
@@ -30,8 +32,9 @@ type BlandAPI interface {
 // PersonaBinding says.
 type PersonaBindingReconciler struct {
 	client.Client
-	// APIReader reads Secrets straight from the API server, so the manager
-	// needs neither a Secret informer nor list/watch on Secrets.
+	// APIReader reads straight from the API server: Secrets (so the manager
+	// needs neither a Secret informer nor list/watch on Secrets), and the
+	// binding itself before any call to Bland.
 	APIReader client.Reader
 	Bland     BlandAPI
 	Recorder  events.EventRecorder
@@ -39,7 +42,9 @@ type PersonaBindingReconciler struct {
 	AttachBatchSize int
 
 	schedule schedule
-	written  writtenStatus
+	personas personas
+	// wake delivers bindings whose persona another binding changed.
+	wake chan event.TypedGenericEvent[*v1alpha1.PersonaBinding]
 }
 
 // +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=personabindings,verbs=get;list;watch;update;patch
@@ -51,8 +56,8 @@ type PersonaBindingReconciler struct {
 // Reconcile reads the binding, then either runs its deletion or brings the
 // persona in line with the spec, and writes status once.
 func (r *PersonaBindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	var pb v1alpha1.PersonaBinding
-	if err := r.Get(ctx, req.NamespacedName, &pb); err != nil {
+	var cached v1alpha1.PersonaBinding
+	if err := r.Get(ctx, req.NamespacedName, &cached); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.schedule.forget(req.NamespacedName)
 			metrics.Bindings.Forget(req.NamespacedName)
@@ -60,38 +65,127 @@ func (r *PersonaBindingReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		}
 		return ctrl.Result{}, err
 	}
-	defer recordMetrics(&pb)
-	if !pb.DeletionTimestamp.IsZero() {
-		if err := r.readLive(ctx, &pb); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
-		return r.reconcileDelete(ctx, &pb)
-	}
+	// Everything that plans from or writes to this persona runs alone.
+	release := r.personas.acquire(cached.Spec.PersonaID)
+	defer release()
 
-	conflicts, err := r.findConflicts(ctx, &pb)
+	if cached.DeletionTimestamp.IsZero() {
+		if d, wait, err := r.decideFor(ctx, &cached); err != nil || !d.sync {
+			recordMetrics(&cached)
+			return resyncAfter(wait), err
+		}
+	}
+	// A call to Bland is coming: plan from the API server's copy, not from a
+	// cache that may lag behind our own last write. This copy is the snapshot:
+	// nothing later in this reconcile changes it.
+	snap := &v1alpha1.PersonaBinding{}
+	if err := r.APIReader.Get(ctx, req.NamespacedName, snap); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	w := newWriter(r.Client, snap)
+	defer func() { recordMetrics(w.current) }()
+	if !snap.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, w, snap)
+	}
+	return r.reconcileSync(ctx, w, snap)
+}
+
+// reconcileSync decides again from the snapshot, syncs, and writes status.
+func (r *PersonaBindingReconciler) reconcileSync(ctx context.Context, w *writer, snap *v1alpha1.PersonaBinding) (ctrl.Result, error) {
+	conflicts, lostPersona, err := r.findConflicts(ctx, snap)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if wait, needed := r.needsSync(&pb, conflicts); !needed {
+	d, wait := r.decision(snap, conflicts)
+	if !d.sync {
 		return resyncAfter(wait), nil
 	}
-	// About to call Bland: make sure the decision does not rest on a cached
-	// copy that lags behind our own last status write.
-	if r.written.behind(&pb) {
-		if err := r.readLive(ctx, &pb); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
-		if wait, needed := r.needsSync(&pb, conflicts); !needed {
-			return resyncAfter(wait), nil
-		}
+	out := r.sync(ctx, w, snap, conflicts, lostPersona, d.readFirst)
+	if out.changed {
+		defer r.wakeOthers(ctx, snap)
 	}
-
-	before := pb.DeepCopy() // moves forward if sync records its intent first
-	result, syncErr := r.sync(ctx, &pb, conflicts, before)
-	if err := r.patchStatus(ctx, before, &pb); err != nil {
+	st := computeStatus(snap, out)
+	if err := w.ensureFinalizer(ctx, out.owned); err != nil {
 		return ctrl.Result{}, err
 	}
-	return result, syncErr
+	previous := readyReason(snap)
+	if err := w.patchStatus(ctx, st); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.warnOnNewFailure(w.current, previous)
+	return r.nextStep(snap, out)
+}
+
+// decideFor decides from the cached binding whether this reconcile needs
+// Bland at all; most do not, and they cost no call and no write.
+func (r *PersonaBindingReconciler) decideFor(ctx context.Context, pb *v1alpha1.PersonaBinding) (decision, time.Duration, error) {
+	conflicts, _, err := r.findConflicts(ctx, pb)
+	if err != nil {
+		return decision{}, 0, err
+	}
+	d, wait := r.decision(pb, conflicts)
+	return d, wait, nil
+}
+
+// decision gathers the facts about pb and decides.
+func (r *PersonaBindingReconciler) decision(pb *v1alpha1.PersonaBinding, conflicts conflictSet) (decision, time.Duration) {
+	reason := readyReason(pb)
+	first := firstResync(resyncInterval(pb))
+	if reason == v1alpha1.ReasonCredentialsNotFound {
+		first = func() time.Duration { return credentialsRetry }
+	}
+	wait, due := r.schedule.dueIn(keyOf(pb), first)
+	d := decide(facts{
+		specChanged:      pb.Status.ObservedGeneration != pb.Generation,
+		requested:        pb.Annotations[v1alpha1.ReconcileRequestedAtAnnotation] != pb.Status.LastHandledReconcileAt,
+		conflictsChanged: !conflicts.sameAs(pb.Status.Numbers),
+		personaChanged:   r.personas.changedSince(pb.Spec.PersonaID, pb.UID) && mayGainFromALook(pb, conflicts),
+		resyncDue:        due,
+		lastReason:       reason,
+		suspend:          pb.Spec.Suspend,
+		exclusive:        pb.Spec.Exclusive,
+	})
+	return d, wait
+}
+
+// mayGainFromALook reports whether a change another binding made to the
+// persona can matter to pb: it has synced before and either sweeps the
+// persona or lists a number it does not hold yet (one may have been handed
+// to it). A binding that never synced attaches all it lists anyway.
+func mayGainFromALook(pb *v1alpha1.PersonaBinding, conflicts conflictSet) bool {
+	if readyReason(pb) == "" {
+		return false
+	}
+	if pb.Spec.Exclusive {
+		return true
+	}
+	owned := ownershipOf(&pb.Status)
+	for _, n := range pb.Spec.InboundNumbers {
+		if !owned.owns(n) && conflicts[n] == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// wakeOthers asks every other binding of the persona to look again: their
+// view of it is out of date, and one may be about to take over a number.
+func (r *PersonaBindingReconciler) wakeOthers(ctx context.Context, pb *v1alpha1.PersonaBinding) {
+	r.personas.changed(pb.Spec.PersonaID, pb.UID)
+	if !pb.DeletionTimestamp.IsZero() {
+		r.personas.forget(pb.UID)
+	}
+	for _, other := range r.bindingsOfPersona(ctx, pb.Spec.PersonaID) {
+		if other.UID == pb.UID {
+			continue
+		}
+		ev := event.TypedGenericEvent[*v1alpha1.PersonaBinding]{Object: other.DeepCopy()}
+		select {
+		case r.wake <- ev:
+		default:
+			go func() { r.wake <- ev }() // never block a worker on a full channel
+		}
+	}
 }
 
 // recordMetrics publishes the binding's Ready status, reason and attached count.
@@ -103,65 +197,16 @@ func recordMetrics(pb *v1alpha1.PersonaBinding) {
 	metrics.Bindings.Set(keyOf(pb), ready, reason, len(pb.Status.BoundNumbers))
 }
 
-// readLive replaces pb with the API server's current copy. The informer cache
-// can be a moment behind our own writes; planning from a stale ownership record
-// would repeat an attach or miss a detach. Deletion always reads live; a sync
-// reads live only when the cache does not show our last status write.
-func (r *PersonaBindingReconciler) readLive(ctx context.Context, pb *v1alpha1.PersonaBinding) error {
-	return r.APIReader.Get(ctx, client.ObjectKeyFromObject(pb), pb)
-}
-
-// patchStatus writes status once, and only when it changed.
-func (r *PersonaBindingReconciler) patchStatus(ctx context.Context, before, after *v1alpha1.PersonaBinding) error {
-	if statusEqual(before.Status, after.Status) {
-		return nil
-	}
-	// The base differs from after only in status, so that the patch carries
-	// nothing else (the finalizer may have been added in between).
-	base := after.DeepCopy()
-	base.Status = before.Status
-	if err := r.Status().Patch(ctx, after, client.MergeFrom(base)); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return err
-	}
-	r.written.record(after)
-	log.FromContext(ctx).V(1).Info("Status updated", "reason", readyReason(after))
-	return nil
-}
-
-// needsSync decides whether this reconcile must talk to Bland. Only a spec
-// change, a requested or due resync, a change of conflicts or an earlier
-// failure do: a restart, a second replica or a status event cost nothing.
-// When no sync is needed it returns how long until the next resync.
-func (r *PersonaBindingReconciler) needsSync(pb *v1alpha1.PersonaBinding, conflicts conflictSet) (time.Duration, bool) {
-	st := pb.Status
-	switch {
-	case st.ObservedGeneration != pb.Generation,
-		pb.Annotations[v1alpha1.ReconcileRequestedAtAnnotation] != st.LastHandledReconcileAt,
-		!conflicts.sameAs(st.Numbers):
-		return 0, true
-	}
-	switch readyReason(pb) {
-	case v1alpha1.ReasonSynced, v1alpha1.ReasonSuspended, v1alpha1.ReasonNumberConflict,
-		v1alpha1.ReasonNumberNotOwned, v1alpha1.ReasonUnauthorized, v1alpha1.ReasonPersonaNotFound:
-		first := resyncInterval(pb)
-		return r.schedule.dueIn(keyOf(pb), firstResync(first))
-	case v1alpha1.ReasonCredentialsNotFound:
-		return r.schedule.dueIn(keyOf(pb), func() time.Duration { return credentialsRetry })
-	}
-	return 0, true
-}
-
 // SetupWithManager registers the controller, its indexes and its watches.
 func (r *PersonaBindingReconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err := addIndexes(context.Background(), mgr); err != nil {
 		return err
 	}
+	r.wake = make(chan event.TypedGenericEvent[*v1alpha1.PersonaBinding], 1024)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.PersonaBinding{}, builderPredicates()).
 		Watches(&v1alpha1.PersonaBinding{}, r.relatedBindings()).
+		WatchesRawSource(source.Channel(r.wake, &handler.TypedEnqueueRequestForObject[*v1alpha1.PersonaBinding]{})).
 		WithOptions(opts.controllerOptions()).
 		Named("personabinding").
 		Complete(observed(r, opts.AfterReconcile))

@@ -1,105 +1,125 @@
 package controller
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
-	"github.com/bland-operator/bland-operator/internal/bland"
 	"github.com/bland-operator/bland-operator/internal/plan"
 )
 
-// readiness is how the binding stands, in kstatus terms.
-type readiness int
-
-const (
-	ready            readiness = iota // Ready=True
-	progressing                       // Reconciling=True: retrying on its own
-	stalled                           // Stalled=True: needs a person
-	suspendedInSync                   // suspended, and nothing would change
-	suspendedPending                  // suspended, with changes waiting
-)
-
-// setStatus writes everything the sync learned into status. It is a pure
-// function of the binding and the sync's outcome.
-func setStatus(pb *v1alpha1.PersonaBinding, s *syncState) {
-	st := &pb.Status
-	st.ObservedGeneration = pb.Generation
-	st.LastHandledReconcileAt = pb.Annotations[v1alpha1.ReconcileRequestedAtAnnotation]
-	if s.obs.name != "" {
-		st.PersonaName = s.obs.name
+// computeStatus is the binding's new status: a pure function of the snapshot
+// the reconcile started from and the outcome of its sync. It claims Synced
+// only when the observation shows the snapshot's spec met.
+func computeStatus(snap *v1alpha1.PersonaBinding, out *outcome) v1alpha1.PersonaBindingStatus {
+	st := *snap.Status.DeepCopy()
+	st.ObservedGeneration = snap.Generation
+	st.LastHandledReconcileAt = snap.Annotations[v1alpha1.ReconcileRequestedAtAnnotation]
+	switch {
+	case out.obs.name != "":
+		st.PersonaName = out.obs.name
+	case st.PersonaName == "":
+		st.PersonaName = snap.Spec.PersonaID // until Bland tells us its name
 	}
+	st.BoundNumbers = out.owned.list()
+	st.Numbers = numberStatuses(snap, out)
 
-	desired := toSet(pb.Spec.InboundNumbers)
-	if s.obs.complete {
-		// Ownership: what we held or want, and is really on the persona now.
-		bound := map[string]bool{}
-		for n := range s.obs.numbers {
-			if s.bound[n] || (desired[n] && s.conflicts[n] == "" && !pb.Spec.Suspend) {
-				bound[n] = true
-			}
-		}
-		s.bound = bound
-	}
-	st.BoundNumbers = keys(s.bound)
-	if len(st.BoundNumbers) == 0 {
-		st.BoundNumbers = nil
-	}
-	st.Numbers = numberStatuses(pb, s, desired)
-
+	desired := sets.New(snap.Spec.InboundNumbers...)
 	attached := 0
 	for n := range desired {
-		if _, ok := s.obs.numbers[n]; ok && s.conflicts[n] == "" {
+		if _, ok := out.obs.numbers[n]; ok && out.conflicts[n] == "" {
 			attached++
 		}
 	}
-	st.Summary = fmt.Sprintf("%d/%d", attached, len(desired))
+	st.Summary = fmt.Sprintf("%d/%d", attached, desired.Len())
 
-	state, reason, msg := assess(pb, s)
-	setConditions(pb, state, reason, msg)
+	state, reason, msg := assess(snap, out, attached)
+	setConditions(&st, snap.Generation, state, reason, msg)
+	return st
 }
 
 // assess picks the Ready reason and message, worst first.
-func assess(pb *v1alpha1.PersonaBinding, s *syncState) (readiness, string, string) {
-	var cred *errCredentials
-	be, isBland := bland.AsError(s.err)
+func assess(snap *v1alpha1.PersonaBinding, out *outcome, attached int) (readiness, string, string) {
+	if out.err != nil {
+		v := classify(out.err, snap.Spec.CredentialsRef.Name)
+		return v.state, v.reason, v.message
+	}
 	switch {
-	case errors.As(s.err, &cred):
-		return stalled, v1alpha1.ReasonCredentialsNotFound, cred.msg
-	case isBland && be.Kind == bland.KindUnauthorized:
-		return stalled, v1alpha1.ReasonUnauthorized, fmt.Sprintf("Bland rejected the API key from Secret %q: %s", pb.Spec.CredentialsRef.Name, be.Error())
-	case isBland && be.Kind == bland.KindNotFound:
-		return stalled, v1alpha1.ReasonPersonaNotFound, fmt.Sprintf("persona %q does not exist or the API key may not see it", pb.Spec.PersonaID)
-	case isBland && be.Kind == bland.KindNumberNotOwned && len(s.notOwned) == 0:
-		return stalled, v1alpha1.ReasonNumberNotOwned, be.Error()
-	case isBland && be.Kind == bland.KindRateLimited:
-		return progressing, v1alpha1.ReasonRateLimited, "Bland asked to slow down (HTTP 429); waiting for its Retry-After"
-	case s.err != nil:
-		return progressing, v1alpha1.ReasonAPIError, s.err.Error()
-	case pb.Spec.Suspend:
-		if s.plan.Empty() {
+	case snap.Spec.Suspend:
+		if out.plan.Empty() {
 			return suspendedInSync, v1alpha1.ReasonSuspended, "suspended; the persona matches the spec"
 		}
-		return suspendedPending, v1alpha1.ReasonSuspended, "suspended; would " + describePlan(s.plan)
-	case len(s.notOwned) > 0:
-		return stalled, v1alpha1.ReasonNumberNotOwned, "numbers not in the Bland account: " + listNumbers(keys(s.notOwned))
-	case len(s.conflicts) > 0:
-		return stalled, v1alpha1.ReasonNumberConflict, describeConflicts(s.conflicts)
+		return suspendedPending, v1alpha1.ReasonSuspended, "suspended; would " + describePlan(out.plan)
+	case out.notOwned.Len() > 0:
+		return stalled, v1alpha1.ReasonNumberNotOwned, "numbers not in the Bland account: " + listNumbers(sets.List(out.notOwned))
+	case len(out.conflicts) > 0:
+		return stalled, v1alpha1.ReasonNumberConflict, describeConflicts(out.conflicts)
 	}
-	return ready, v1alpha1.ReasonSynced, fmt.Sprintf("%d numbers attached to persona %s", len(pb.Spec.InboundNumbers), pb.Spec.PersonaID)
+	if unmet := unmetSpec(snap, out); unmet != "" {
+		return progressing, v1alpha1.ReasonProgressing, unmet
+	}
+	return ready, v1alpha1.ReasonSynced, fmt.Sprintf("%d/%d numbers attached to persona %s", attached, len(snap.Spec.InboundNumbers), snap.Spec.PersonaID)
+}
+
+// unmetSpec says what the observation still lacks for the snapshot's spec, or
+// "" when the spec is met: every desired number this binding may hold is
+// attached with its settings, no number it dropped is still attached, and in
+// exclusive mode nothing unlisted is left.
+func unmetSpec(snap *v1alpha1.PersonaBinding, out *outcome) string {
+	desired := sets.New(snap.Spec.InboundNumbers...)
+	want := wantedSettings(&snap.Spec)
+	var missing, settings, dropped, stray []string
+	for _, n := range sets.List(desired) {
+		if out.conflicts[n] != "" || out.notOwned.Has(n) {
+			continue
+		}
+		current, ok := out.obs.numbers[n]
+		switch {
+		case !ok:
+			missing = append(missing, n)
+		case !want[n].IsEmpty() && !want[n].Equal(current):
+			settings = append(settings, n)
+		case want[n].IsEmpty() && !out.applied[n].IsEmpty() && !current.IsEmpty():
+			settings = append(settings, n)
+		}
+	}
+	for _, n := range out.owned.list() {
+		if !desired.Has(n) {
+			dropped = append(dropped, n)
+		}
+	}
+	if snap.Spec.Exclusive && !out.lostPersona {
+		for _, n := range keys(out.obs.numbers) {
+			if !desired.Has(n) && !out.protected[n] && out.handedOver[n] == "" {
+				stray = append(stray, n)
+			}
+		}
+	}
+	var parts []string
+	if len(missing) > 0 {
+		parts = append(parts, "not attached yet: "+listNumbers(missing))
+	}
+	if len(settings) > 0 {
+		parts = append(parts, "settings not applied yet: "+listNumbers(settings))
+	}
+	if len(dropped) > 0 {
+		parts = append(parts, "dropped but still attached: "+listNumbers(dropped))
+	}
+	if len(stray) > 0 {
+		parts = append(parts, "unlisted numbers still attached: "+listNumbers(stray))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // setConditions keeps Ready always present, and Reconciling and Stalled only
 // while true. lastTransitionTime moves only when a condition's status does.
-func setConditions(pb *v1alpha1.PersonaBinding, state readiness, reason, msg string) {
-	conds := &pb.Status.Conditions
-	gen := pb.Generation
+func setConditions(st *v1alpha1.PersonaBindingStatus, gen int64, state readiness, reason, msg string) {
+	conds := &st.Conditions
 	readyStatus := metav1.ConditionFalse
 	if state == ready || state == suspendedInSync {
 		readyStatus = metav1.ConditionTrue
@@ -117,41 +137,39 @@ func setConditions(pb *v1alpha1.PersonaBinding, state readiness, reason, msg str
 	}
 }
 
-// numberStatuses lists every desired or bound number with its state.
-func numberStatuses(pb *v1alpha1.PersonaBinding, s *syncState, desired map[string]bool) []v1alpha1.NumberStatus {
-	all := toSet(pb.Spec.InboundNumbers)
-	for n := range s.bound {
-		all[n] = true
-	}
-	out := make([]v1alpha1.NumberStatus, 0, len(all))
-	for _, n := range keys(all) {
+// numberStatuses lists every desired or owned number with its state.
+func numberStatuses(snap *v1alpha1.PersonaBinding, out *outcome) []v1alpha1.NumberStatus {
+	desired := sets.New(snap.Spec.InboundNumbers...)
+	all := desired.Union(out.owned.numbers)
+	result := make([]v1alpha1.NumberStatus, 0, all.Len())
+	for _, n := range sets.List(all) {
 		ns := v1alpha1.NumberStatus{Number: n}
-		_, attached := s.obs.numbers[n]
+		_, attached := out.obs.numbers[n]
 		switch {
-		case !desired[n]:
+		case !desired.Has(n):
 			ns.State, ns.Message = v1alpha1.NumberPending, "dropped from the spec; waiting to be detached"
-		case s.conflicts[n] != "":
-			ns.State, ns.Message = v1alpha1.NumberConflict, "held by older PersonaBinding "+s.conflicts[n]
-		case s.notOwned[n]:
+		case out.conflicts[n] != "":
+			ns.State, ns.Message = v1alpha1.NumberConflict, "held by older PersonaBinding "+out.conflicts[n]
+		case out.notOwned.Has(n):
 			ns.State, ns.Message = v1alpha1.NumberNotOwned, "not in the Bland account of the API key"
 		case attached:
 			ns.State = v1alpha1.NumberAttached
-			if s.applied[n] != nil {
-				ns.AppliedSettings = fromBland(s.applied[n])
+			if out.applied[n] != nil {
+				ns.AppliedSettings = fromBland(out.applied[n])
 			}
-		case pb.Spec.Suspend:
+		case snap.Spec.Suspend:
 			ns.State, ns.Message = v1alpha1.NumberPending, "suspended; not attached"
-		case s.err != nil:
+		case out.err != nil:
 			ns.State, ns.Message = v1alpha1.NumberError, "not attached: the last sync failed (see the Ready condition)"
 		default:
 			ns.State, ns.Message = v1alpha1.NumberPending, "not attached yet"
 		}
-		out = append(out, ns)
+		result = append(result, ns)
 	}
-	if len(out) == 0 {
+	if len(result) == 0 {
 		return nil
 	}
-	return out
+	return result
 }
 
 func describePlan(p plan.Plan) string {
@@ -186,14 +204,6 @@ func describeConflicts(c conflictSet) string {
 	return strings.Join(parts, "; ")
 }
 
-// listNumbers keeps messages short: at most ten numbers, then a count.
-func listNumbers(nums []string) string {
-	if len(nums) <= 10 {
-		return strings.Join(nums, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(nums[:10], ", "), len(nums)-10)
-}
-
 func readyReason(pb *v1alpha1.PersonaBinding) string {
 	if c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReady); c != nil {
 		return c.Reason
@@ -206,8 +216,4 @@ func readyMessage(pb *v1alpha1.PersonaBinding) string {
 		return c.Message
 	}
 	return ""
-}
-
-func statusEqual(a, b v1alpha1.PersonaBindingStatus) bool {
-	return equality.Semantic.DeepEqual(a, b)
 }
