@@ -100,6 +100,16 @@ test-reliability: ## The reliability suite, long form (200 bindings, 50 crashes)
 	RELIABILITY_LONG=1 KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 -timeout 60m -v ./test/reliability/... 2>&1 \
 		| tee $(RELIABILITY_LOG) | grep -E '^(--- |ok|FAIL)|REPORT'
 
+SEED ?=
+STEPS ?= 60
+MODEL_DURATION ?= 30m
+
+.PHONY: test-model
+test-model: ## The randomized model test. SEED=n STEPS=n replays one run; without SEED, new seeds for MODEL_DURATION (30m).
+	MODEL_SEED=$(SEED) MODEL_STEPS=$(STEPS) MODEL_DURATION=$(if $(SEED),0s,$(MODEL_DURATION)) \
+		KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 -timeout 90m -v -run '^TestModel$$' ./test/reliability/... 2>&1 \
+		| tee $(RELIABILITY_LOG) | grep -E '^(\s*--- |ok|FAIL)|REPORT|MODEL_SEED|at quiescence|detach of|^\s{8}[a-z]'
+
 FUZZTIME ?= 1m
 
 .PHONY: fuzz

@@ -274,20 +274,30 @@ func decode(op string, status int, raw []byte, apiKey string, out any) error {
 }
 
 // kindOfCode maps Bland's error codes. Only PERSONA_NOT_FOUND is documented;
-// the rest are recognised by the words they contain.
+// the rest are recognised by the words they contain. A number is "not owned"
+// only when the code says the number is unknown to the account; a malformed
+// number (INVALID_PHONE_NUMBER) is an invalid request like any other.
 func kindOfCode(code string, fallback Kind) Kind {
 	c := strings.ToUpper(code)
+	has := func(words ...string) bool {
+		for _, w := range words {
+			if strings.Contains(c, w) {
+				return true
+			}
+		}
+		return false
+	}
 	switch {
 	case c == "PERSONA_NOT_FOUND":
 		return KindNotFound
-	case strings.Contains(c, "UNAUTHORIZED"), strings.Contains(c, "FORBIDDEN"), strings.Contains(c, "API_KEY"):
+	case has("UNAUTHORIZED", "FORBIDDEN", "API_KEY"):
 		return KindUnauthorized
-	case strings.Contains(c, "NOT_ATTACHED"):
+	case has("NOT_ATTACHED"):
 		// The number left the persona between our read and our write: read again.
 		return KindTransient
-	case strings.Contains(c, "NUMBER"):
+	case has("NUMBER") && has("NOT_FOUND", "NOT_OWNED", "UNKNOWN", "NOT_IN_ACCOUNT"):
 		return KindNumberNotOwned
-	case strings.Contains(c, "RATE_LIMIT"):
+	case has("RATE_LIMIT"):
 		return KindTransient
 	}
 	return fallback

@@ -197,7 +197,7 @@ func TestDeletionDetachesInBatches(t *testing.T) {
 func TestARefusedAttachThatNamesNoNumberFindsTheCulprit(t *testing.T) {
 	f := newFixture(t, 3)
 	sim.SetTerseErrors(f.account, true)
-	foreign := "+19995550100"
+	foreign := f.foreign(0)
 	pb := f.create(f.binding("support", append([]string{foreign}, f.numbers...)...))
 
 	got := f.waitFor(pb, v1alpha1.ReasonNumberNotOwned)

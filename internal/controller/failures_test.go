@@ -1,14 +1,13 @@
 package controller_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
@@ -45,11 +44,19 @@ func TestPermanentFailuresStallWithTheirReason(t *testing.T) {
 		message: "does not exist",
 		setup:   func(f *fixture, pb *v1alpha1.PersonaBinding) { pb.Spec.PersonaID = "no-such-persona-" + f.ns },
 	}, {
+		name:    "a request Bland refuses as invalid (HTTP 400)",
+		reason:  v1alpha1.ReasonRequestRejected,
+		message: "HTTP 400 INVALID_REQUEST",
+		setup: func(f *fixture, pb *v1alpha1.PersonaBinding) {
+			body := `{"data":null,"errors":[{"error":"INVALID_REQUEST","message":"bad input"}]}`
+			sim.InjectNext(blandsim.Fault{Kind: blandsim.FaultBody, Status: 400, Body: []byte(body), Account: f.account, Endpoint: blandsim.EndpointAttach}, 1)
+		},
+	}, {
 		name:    "a number that is not in the account",
 		reason:  v1alpha1.ReasonNumberNotOwned,
-		message: "+19995550000",
+		message: "numbers not in the Bland account: +1999",
 		setup: func(f *fixture, pb *v1alpha1.PersonaBinding) {
-			pb.Spec.InboundNumbers = append(pb.Spec.InboundNumbers, "+19995550000")
+			pb.Spec.InboundNumbers = append(pb.Spec.InboundNumbers, f.foreign(0))
 		},
 	}}
 	for _, tt := range tests {
@@ -66,12 +73,22 @@ func TestPermanentFailuresStallWithTheirReason(t *testing.T) {
 			f.g.Expect(kstatus(f.g, got)).To(Equal(status.FailedStatus))
 
 			// However often it is reconciled, a stalled binding does not call
-			// Bland again before its retry time.
+			// Bland again before its retry time. A sibling binding of the same
+			// persona, with no credentials (so it calls nothing), wakes it
+			// through the manager's own workers at each of its spec changes.
 			before := len(sim.CallsFor(pb.Spec.PersonaID))
 			f.g.Expect(before).To(BeNumerically("<=", 2))
-			for range 20 {
-				_, err := reconciler.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(pb)})
-				f.g.Expect(err).NotTo(HaveOccurred())
+			sibling := f.binding("sibling")
+			sibling.Spec.PersonaID = pb.Spec.PersonaID
+			sibling.Spec.CredentialsRef.Name = "absent"
+			f.create(sibling)
+			for i := range 20 {
+				seen := reconciles.count(client.ObjectKeyFromObject(pb))
+				f.update(sibling, func(cur *v1alpha1.PersonaBinding) {
+					cur.Spec.ResyncInterval = &metav1.Duration{Duration: time.Duration(31+i) * time.Second}
+				})
+				f.g.Eventually(func() int { return reconciles.count(client.ObjectKeyFromObject(pb)) }).
+					WithTimeout(10 * time.Second).Should(BeNumerically(">", seen))
 			}
 			f.g.Expect(sim.CallsFor(pb.Spec.PersonaID)).To(HaveLen(before))
 		})
@@ -80,14 +97,15 @@ func TestPermanentFailuresStallWithTheirReason(t *testing.T) {
 
 func TestNumberNotOwnedStillAttachesTheOthers(t *testing.T) {
 	f := newFixture(t, 1)
-	pb := f.create(f.binding("support", f.numbers[0], "+19995550001"))
+	foreign := f.foreign(1)
+	pb := f.create(f.binding("support", f.numbers[0], foreign))
 	got := f.waitFor(pb, v1alpha1.ReasonNumberNotOwned)
 	f.g.Expect(sim.Attached(f.personaID)).To(Equal([]string{f.numbers[0]}))
 	states := map[string]v1alpha1.NumberState{}
 	for _, n := range got.Status.Numbers {
 		states[n.Number] = n.State
 	}
-	f.g.Expect(states).To(Equal(map[string]v1alpha1.NumberState{f.numbers[0]: v1alpha1.NumberAttached, "+19995550001": v1alpha1.NumberNotOwned}))
+	f.g.Expect(states).To(Equal(map[string]v1alpha1.NumberState{f.numbers[0]: v1alpha1.NumberAttached, foreign: v1alpha1.NumberNotOwned}))
 }
 
 func TestRateLimitedCallsWaitForRetryAfter(t *testing.T) {
@@ -117,4 +135,12 @@ func TestTransientErrorsRetryUntilConverged(t *testing.T) {
 	got := f.waitFor(pb, v1alpha1.ReasonSynced)
 	f.g.Expect(meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReconciling)).To(BeNil())
 	f.g.Expect(sim.Attached(f.personaID)).To(Equal(f.numbers))
+
+	// The retries backed off: about 1 s after the first failure, 2 s after
+	// the second (the workqueue's per-item exponential backoff).
+	// After a failure the record is not trusted, so the retry reads first.
+	calls := f.calls(0)
+	f.g.Expect(endpoints(calls)).To(Equal([]blandsim.Endpoint{blandsim.EndpointAttach, blandsim.EndpointGet, blandsim.EndpointGet, blandsim.EndpointAttach}))
+	f.g.Expect(calls[1].Time.Sub(calls[0].Done)).To(BeNumerically(">=", 900*time.Millisecond))
+	f.g.Expect(calls[2].Time.Sub(calls[1].Done)).To(BeNumerically(">=", 1800*time.Millisecond))
 }

@@ -193,6 +193,7 @@ type fixture struct {
 	account   string
 	personaID string
 	numbers   []string // owned by the account
+	id        int64
 }
 
 // newFixture makes a namespace, an account owning n numbers, a persona and a
@@ -201,7 +202,7 @@ func newFixture(t *testing.T, n int) *fixture {
 	t.Helper()
 	id := serial.Add(1)
 	f := &fixture{
-		t: t, g: NewWithT(t),
+		t: t, g: NewWithT(t), id: id,
 		ns:        fmt.Sprintf("test-%d", id),
 		apiKey:    fmt.Sprintf("sk-test-%d-%d", id, time.Now().UnixNano()),
 		account:   fmt.Sprintf("acct-%d", id),
@@ -215,6 +216,12 @@ func newFixture(t *testing.T, n int) *fixture {
 	f.g.Expect(k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}})).To(Succeed())
 	f.secret("bland", f.apiKey)
 	return f
+}
+
+// foreign returns a number outside every account, unique to the fixture, so a
+// repeated run (go test -count=n) never meets a binding of an earlier one.
+func (f *fixture) foreign(i int) string {
+	return fmt.Sprintf("+1999%03d%04d", f.id%1000, i)
 }
 
 // secret creates a Secret with the API key under "apiKey".

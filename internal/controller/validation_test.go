@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
@@ -16,7 +17,7 @@ import (
 
 func TestTheAPIServerRejectsBadInput(t *testing.T) {
 	g := NewWithT(t)
-	ns := "validation"
+	ns := fmt.Sprintf("validation-%d", serial.Add(1))
 	g.Expect(k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 	valid := func() *v1alpha1.PersonaBinding {
 		return &v1alpha1.PersonaBinding{
@@ -77,8 +78,9 @@ func TestTheAPIServerRejectsBadInput(t *testing.T) {
 
 		t.Run("and its personaID cannot change", func(t *testing.T) {
 			g := NewWithT(t)
-			pb.Spec.PersonaID = "persona-2"
-			err := k8s.Update(context.Background(), pb)
+			// A merge patch without a resourceVersion: it cannot lose a race with
+			// the operator's own writes (a 409), only meet the immutability rule.
+			err := k8s.Patch(context.Background(), pb, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"personaID":"persona-2"}}`)))
 			g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
 			g.Expect(err.Error()).To(ContainSubstring("personaID is immutable"))
 		})

@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -208,17 +209,14 @@ func must(t *testing.T, err error) {
 
 // update applies change to the latest copy of a binding, retrying conflicts.
 func update(ctx context.Context, key client.ObjectKey, change func(*v1alpha1.PersonaBinding)) error {
-	for {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var pb v1alpha1.PersonaBinding
 		if err := k8s.Get(ctx, key, &pb); err != nil {
 			return err
 		}
 		change(&pb)
-		err := k8s.Update(ctx, &pb)
-		if err == nil || !strings.Contains(err.Error(), "the object has been modified") {
-			return err
-		}
-	}
+		return k8s.Update(ctx, &pb)
+	})
 }
 
 // converged reports whether every binding in ns has handled its generation and
