@@ -25,8 +25,8 @@ const (
 	// ReasonRequestRejected: Bland refused a request as invalid (a 4xx other
 	// than 401, 403, 404 and 429); retrying the same request cannot help.
 	ReasonRequestRejected = "RequestRejected"
-	ReasonSuspended           = "Suspended"
-	ReasonDeleting            = "Deleting"
+	ReasonSuspended       = "Suspended"
+	ReasonDeleting        = "Deleting"
 )
 
 const (

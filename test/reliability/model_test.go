@@ -457,7 +457,9 @@ func (r *modelRun) unexplained(w world, p, n string) string {
 // binding that held it, for the whole time the call was in flight (with a
 // second of grace before it, for the operator's cache to see an edit).
 func (r *modelRun) checkHistory() {
-	for _, c := range sim.Calls(func(c blandsim.Call) bool { return c.Account == r.account && c.Endpoint == blandsim.EndpointDetach && c.Status == 200 }) {
+	for _, c := range sim.Calls(func(c blandsim.Call) bool {
+		return c.Account == r.account && c.Endpoint == blandsim.EndpointDetach && c.Status == 200
+	}) {
 		for _, n := range c.Numbers {
 			if holder := r.heldThroughout(n, c.PersonaID, c.Time.Add(-time.Second), c.Done); holder != "" {
 				r.t.Errorf("detach of %s from %s at %s while %s held it there", n, c.PersonaID, c.Time.Format("15:04:05.000"), holder)
