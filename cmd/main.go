@@ -33,7 +33,7 @@ type flags struct {
 	allowInsecure, leaderElect, secureMetrics, http2                   bool
 	qps                                                                float64
 	apiTimeout, leaseDuration, renewDeadline, retryPeriod              time.Duration
-	burst, workers, batchSize                                          int
+	burst, workers, batchSize, detachLimit                             int
 	showVersion                                                        bool
 }
 
@@ -46,6 +46,7 @@ func parseFlags() (flags, zap.Options) {
 	flag.IntVar(&f.workers, "max-concurrent-reconciles", 4, "PersonaBindings reconciled in parallel.")
 	flag.DurationVar(&f.apiTimeout, "api-timeout", 30*time.Second, "Longest a call to Bland may take, reading the answer included.")
 	flag.IntVar(&f.batchSize, "api-batch-size", 100, "Most numbers sent in one attach or detach call.")
+	flag.IntVar(&f.detachLimit, "default-detach-limit", 0, "Most numbers one reconcile may detach without approval, for bindings without spec.detachLimit (0: no limit).")
 	flag.StringVar(&f.watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch; empty watches all.")
 	flag.StringVar(&f.metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint (:8443 for HTTPS, :8080 for HTTP, 0 to turn it off).")
 	flag.BoolVar(&f.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
@@ -128,11 +129,12 @@ func run(f flags) error {
 	}
 
 	r := &controller.PersonaBindingReconciler{
-		Client:          mgr.GetClient(),
-		APIReader:       mgr.GetAPIReader(),
-		Bland:           blandClient,
-		Recorder:        mgr.GetEventRecorder("bland-operator"),
-		AttachBatchSize: f.batchSize,
+		Client:             mgr.GetClient(),
+		APIReader:          mgr.GetAPIReader(),
+		Bland:              blandClient,
+		Recorder:           mgr.GetEventRecorder("bland-operator"),
+		AttachBatchSize:    f.batchSize,
+		DefaultDetachLimit: int32(f.detachLimit),
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: f.workers}); err != nil {
 		return fmt.Errorf("setting up controller: %w", err)

@@ -25,6 +25,9 @@ const (
 	// ReasonRequestRejected: Bland refused a request as invalid (a 4xx other
 	// than 401, 403, 404 and 429); retrying the same request cannot help.
 	ReasonRequestRejected = "RequestRejected"
+	// ReasonDetachLimitExceeded: the reconcile would detach more numbers than
+	// the detach limit allows; a person approves with ApproveDetachAnnotation.
+	ReasonDetachLimitExceeded = "DetachLimitExceeded"
 	ReasonSuspended       = "Suspended"
 	ReasonDeleting        = "Deleting"
 )
@@ -34,4 +37,7 @@ const (
 	Finalizer = "personas.bland-operator.dev/detach"
 	// ReconcileRequestedAtAnnotation asks for a resync when its value changes.
 	ReconcileRequestedAtAnnotation = "personas.bland-operator.dev/reconcile-requested-at"
+	// ApproveDetachAnnotation, set to a metadata.generation, approves the
+	// detaches of exactly that generation's spec past the detach limit.
+	ApproveDetachAnnotation = "personas.bland-operator.dev/approve-detach"
 )

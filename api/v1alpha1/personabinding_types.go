@@ -78,6 +78,17 @@ type PersonaBindingSpec struct {
 	// +kubebuilder:validation:Format=duration
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('30s')",message="resyncInterval must be at least 30s"
 	ResyncInterval *metav1.Duration `json:"resyncInterval,omitempty"`
+
+	// detachLimit is the most numbers one reconcile may detach from the persona
+	// (spec drops and exclusive sweeps together) without a person's approval.
+	// Unset means the manager's --default-detach-limit; 0 means no limit.
+	// Deleting the binding is governed by deletionPolicy, not by this limit.
+	// Approve a larger detach with the annotation
+	// personas.bland-operator.dev/approve-detach set to the binding's
+	// metadata.generation.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	DetachLimit *int32 `json:"detachLimit,omitempty"`
 }
 
 // SecretKeyRef points at one key of a Secret in the binding's own namespace.
@@ -182,6 +193,12 @@ type PersonaBindingStatus struct {
 	// +optional
 	// +listType=set
 	BoundNumbers []string `json:"boundNumbers,omitempty"`
+
+	// pendingDetach are the numbers waiting for approval because detaching them
+	// would exceed the detach limit.
+	// +optional
+	// +listType=set
+	PendingDetach []string `json:"pendingDetach,omitempty"`
 
 	// numbers lists every wanted or bound number with its state.
 	// +optional

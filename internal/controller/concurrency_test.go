@@ -209,3 +209,55 @@ func TestARefusedAttachThatNamesNoNumberFindsTheCulprit(t *testing.T) {
 }
 
 var _ = context.Background
+
+func TestCallsToOnePersonaNeverOverlap(t *testing.T) {
+	f := newFixture(t, 4)
+	a := f.create(f.binding("a", f.numbers[0]))
+	b := f.create(f.binding("b", f.numbers[1]))
+	f.waitFor(a, v1alpha1.ReasonSynced)
+	f.waitFor(b, v1alpha1.ReasonSynced)
+	sim.SetPersonaLatency(f.personaID, 300*time.Millisecond)
+	defer sim.SetPersonaLatency(f.personaID, 0)
+
+	mark := f.mark()
+	f.update(a, func(cur *v1alpha1.PersonaBinding) { cur.Spec.InboundNumbers = []string{f.numbers[0], f.numbers[2]} })
+	f.update(b, func(cur *v1alpha1.PersonaBinding) { cur.Spec.InboundNumbers = []string{f.numbers[1], f.numbers[3]} })
+	f.waitFor(a, v1alpha1.ReasonSynced)
+	f.waitFor(b, v1alpha1.ReasonSynced)
+
+	calls := f.calls(mark)
+	f.g.Expect(len(calls)).To(BeNumerically(">=", 2))
+	for i := range calls {
+		for j := i + 1; j < len(calls); j++ {
+			overlap := calls[i].Time.Before(calls[j].Done) && calls[j].Time.Before(calls[i].Done)
+			f.g.Expect(overlap).To(BeFalse(), "two calls to one persona were in flight together: %+v and %+v", calls[i], calls[j])
+		}
+	}
+	f.g.Expect(sim.Attached(f.personaID)).To(Equal(f.numbers))
+}
+
+func TestAnAttachCutOffByAStopIsNeverLeaked(t *testing.T) {
+	f := newFixture(t, 2)
+	kept, extra := f.numbers[0], f.numbers[1]
+	pb := f.create(f.binding("support", kept))
+	f.waitFor(pb, v1alpha1.ReasonSynced)
+
+	// The attach of extra reaches Bland, but the manager stops before it
+	// hears the answer, so only what it wrote before the call survives.
+	hold := sim.HoldCalls(f.personaID, blandsim.EndpointAttach)
+	f.update(pb, func(cur *v1alpha1.PersonaBinding) { cur.Spec.InboundNumbers = []string{kept, extra} })
+	f.arrived(hold)
+	mgrStop()
+	hold.Release()
+	f.g.Eventually(func() []string { return sim.Attached(f.personaID) }).Should(ContainElement(extra))
+
+	// The user changes their mind while the operator is down.
+	f.update(pb, func(cur *v1alpha1.PersonaBinding) { cur.Spec.InboundNumbers = []string{kept} })
+	stop, err := startManager()
+	f.g.Expect(err).NotTo(HaveOccurred())
+	mgrStop = stop
+
+	got := f.waitFor(pb, v1alpha1.ReasonSynced)
+	f.g.Expect(sim.Attached(f.personaID)).To(Equal([]string{kept}), "a number attached by a cut-off call leaked")
+	f.g.Expect(got.Status.BoundNumbers).To(Equal([]string{kept}))
+}

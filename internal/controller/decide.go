@@ -13,6 +13,8 @@ type facts struct {
 	// personaChanged: another binding changed the persona since this binding
 	// last saw it.
 	personaChanged bool
+	// approved: a person approved the detaches waiting on this generation.
+	approved bool
 	// resyncDue: the binding's resync (or credentials retry) time has come.
 	resyncDue bool
 	// lastReason is the Ready reason in status ("" if never synced).
@@ -35,7 +37,7 @@ type decision struct {
 func decide(f facts) decision {
 	var d decision
 	switch {
-	case f.specChanged, f.requested, f.conflictsChanged, f.personaChanged:
+	case f.specChanged, f.requested, f.conflictsChanged, f.personaChanged, f.approved:
 		d.sync = true
 	case settled(f.lastReason):
 		d.sync = f.resyncDue
@@ -59,7 +61,7 @@ func settled(reason string) bool {
 	switch reason {
 	case v1alpha1.ReasonSynced, v1alpha1.ReasonSuspended, v1alpha1.ReasonNumberConflict,
 		v1alpha1.ReasonNumberNotOwned, v1alpha1.ReasonUnauthorized, v1alpha1.ReasonPersonaNotFound,
-		v1alpha1.ReasonRequestRejected, v1alpha1.ReasonCredentialsNotFound:
+		v1alpha1.ReasonRequestRejected, v1alpha1.ReasonCredentialsNotFound, v1alpha1.ReasonDetachLimitExceeded:
 		return true
 	}
 	return false

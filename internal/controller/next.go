@@ -22,7 +22,7 @@ var errNotConverged = errors.New("the persona does not match the spec yet")
 func (r *PersonaBindingReconciler) nextStep(snap *v1alpha1.PersonaBinding, out *outcome) (ctrl.Result, error) {
 	key := keyOf(snap)
 	if out.err == nil {
-		if !snap.Spec.Suspend && out.notOwned.Len() == 0 && len(out.conflicts) == 0 && unmetSpec(snap, out) != "" {
+		if !snap.Spec.Suspend && out.notOwned.Len() == 0 && len(out.conflicts) == 0 && len(out.pendingDetach) == 0 && unmetSpec(snap, out) != "" {
 			return ctrl.Result{}, errNotConverged
 		}
 		return resyncAfter(r.schedule.after(key, jittered(resyncInterval(snap)))), nil

@@ -23,6 +23,16 @@ func (o *observation) observe(p *bland.Persona) {
 	o.complete = true
 }
 
+// clone returns a copy that later observations do not change.
+func (o observation) clone() observation {
+	c := o
+	c.numbers = make(map[string]*bland.Settings, len(o.numbers))
+	for n, s := range o.numbers {
+		c.numbers[n] = s
+	}
+	return c
+}
+
 // fromRecord rebuilds the observation from status: the bound numbers, with the
 // settings this binding applied. Planning from it lets a spec change cost only
 // the calls that change something, with no read first.

@@ -40,6 +40,8 @@ type PersonaBindingReconciler struct {
 	Recorder  events.EventRecorder
 	// AttachBatchSize splits attach and detach calls past this many numbers.
 	AttachBatchSize int
+	// DefaultDetachLimit applies to bindings without spec.detachLimit (0: none).
+	DefaultDetachLimit int32
 
 	schedule schedule
 	personas personas
@@ -140,6 +142,7 @@ func (r *PersonaBindingReconciler) decision(pb *v1alpha1.PersonaBinding, conflic
 		requested:        pb.Annotations[v1alpha1.ReconcileRequestedAtAnnotation] != pb.Status.LastHandledReconcileAt,
 		conflictsChanged: !conflicts.sameAs(pb.Status.Numbers),
 		personaChanged:   r.personas.changedSince(pb.Spec.PersonaID, pb.UID) && mayGainFromALook(pb, conflicts),
+		approved:         len(pb.Status.PendingDetach) > 0 && approved(pb),
 		resyncDue:        due,
 		lastReason:       reason,
 		suspend:          pb.Spec.Suspend,

@@ -27,6 +27,7 @@ func computeStatus(snap *v1alpha1.PersonaBinding, out *outcome) v1alpha1.Persona
 		st.PersonaName = snap.Spec.PersonaID // until Bland tells us its name
 	}
 	st.BoundNumbers = out.owned.list()
+	st.PendingDetach = out.pendingDetach
 	st.Numbers = numberStatuses(snap, out)
 
 	desired := sets.New(snap.Spec.InboundNumbers...)
@@ -55,6 +56,8 @@ func assess(snap *v1alpha1.PersonaBinding, out *outcome, attached int) (readines
 			return suspendedInSync, v1alpha1.ReasonSuspended, "suspended; the persona matches the spec"
 		}
 		return suspendedPending, v1alpha1.ReasonSuspended, "suspended; would " + describePlan(out.plan)
+	case len(out.pendingDetach) > 0:
+		return stalled, v1alpha1.ReasonDetachLimitExceeded, detachLimitMessage(snap, out.pendingLimit, out.pendingDetach)
 	case out.notOwned.Len() > 0:
 		return stalled, v1alpha1.ReasonNumberNotOwned, "numbers not in the Bland account: " + listNumbers(sets.List(out.notOwned))
 	case len(out.conflicts) > 0:
@@ -146,6 +149,8 @@ func numberStatuses(snap *v1alpha1.PersonaBinding, out *outcome) []v1alpha1.Numb
 		ns := v1alpha1.NumberStatus{Number: n}
 		_, attached := out.obs.numbers[n]
 		switch {
+		case !desired.Has(n) && slices.Contains(out.pendingDetach, n):
+			ns.State, ns.Message = v1alpha1.NumberPending, "dropped from the spec; the detach waits for approval (detach limit)"
 		case !desired.Has(n):
 			ns.State, ns.Message = v1alpha1.NumberPending, "dropped from the spec; waiting to be detached"
 		case out.conflicts[n] != "":

@@ -3,6 +3,7 @@ package controller_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -18,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
@@ -119,6 +121,9 @@ func startManager() (func(), error) {
 		Bland:           blandClient,
 		Recorder:        mgr.GetEventRecorder("bland-operator"),
 		AttachBatchSize: 100,
+		// A manager-wide default that no other test reaches: the detach-limit
+		// test checks it applies, and that a binding's own 0 overrides it.
+		DefaultDetachLimit: 50,
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{SkipNameValidation: true, AfterReconcile: reconciles.record}); err != nil {
 		return nil, err
@@ -291,15 +296,21 @@ func (f *fixture) waitFor(pb *v1alpha1.PersonaBinding, reason string) *v1alpha1.
 func (f *fixture) requestResync(pb *v1alpha1.PersonaBinding) {
 	f.t.Helper()
 	value := fmt.Sprint(time.Now().UnixNano())
-	f.update(pb, func(cur *v1alpha1.PersonaBinding) {
-		if cur.Annotations == nil {
-			cur.Annotations = map[string]string{}
-		}
-		cur.Annotations[v1alpha1.ReconcileRequestedAtAnnotation] = value
-	})
+	f.annotate(pb, v1alpha1.ReconcileRequestedAtAnnotation, value)
 	f.g.Eventually(func(g Gomega) {
 		g.Expect(f.get(pb).Status.LastHandledReconcileAt).To(Equal(value))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
+}
+
+// annotate sets one annotation with a merge patch, as kubectl annotate does:
+// a read-modify-write through the typed client would also rewrite defaulted
+// spec fields (resyncInterval "10m" becomes "10m0s") and bump the generation.
+func (f *fixture) annotate(pb *v1alpha1.PersonaBinding, key, value string) {
+	f.t.Helper()
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{key: value}}})
+	f.g.Expect(err).NotTo(HaveOccurred())
+	target := &v1alpha1.PersonaBinding{ObjectMeta: metav1.ObjectMeta{Namespace: pb.Namespace, Name: pb.Name}}
+	f.g.Expect(k8s.Patch(context.Background(), target, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
 }
 
 // calls returns the simulator calls for the fixture's persona after mark.

@@ -29,6 +29,10 @@ type outcome struct {
 	notOwned   sets.Set[string]
 	plan       plan.Plan
 	handedOver map[string]string // number -> the binding that took it
+	// pendingDetach wait for a person's approval (the detach limit).
+	pendingDetach []string
+	// pendingLimit is the limit they exceed.
+	pendingLimit int
 	// changed says the persona, or who owns its numbers, changed.
 	changed bool
 	err     error
@@ -75,6 +79,7 @@ func (r *PersonaBindingReconciler) observePlanAct(ctx context.Context, w *writer
 		out.obs.observe(p)
 		r.personas.saw(id, snap.UID)
 	}
+	read := out.obs.clone()
 	sweep := snap.Spec.Exclusive && !out.lostPersona && out.obs.complete
 	if sweep {
 		if out.protected, err = r.listedElsewhere(ctx, snap, keys(out.obs.numbers)); err != nil {
@@ -98,7 +103,13 @@ func (r *PersonaBindingReconciler) observePlanAct(ctx context.Context, w *writer
 	if err := r.handOver(ctx, snap, out); err != nil {
 		return err
 	}
-	return r.act(ctx, w, snap, key, out)
+	r.holdBackDetaches(snap, out)
+	found := findDrift(snap, read, out)
+	if err := r.act(ctx, w, snap, key, out); err != nil {
+		return err
+	}
+	r.reportDrift(snap, found)
+	return nil
 }
 
 // handOver takes out of the detach list every owned number that another

@@ -16,7 +16,8 @@ import (
 )
 
 // builderPredicates lets through the events that can need a call to Bland: a
-// spec change, a deletion, and a new reconcile-requested-at value. Status
+// spec change, a deletion, and a new reconcile-requested-at or approve-detach
+// value. Status
 // updates, including our own, are dropped.
 func builderPredicates() builder.Predicates {
 	return builder.WithPredicates(predicate.Funcs{
@@ -24,7 +25,8 @@ func builderPredicates() builder.Predicates {
 			o, n := e.ObjectOld, e.ObjectNew
 			return o.GetGeneration() != n.GetGeneration() ||
 				o.GetDeletionTimestamp().IsZero() != n.GetDeletionTimestamp().IsZero() ||
-				o.GetAnnotations()[v1alpha1.ReconcileRequestedAtAnnotation] != n.GetAnnotations()[v1alpha1.ReconcileRequestedAtAnnotation]
+				o.GetAnnotations()[v1alpha1.ReconcileRequestedAtAnnotation] != n.GetAnnotations()[v1alpha1.ReconcileRequestedAtAnnotation] ||
+				o.GetAnnotations()[v1alpha1.ApproveDetachAnnotation] != n.GetAnnotations()[v1alpha1.ApproveDetachAnnotation]
 		},
 	})
 }

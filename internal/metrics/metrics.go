@@ -45,12 +45,26 @@ var (
 		Buckets: []float64{1, 2, 5, 10, 30, 60, 300, 900, 3600},
 	})
 
+	// DriftRepairs counts numbers found changed behind the operator's back at a
+	// resync or requested reconcile, and put back.
+	DriftRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bland_operator_drift_repairs_total",
+		Help: "Numbers found changed outside the operator and repaired, by kind (attach, detach, settings).",
+	}, []string{"kind"})
+
+	// NumbersLeftAttached counts numbers a binding left attached when it had to
+	// let go without detaching (its namespace was deleted with its Secret).
+	NumbersLeftAttached = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bland_operator_numbers_left_attached_total",
+		Help: "Numbers left attached because a binding was deleted with its namespace and its API key was unknown.",
+	})
+
 	// Bindings is the collector of per-binding state.
 	Bindings = &bindingCollector{bindings: map[types.NamespacedName]bindingState{}}
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(APICalls, APICallDuration, RetryAfter, Bindings)
+	crmetrics.Registry.MustRegister(APICalls, APICallDuration, RetryAfter, DriftRepairs, NumbersLeftAttached, Bindings)
 }
 
 // ObserveCall records one HTTP call to Bland.

@@ -106,8 +106,12 @@ func (w world) holder(n string) (modelBinding, bool) {
 	return *oldest, true
 }
 
-// conflicted says the binding should report NumberConflict.
+// conflicted says the binding should report NumberConflict. A binding that
+// lists no number conflicts with nobody.
 func (w world) conflicted(b modelBinding) bool {
+	if len(b.numbers) == 0 {
+		return false
+	}
 	if w.lostPersona(b) {
 		return true
 	}
@@ -147,6 +151,7 @@ type modelRun struct {
 	// leftover marks (persona, number) pairs that may stay attached with no
 	// binding holding them: put there out of band, or orphaned by a deletion.
 	leftover map[[2]string]bool
+	kills    []time.Time
 }
 
 func runModel(t *testing.T, seed uint64, steps int) {
@@ -242,6 +247,7 @@ func (r *modelRun) step(i int) {
 		r.commit(w, "fault: next call answers 429, Retry-After 1")
 	default:
 		r.mgr.kill()
+		r.kills = append(r.kills, time.Now())
 		r.mgr = startManager(r.t)
 		r.commit(w, "kill -9 and restart the manager")
 	}
@@ -455,6 +461,39 @@ func (r *modelRun) unexplained(w world, p, n string) string {
 		return ""
 	}
 	return fmt.Sprintf("%s is on %s, but no binding there lists it and no operation left it there", n, p)
+}
+
+// checkHistory also finds two calls to one persona in flight together: the
+// operator serializes them, except across a kill (the killed process's call
+// may still be running when the new one starts).
+func (r *modelRun) checkOverlaps(calls []blandsim.Call) {
+	for i := range calls {
+		for j := i + 1; j < len(calls); j++ {
+			a, b := calls[i], calls[j]
+			if a.PersonaID != b.PersonaID || !a.Time.Before(b.Done) || !b.Time.Before(a.Done) {
+				continue
+			}
+			from, to := minTime(a.Time, b.Time), maxTime(a.Done, b.Done)
+			if !slices.ContainsFunc(r.kills, func(k time.Time) bool { return k.After(from.Add(-time.Second)) && k.Before(to) }) {
+				r.t.Errorf("two calls to %s in flight together: %s %v at %s and %s %v at %s", a.PersonaID,
+					a.Endpoint, a.Numbers, a.Time.Format("15:04:05.000"), b.Endpoint, b.Numbers, b.Time.Format("15:04:05.000"))
+			}
+		}
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // checkHistory finds detach calls that took a number from the persona of the
