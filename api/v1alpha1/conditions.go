@@ -28,8 +28,8 @@ const (
 	// ReasonDetachLimitExceeded: the reconcile would detach more numbers than
 	// the detach limit allows; a person approves with ApproveDetachAnnotation.
 	ReasonDetachLimitExceeded = "DetachLimitExceeded"
-	ReasonSuspended       = "Suspended"
-	ReasonDeleting        = "Deleting"
+	ReasonSuspended           = "Suspended"
+	ReasonDeleting            = "Deleting"
 )
 
 const (

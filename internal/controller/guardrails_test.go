@@ -32,7 +32,6 @@ func (f *fixture) detaches(mark int) [][]string {
 	return out
 }
 
-
 func TestDetachLimit(t *testing.T) {
 	f := newFixture(t, 4)
 	pb := f.binding("guarded", f.numbers...)
