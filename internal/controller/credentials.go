@@ -36,5 +36,24 @@ func (r *PersonaBindingReconciler) readAPIKey(ctx context.Context, pb *v1alpha1.
 	if value == "" {
 		return "", &errCredentials{fmt.Sprintf("Secret %q has no key %q (credentialsRef.key)", ref.Name, key)}
 	}
+	r.lastKeys.Store(keyOf(pb), value)
 	return value, nil
+}
+
+// keyForTeardown returns the key to detach with when the binding's namespace
+// is being deleted and its Secret is already gone: the key this process last
+// read for the binding, if any. ok is false when the namespace is not being
+// deleted (the usual rules apply: the finalizer waits for the Secret).
+func (r *PersonaBindingReconciler) keyForTeardown(ctx context.Context, pb *v1alpha1.PersonaBinding) (key string, known, ok bool, err error) {
+	var ns corev1.Namespace
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Name: pb.Namespace}, &ns); err != nil {
+		return "", false, false, client.IgnoreNotFound(err)
+	}
+	if ns.DeletionTimestamp.IsZero() {
+		return "", false, false, nil
+	}
+	if v, found := r.lastKeys.Load(keyOf(pb)); found {
+		return v.(string), true, true, nil
+	}
+	return "", false, true, nil
 }

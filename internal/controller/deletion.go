@@ -2,15 +2,18 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
+	"github.com/bland-operator/bland-operator/internal/metrics"
 )
 
 // reconcileDelete honours deletionPolicy. Detach hands each owned number to
@@ -45,7 +48,7 @@ func (r *PersonaBindingReconciler) reconcileDelete(ctx context.Context, w *write
 	if len(snap.Status.BoundNumbers) > 0 {
 		defer r.wakeOthers(ctx, snap) // a taker adopts; the others look again
 	}
-	if err := r.detachOnDelete(ctx, snap, owned, detach); err != nil {
+	if err := r.detachOnDelete(ctx, snap, owned, detach); err != nil && !errors.Is(err, errLetGo) {
 		return r.deletionWaits(ctx, w, snap, owned, err)
 	}
 	return r.finishDelete(ctx, w, snap)
@@ -58,6 +61,13 @@ func (r *PersonaBindingReconciler) detachOnDelete(ctx context.Context, snap *v1a
 		return nil
 	}
 	key, err := r.readAPIKey(ctx, snap)
+	var cred *errCredentials
+	if errors.As(err, &cred) {
+		key, err = r.teardownKey(ctx, snap, owned, detach, err)
+		if key == "" {
+			return err
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -73,6 +83,32 @@ func (r *PersonaBindingReconciler) detachOnDelete(ctx context.Context, snap *v1a
 		r.event(snap, corev1.EventTypeNormal, "Detached", "Delete", "Detached %s from persona %s", listNumbers(batch), snap.Spec.PersonaID)
 	}
 	return nil
+}
+
+// errLetGo says the binding lets go of its numbers without detaching them.
+var errLetGo = errors.New("letting go without detaching")
+
+// teardownKey handles a Detach binding whose Secret is gone. When its
+// namespace is being deleted, the binding must not hold the namespace in
+// Terminating for ever: it detaches with the key this process last read, or,
+// without one, lets go and says what it left attached. Otherwise it returns
+// the credentials error, and the finalizer waits for the Secret.
+func (r *PersonaBindingReconciler) teardownKey(ctx context.Context, snap *v1alpha1.PersonaBinding, owned ownership, detach []string, credErr error) (string, error) {
+	key, known, tearingDown, err := r.keyForTeardown(ctx, snap)
+	switch {
+	case err != nil:
+		return "", err
+	case !tearingDown:
+		return "", credErr
+	case known:
+		return key, nil
+	}
+	log.FromContext(ctx).Info("Namespace deleted with its Secret: leaving numbers attached", "persona", snap.Spec.PersonaID, "numbers", detach)
+	metrics.NumbersLeftAttached.Add(float64(len(detach)))
+	r.event(snap, corev1.EventTypeWarning, "NumbersLeftAttached", "Delete",
+		"Namespace deleted with its Secret and no key known: left %s attached to persona %s", listNumbers(detach), snap.Spec.PersonaID)
+	owned.release(detach...)
+	return "", errLetGo
 }
 
 // deletionWaits records why the deletion cannot finish yet and when to retry.
@@ -104,5 +140,6 @@ func (r *PersonaBindingReconciler) finishDelete(ctx context.Context, w *writer, 
 		return ctrl.Result{}, err
 	}
 	r.personas.forget(snap.UID)
+	r.lastKeys.Delete(keyOf(snap))
 	return ctrl.Result{}, nil
 }

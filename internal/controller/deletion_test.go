@@ -6,11 +6,15 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/blandsim"
+	"github.com/bland-operator/bland-operator/internal/metrics"
 )
 
 // deleteAndWait deletes the binding and waits until the API server forgot it.
@@ -84,5 +88,42 @@ func TestDeletion(t *testing.T) {
 		f.waitFor(pb, v1alpha1.ReasonSynced)
 		sim.DeletePersona(f.personaID)
 		f.deleteAndWait(pb)
+	})
+}
+
+func TestNamespaceTeardownNeverHangs(t *testing.T) {
+	// envtest runs no namespace controller: the test deletes the namespace,
+	// then its objects as that controller would, the Secret first.
+	teardown := func(f *fixture, pb *v1alpha1.PersonaBinding) {
+		f.t.Helper()
+		ctx := context.Background()
+		f.g.Expect(k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}})).To(Succeed())
+		f.g.Expect(k8s.Delete(ctx, secretRef(f.ns, "bland"))).To(Succeed())
+		f.g.Expect(k8s.Delete(ctx, pb)).To(Succeed())
+		f.g.Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(pb), &v1alpha1.PersonaBinding{}))
+		}).WithTimeout(time.Minute).Should(BeTrue(), "the binding held its namespace in Terminating")
+	}
+
+	t.Run("detaches with the key the process last read", func(t *testing.T) {
+		f := newFixture(t, 2)
+		pb := f.create(f.binding("support", f.numbers...))
+		f.waitFor(pb, v1alpha1.ReasonSynced)
+		teardown(f, pb)
+		f.g.Expect(sim.Attached(f.personaID)).To(BeEmpty())
+	})
+
+	t.Run("without a known key lets go and counts what it left attached", func(t *testing.T) {
+		f := newFixture(t, 2)
+		pb := f.create(f.binding("support", f.numbers...))
+		f.waitFor(pb, v1alpha1.ReasonSynced)
+		mgrStop() // a new process has read no key yet
+		stop, err := startManager()
+		f.g.Expect(err).NotTo(HaveOccurred())
+		mgrStop = stop
+		left := testutil.ToFloat64(metrics.NumbersLeftAttached)
+		teardown(f, pb)
+		f.g.Expect(sim.Attached(f.personaID)).To(Equal(f.numbers))
+		f.g.Expect(testutil.ToFloat64(metrics.NumbersLeftAttached) - left).To(Equal(2.0))
 	})
 }

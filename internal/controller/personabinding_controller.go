@@ -3,6 +3,7 @@ package controller
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -45,6 +46,10 @@ type PersonaBindingReconciler struct {
 
 	schedule schedule
 	personas personas
+	// lastKeys holds, by binding, the API key last read for it, so that a
+	// binding whose namespace is deleted together with its Secret can still
+	// detach its numbers. Kept in memory only, never logged.
+	lastKeys sync.Map
 	// wake delivers bindings whose persona another binding changed.
 	wake chan event.TypedGenericEvent[*v1alpha1.PersonaBinding]
 }
@@ -53,6 +58,7 @@ type PersonaBindingReconciler struct {
 // +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=personabindings/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=personabindings/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile reads the binding, then either runs its deletion or brings the
@@ -62,6 +68,7 @@ func (r *PersonaBindingReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if err := r.Get(ctx, req.NamespacedName, &cached); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.schedule.forget(req.NamespacedName)
+			r.lastKeys.Delete(req.NamespacedName)
 			metrics.Bindings.Forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
