@@ -28,8 +28,16 @@ const (
 	// ReasonDetachLimitExceeded: the reconcile would detach more numbers than
 	// the detach limit allows; a person approves with ApproveDetachAnnotation.
 	ReasonDetachLimitExceeded = "DetachLimitExceeded"
-	ReasonSuspended           = "Suspended"
-	ReasonDeleting            = "Deleting"
+	// ReasonAccountNotPermitted: the ClusterBlandAccount's namespaceSelector
+	// does not admit the binding's namespace.
+	ReasonAccountNotPermitted = "AccountNotPermitted"
+	// ReasonAccountInUse: a ClusterBlandAccount being deleted still has
+	// bindings that use it.
+	ReasonAccountInUse = "InUse"
+	// ReasonSecretReady: the account's Secret and key are present.
+	ReasonSecretReady = "SecretFound"
+	ReasonSuspended   = "Suspended"
+	ReasonDeleting    = "Deleting"
 )
 
 const (
@@ -40,4 +48,6 @@ const (
 	// ApproveDetachAnnotation, set to a metadata.generation, approves the
 	// detaches of exactly that generation's spec past the detach limit.
 	ApproveDetachAnnotation = "personas.bland-operator.dev/approve-detach"
+	// AccountFinalizer holds a ClusterBlandAccount while bindings use it.
+	AccountFinalizer = "personas.bland-operator.dev/in-use"
 )

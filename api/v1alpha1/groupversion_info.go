@@ -23,7 +23,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &PersonaBinding{}, &PersonaBindingList{})
+	s.AddKnownTypes(GroupVersion, &PersonaBinding{}, &PersonaBindingList{}, &ClusterBlandAccount{}, &ClusterBlandAccountList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -18,6 +18,7 @@ const (
 
 // PersonaBindingSpec is the set of inbound numbers wanted on one Bland persona.
 // +kubebuilder:validation:XValidation:rule="!has(self.numberSettings) || self.numberSettings.all(s, s.number in self.inboundNumbers)",message="every numberSettings[].number must also be listed in spec.inboundNumbers"
+// +kubebuilder:validation:XValidation:rule="has(self.credentialsRef) != has(self.accountRef)",message="set exactly one of spec.credentialsRef and spec.accountRef"
 type PersonaBindingSpec struct {
 	// personaID is the Bland persona the numbers are attached to. It cannot be
 	// changed: to move numbers to another persona, create a new binding.
@@ -39,9 +40,15 @@ type PersonaBindingSpec struct {
 	InboundNumbers []string `json:"inboundNumbers"`
 
 	// credentialsRef names the Secret, in the binding's namespace, that holds the
-	// Bland API key.
-	// +required
-	CredentialsRef SecretKeyRef `json:"credentialsRef"`
+	// Bland API key. Exactly one of credentialsRef and accountRef is set.
+	// +optional
+	CredentialsRef *SecretKeyRef `json:"credentialsRef,omitempty"`
+
+	// accountRef names a ClusterBlandAccount whose API key the binding uses,
+	// when the account's namespaceSelector admits the binding's namespace.
+	// Exactly one of credentialsRef and accountRef is set.
+	// +optional
+	AccountRef *AccountRef `json:"accountRef,omitempty"`
 
 	// numberSettings are per-number pathway overrides. Each number must also be
 	// listed in inboundNumbers. Removing an entry clears the override this binding
@@ -105,6 +112,14 @@ type SecretKeyRef struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Key string `json:"key,omitempty"`
+}
+
+// AccountRef names a ClusterBlandAccount.
+type AccountRef struct {
+	// name of the ClusterBlandAccount.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
 }
 
 // NumberSettings overrides the pathway one inbound number starts in.

@@ -30,7 +30,7 @@ func (h *harness) apiServerFloor(n, workers int) time.Duration {
 			Spec: v1alpha1.PersonaBindingSpec{
 				PersonaID:      "floor-persona",
 				InboundNumbers: []string{fmt.Sprintf("+1990%07d", 2*i), fmt.Sprintf("+1990%07d", 2*i+1)},
-				CredentialsRef: v1alpha1.SecretKeyRef{Name: "bland"},
+				CredentialsRef: &v1alpha1.SecretKeyRef{Name: "bland"},
 			},
 		}
 	}

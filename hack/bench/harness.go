@@ -194,7 +194,7 @@ func (h *harness) makeGroup(name string, n, perPersona int, resync time.Duration
 			Spec: v1alpha1.PersonaBindingSpec{
 				PersonaID:      g.personas[i/perPersona],
 				InboundNumbers: []string{numbers[2*i], numbers[2*i+1]},
-				CredentialsRef: v1alpha1.SecretKeyRef{Name: "bland"},
+				CredentialsRef: &v1alpha1.SecretKeyRef{Name: "bland"},
 				ResyncInterval: &metav1.Duration{Duration: resync},
 			},
 		}

@@ -35,10 +35,14 @@ type verdict struct {
 // classify is the one place that maps an error to a verdict. Messages are
 // stable, so a retry that fails the same way writes no status: they carry no
 // remaining wait, no address and no timestamp.
-func classify(err error, credentialsName string) verdict {
+func classify(err error, credentials string) verdict {
 	var cred *errCredentials
 	if errors.As(err, &cred) {
 		return verdict{stalled, v1alpha1.ReasonCredentialsNotFound, cred.msg, credentialsRetry}
+	}
+	var denied *errNotPermitted
+	if errors.As(err, &denied) {
+		return verdict{state: stalled, reason: v1alpha1.ReasonAccountNotPermitted, message: denied.msg}
 	}
 	be, ok := bland.AsError(err)
 	if !ok {
@@ -46,7 +50,7 @@ func classify(err error, credentialsName string) verdict {
 	}
 	switch be.Kind {
 	case bland.KindUnauthorized:
-		return verdict{state: stalled, reason: v1alpha1.ReasonUnauthorized, message: fmt.Sprintf("Bland rejected the API key from Secret %q (%s)", credentialsName, blandFailure(be))}
+		return verdict{state: stalled, reason: v1alpha1.ReasonUnauthorized, message: fmt.Sprintf("Bland rejected the API key from %s (%s)", credentials, blandFailure(be))}
 	case bland.KindNotFound:
 		return verdict{state: stalled, reason: v1alpha1.ReasonPersonaNotFound, message: "the persona does not exist or the API key may not see it"}
 	case bland.KindNumberNotOwned:

@@ -15,6 +15,7 @@ import (
 const (
 	indexNumber  = "spec.inboundNumbers"
 	indexPersona = "spec.personaID"
+	indexAccount = "spec.accountRef.name"
 )
 
 func addIndexes(ctx context.Context, mgr manager.Manager) error {
@@ -28,6 +29,14 @@ func addIndexes(ctx context.Context, mgr manager.Manager) error {
 		return []string{o.(*v1alpha1.PersonaBinding).Spec.PersonaID}
 	}); err != nil {
 		return fmt.Errorf("indexing bindings by persona: %w", err)
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.PersonaBinding{}, indexAccount, func(o client.Object) []string {
+		if ref := o.(*v1alpha1.PersonaBinding).Spec.AccountRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("indexing bindings by account: %w", err)
 	}
 	return nil
 }
@@ -153,7 +162,7 @@ func canTake(pb *v1alpha1.PersonaBinding) bool {
 		return false
 	}
 	switch readyReason(pb) {
-	case v1alpha1.ReasonCredentialsNotFound, v1alpha1.ReasonUnauthorized, v1alpha1.ReasonPersonaNotFound:
+	case v1alpha1.ReasonCredentialsNotFound, v1alpha1.ReasonUnauthorized, v1alpha1.ReasonPersonaNotFound, v1alpha1.ReasonAccountNotPermitted:
 		return false
 	}
 	return true

@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
@@ -17,27 +19,93 @@ type errCredentials struct{ msg string }
 
 func (e *errCredentials) Error() string { return e.msg }
 
-// readAPIKey reads the API key from the binding's Secret, uncached.
+// errNotPermitted says the binding's ClusterBlandAccount does not admit its
+// namespace.
+type errNotPermitted struct{ msg string }
+
+func (e *errNotPermitted) Error() string { return e.msg }
+
+// readAPIKey reads the binding's API key, uncached: from a Secret in its own
+// namespace, or through the ClusterBlandAccount it names.
 func (r *PersonaBindingReconciler) readAPIKey(ctx context.Context, pb *v1alpha1.PersonaBinding) (string, error) {
-	ref := pb.Spec.CredentialsRef
-	key := ref.Key
+	var value string
+	var err error
+	switch {
+	case pb.Spec.AccountRef != nil:
+		value, err = r.readAccountKey(ctx, pb)
+	case pb.Spec.CredentialsRef != nil:
+		ref := pb.Spec.CredentialsRef
+		value, err = r.readSecretKey(ctx, pb.Namespace, ref.Name, ref.Key, "credentialsRef.key")
+	default:
+		err = &errCredentials{"the binding names neither credentialsRef nor accountRef"}
+	}
+	if err != nil {
+		return "", err
+	}
+	r.lastKeys.Store(keyOf(pb), value)
+	return value, nil
+}
+
+// readAccountKey checks that the account admits the binding's namespace,
+// then reads the account's Secret.
+func (r *PersonaBindingReconciler) readAccountKey(ctx context.Context, pb *v1alpha1.PersonaBinding) (string, error) {
+	name := pb.Spec.AccountRef.Name
+	var acct v1alpha1.ClusterBlandAccount
+	err := r.Get(ctx, client.ObjectKey{Name: name}, &acct)
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", &errCredentials{fmt.Sprintf("ClusterBlandAccount %q not found", name)}
+	case err != nil:
+		return "", fmt.Errorf("reading ClusterBlandAccount %q: %w", name, err)
+	}
+	selector, err := metav1.LabelSelectorAsSelector(&acct.Spec.NamespaceSelector)
+	if err != nil {
+		return "", &errNotPermitted{fmt.Sprintf("ClusterBlandAccount %q has an invalid namespaceSelector", name)}
+	}
+	var ns corev1.Namespace
+	if err := r.Get(ctx, client.ObjectKey{Name: pb.Namespace}, &ns); err != nil {
+		return "", fmt.Errorf("reading namespace %q: %w", pb.Namespace, err)
+	}
+	if !selector.Matches(labels.Set(ns.Labels)) {
+		return "", &errNotPermitted{fmt.Sprintf("ClusterBlandAccount %q does not admit namespace %q (its namespaceSelector does not match the namespace's labels)", name, pb.Namespace)}
+	}
+	ref := acct.Spec.SecretRef
+	key, err := r.readSecretKey(ctx, ref.Namespace, ref.Name, ref.Key, "secretRef.key")
+	if cred, ok := err.(*errCredentials); ok {
+		return "", &errCredentials{fmt.Sprintf("ClusterBlandAccount %q: %s", name, cred.msg)}
+	}
+	return key, err
+}
+
+// readSecretKey reads one key of a Secret straight from the API server.
+func (r *PersonaBindingReconciler) readSecretKey(ctx context.Context, namespace, name, key, field string) (string, error) {
 	if key == "" {
 		key = "apiKey"
 	}
 	var secret corev1.Secret
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: pb.Namespace, Name: ref.Name}, &secret)
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &secret)
 	switch {
 	case apierrors.IsNotFound(err):
-		return "", &errCredentials{fmt.Sprintf("Secret %q not found in namespace %q", ref.Name, pb.Namespace)}
+		return "", &errCredentials{fmt.Sprintf("Secret %q not found in namespace %q", name, namespace)}
 	case err != nil:
-		return "", fmt.Errorf("reading Secret %q: %w", ref.Name, err)
+		return "", fmt.Errorf("reading Secret %q: %w", name, err)
 	}
 	value := string(secret.Data[key])
 	if value == "" {
-		return "", &errCredentials{fmt.Sprintf("Secret %q has no key %q (credentialsRef.key)", ref.Name, key)}
+		return "", &errCredentials{fmt.Sprintf("Secret %q has no key %q (%s)", name, key, field)}
 	}
-	r.lastKeys.Store(keyOf(pb), value)
 	return value, nil
+}
+
+// credentialsSource names where the binding's key comes from, for messages.
+func credentialsSource(pb *v1alpha1.PersonaBinding) string {
+	if pb.Spec.AccountRef != nil {
+		return fmt.Sprintf("ClusterBlandAccount %q", pb.Spec.AccountRef.Name)
+	}
+	if pb.Spec.CredentialsRef != nil {
+		return fmt.Sprintf("Secret %q", pb.Spec.CredentialsRef.Name)
+	}
+	return "no credentials"
 }
 
 // keyForTeardown returns the key to detach with when the binding's namespace

@@ -15,6 +15,9 @@ type facts struct {
 	personaChanged bool
 	// approved: a person approved the detaches waiting on this generation.
 	approved bool
+	// poked: the binding's account or namespace changed, so its credentials
+	// may have changed.
+	poked bool
 	// resyncDue: the binding's resync (or credentials retry) time has come.
 	resyncDue bool
 	// lastReason is the Ready reason in status ("" if never synced).
@@ -37,7 +40,7 @@ type decision struct {
 func decide(f facts) decision {
 	var d decision
 	switch {
-	case f.specChanged, f.requested, f.conflictsChanged, f.personaChanged, f.approved:
+	case f.specChanged, f.requested, f.conflictsChanged, f.personaChanged, f.approved, f.poked:
 		d.sync = true
 	case settled(f.lastReason):
 		d.sync = f.resyncDue
@@ -61,7 +64,8 @@ func settled(reason string) bool {
 	switch reason {
 	case v1alpha1.ReasonSynced, v1alpha1.ReasonSuspended, v1alpha1.ReasonNumberConflict,
 		v1alpha1.ReasonNumberNotOwned, v1alpha1.ReasonUnauthorized, v1alpha1.ReasonPersonaNotFound,
-		v1alpha1.ReasonRequestRejected, v1alpha1.ReasonCredentialsNotFound, v1alpha1.ReasonDetachLimitExceeded:
+		v1alpha1.ReasonRequestRejected, v1alpha1.ReasonCredentialsNotFound, v1alpha1.ReasonDetachLimitExceeded,
+		v1alpha1.ReasonAccountNotPermitted:
 		return true
 	}
 	return false

@@ -113,7 +113,7 @@ func (r *PersonaBindingReconciler) teardownKey(ctx context.Context, snap *v1alph
 
 // deletionWaits records why the deletion cannot finish yet and when to retry.
 func (r *PersonaBindingReconciler) deletionWaits(ctx context.Context, w *writer, snap *v1alpha1.PersonaBinding, owned ownership, cause error) (ctrl.Result, error) {
-	v := classify(cause, snap.Spec.CredentialsRef.Name)
+	v := classify(cause, credentialsSource(snap))
 	reason, state := v.reason, v.state
 	if state != stalled {
 		reason = v1alpha1.ReasonDeleting

@@ -27,7 +27,7 @@ func (r *PersonaBindingReconciler) nextStep(snap *v1alpha1.PersonaBinding, out *
 		}
 		return resyncAfter(r.schedule.after(key, jittered(resyncInterval(snap)))), nil
 	}
-	v := classify(out.err, snap.Spec.CredentialsRef.Name)
+	v := classify(out.err, credentialsSource(snap))
 	switch {
 	case v.state == stalled && v.retryAfter > 0:
 		return resyncAfter(r.schedule.after(key, v.retryAfter)), nil

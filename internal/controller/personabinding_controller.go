@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/events"
@@ -50,6 +51,8 @@ type PersonaBindingReconciler struct {
 	// binding whose namespace is deleted together with its Secret can still
 	// detach its numbers. Kept in memory only, never logged.
 	lastKeys sync.Map
+	// poked marks bindings whose account or namespace changed.
+	poked sync.Map
 	// wake delivers bindings whose persona another binding changed.
 	wake chan event.TypedGenericEvent[*v1alpha1.PersonaBinding]
 }
@@ -58,7 +61,7 @@ type PersonaBindingReconciler struct {
 // +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=personabindings/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=personabindings/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile reads the binding, then either runs its deletion or brings the
@@ -109,6 +112,7 @@ func (r *PersonaBindingReconciler) reconcileSync(ctx context.Context, w *writer,
 	if !d.sync {
 		return resyncAfter(wait), nil
 	}
+	r.poked.Delete(keyOf(snap))
 	out := r.sync(ctx, w, snap, conflicts, lostPersona, d.readFirst)
 	if out.changed {
 		defer r.wakeOthers(ctx, snap)
@@ -150,6 +154,7 @@ func (r *PersonaBindingReconciler) decision(pb *v1alpha1.PersonaBinding, conflic
 		conflictsChanged: !conflicts.sameAs(pb.Status.Numbers),
 		personaChanged:   r.personas.changedSince(pb.Spec.PersonaID, pb.UID) && mayGainFromALook(pb, conflicts),
 		approved:         len(pb.Status.PendingDetach) > 0 && approved(pb),
+		poked:            r.wasPoked(keyOf(pb)),
 		resyncDue:        due,
 		lastReason:       reason,
 		suspend:          pb.Spec.Suspend,
@@ -213,13 +218,20 @@ func (r *PersonaBindingReconciler) SetupWithManager(mgr ctrl.Manager, opts Optio
 		return err
 	}
 	r.wake = make(chan event.TypedGenericEvent[*v1alpha1.PersonaBinding], 1024)
-	return ctrl.NewControllerManagedBy(mgr).
+	err := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.PersonaBinding{}, builderPredicates()).
 		Watches(&v1alpha1.PersonaBinding{}, r.relatedBindings()).
 		WatchesRawSource(source.Channel(r.wake, &handler.TypedEnqueueRequestForObject[*v1alpha1.PersonaBinding]{})).
+		Watches(&v1alpha1.ClusterBlandAccount{}, handler.EnqueueRequestsFromMapFunc(r.bindingsOfAccount)).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.accountBindingsInNamespace), namespaceLabelsChanged()).
 		WithOptions(opts.controllerOptions()).
 		Named("personabinding").
 		Complete(observed(r, opts.AfterReconcile))
+	if err != nil {
+		return err
+	}
+	accounts := &accountReconciler{Client: mgr.GetClient(), APIReader: r.APIReader}
+	return accounts.setup(mgr, opts)
 }
 
 // observed wraps a reconciler so that hook sees every result.

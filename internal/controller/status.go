@@ -47,7 +47,7 @@ func computeStatus(snap *v1alpha1.PersonaBinding, out *outcome) v1alpha1.Persona
 // assess picks the Ready reason and message, worst first.
 func assess(snap *v1alpha1.PersonaBinding, out *outcome, attached int) (readiness, string, string) {
 	if out.err != nil {
-		v := classify(out.err, snap.Spec.CredentialsRef.Name)
+		v := classify(out.err, credentialsSource(snap))
 		return v.state, v.reason, v.message
 	}
 	switch {

@@ -243,7 +243,7 @@ func (f *fixture) binding(name string, numbers ...string) *v1alpha1.PersonaBindi
 		Spec: v1alpha1.PersonaBindingSpec{
 			PersonaID:      f.personaID,
 			InboundNumbers: append([]string{}, numbers...),
-			CredentialsRef: v1alpha1.SecretKeyRef{Name: "bland"},
+			CredentialsRef: &v1alpha1.SecretKeyRef{Name: "bland"},
 		},
 	}
 }

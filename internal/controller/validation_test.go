@@ -25,7 +25,7 @@ func TestTheAPIServerRejectsBadInput(t *testing.T) {
 			Spec: v1alpha1.PersonaBindingSpec{
 				PersonaID:      "persona-1",
 				InboundNumbers: []string{"+14155551234", "+14155555678"},
-				CredentialsRef: v1alpha1.SecretKeyRef{Name: "bland"},
+				CredentialsRef: &v1alpha1.SecretKeyRef{Name: "bland"},
 			},
 		}
 	}

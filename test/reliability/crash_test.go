@@ -32,7 +32,7 @@ func TestCrashConsistency(t *testing.T) {
 			Spec: v1alpha1.PersonaBindingSpec{
 				PersonaID:      personas[i%len(personas)],
 				InboundNumbers: []string{numbers[3*i], numbers[3*i+1]},
-				CredentialsRef: v1alpha1.SecretKeyRef{Name: "bland"},
+				CredentialsRef: &v1alpha1.SecretKeyRef{Name: "bland"},
 			},
 		}))
 	}

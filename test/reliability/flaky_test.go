@@ -43,7 +43,7 @@ func TestFlakyBlandConverges(t *testing.T) {
 			Spec: v1alpha1.PersonaBindingSpec{
 				PersonaID:      personas[i/perPersona],
 				InboundNumbers: []string{numbers[4*i], numbers[4*i+1], numbers[4*i+2]},
-				CredentialsRef: v1alpha1.SecretKeyRef{Name: "bland"},
+				CredentialsRef: &v1alpha1.SecretKeyRef{Name: "bland"},
 			},
 		}
 		must(t, k8s.Create(ctx, pb))

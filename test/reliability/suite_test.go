@@ -196,7 +196,7 @@ func hash(s string) int {
 func newBinding(ns, name, persona, secret string, numbers ...string) *v1alpha1.PersonaBinding {
 	return &v1alpha1.PersonaBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec:       v1alpha1.PersonaBindingSpec{PersonaID: persona, InboundNumbers: numbers, CredentialsRef: v1alpha1.SecretKeyRef{Name: secret}},
+		Spec:       v1alpha1.PersonaBindingSpec{PersonaID: persona, InboundNumbers: numbers, CredentialsRef: &v1alpha1.SecretKeyRef{Name: secret}},
 	}
 }
 

@@ -1,0 +1,89 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// NamespacedSecretKeyRef names a key of a Secret in a given namespace.
+type NamespacedSecretKeyRef struct {
+	// namespace of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// key in the Secret's data that holds the API key.
+	// +optional
+	// +kubebuilder:default=apiKey
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key,omitempty"`
+}
+
+// ClusterBlandAccountSpec says where the account's API key is and which
+// namespaces may use it.
+type ClusterBlandAccountSpec struct {
+	// secretRef names the Secret holding the Bland API key. Tenants never read
+	// it: the operator reads it for their bindings.
+	// +required
+	SecretRef NamespacedSecretKeyRef `json:"secretRef"`
+
+	// namespaceSelector chooses the namespaces whose PersonaBindings may use
+	// this account. An empty selector admits every namespace.
+	// +required
+	NamespaceSelector metav1.LabelSelector `json:"namespaceSelector"`
+}
+
+// ClusterBlandAccountStatus is what the operator observed.
+type ClusterBlandAccountStatus struct {
+	// observedGeneration is the metadata.generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready says whether the Secret and its key are present.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// bindings is how many PersonaBindings name this account.
+	// +optional
+	Bindings int32 `json:"bindings"`
+}
+
+// ClusterBlandAccount holds one Bland API key for PersonaBindings in the
+// namespaces it selects, so tenants bind numbers without holding the key.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=cba,categories=bland
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Bindings",type=integer,JSONPath=`.status.bindings`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ClusterBlandAccount struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec names the key and the namespaces that may use it.
+	// +required
+	Spec ClusterBlandAccountSpec `json:"spec"`
+
+	// status is what the operator observed.
+	// +optional
+	Status ClusterBlandAccountStatus `json:"status,omitempty"`
+}
+
+// ClusterBlandAccountList is a list of ClusterBlandAccounts.
+//
+// +kubebuilder:object:root=true
+type ClusterBlandAccountList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ClusterBlandAccount `json:"items"`
+}

@@ -1,0 +1,153 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+)
+
+// +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=clusterblandaccounts,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=clusterblandaccounts/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=clusterblandaccounts/finalizers,verbs=update
+
+// accountReconciler reports whether a ClusterBlandAccount's Secret is there
+// and how many bindings use it, and holds its deletion while any do: their
+// numbers could not be detached without its key.
+type accountReconciler struct {
+	client.Client
+	APIReader client.Reader
+}
+
+// accountRecheck is how often an account looks at its Secret again: Secrets
+// are not watched (the manager may only get them).
+const accountRecheck = time.Minute
+
+func (r *accountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var acct v1alpha1.ClusterBlandAccount
+	if err := r.Get(ctx, req.NamespacedName, &acct); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	var users v1alpha1.PersonaBindingList
+	if err := r.List(ctx, &users, client.MatchingFields{indexAccount: acct.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	names := make([]string, 0, len(users.Items))
+	for i := range users.Items {
+		names = append(names, keyOf(&users.Items[i]).String())
+	}
+	slices.Sort(names)
+
+	if !acct.DeletionTimestamp.IsZero() {
+		if len(names) == 0 {
+			return ctrl.Result{}, r.patchFinalizer(ctx, &acct, controllerutil.RemoveFinalizer)
+		}
+		st := acct.Status.DeepCopy()
+		st.Bindings = int32(len(names)) //nolint:gosec // at most the number of bindings in the cluster
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+			Reason: v1alpha1.ReasonAccountInUse, ObservedGeneration: acct.Generation,
+			Message: fmt.Sprintf("deletion waits for %d PersonaBindings that use this account: %s", len(names), listNumbers(names))})
+		return ctrl.Result{}, r.patchStatus(ctx, &acct, st)
+	}
+	if err := r.patchFinalizer(ctx, &acct, controllerutil.AddFinalizer); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	st := acct.Status.DeepCopy()
+	st.ObservedGeneration = acct.Generation
+	st.Bindings = int32(len(names)) //nolint:gosec // at most the number of bindings in the cluster
+	cond := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonSecretReady,
+		Message: "the Secret and its key are present", ObservedGeneration: acct.Generation}
+	if msg := r.secretProblem(ctx, &acct); msg != "" {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonCredentialsNotFound, msg
+	}
+	meta.SetStatusCondition(&st.Conditions, cond)
+	return ctrl.Result{RequeueAfter: accountRecheck}, r.patchStatus(ctx, &acct, st)
+}
+
+// secretProblem says what is wrong with the account's Secret, or "". It
+// looks at whether the key is there, never at its value.
+func (r *accountReconciler) secretProblem(ctx context.Context, acct *v1alpha1.ClusterBlandAccount) string {
+	ref := acct.Spec.SecretRef
+	key := ref.Key
+	if key == "" {
+		key = "apiKey"
+	}
+	var secret corev1.Secret
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &secret)
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Sprintf("Secret %q not found in namespace %q", ref.Name, ref.Namespace)
+	case err != nil:
+		return fmt.Sprintf("cannot read Secret %q in namespace %q", ref.Name, ref.Namespace)
+	case len(secret.Data[key]) == 0:
+		return fmt.Sprintf("Secret %q has no key %q (secretRef.key)", ref.Name, key)
+	}
+	return ""
+}
+
+func (r *accountReconciler) patchFinalizer(ctx context.Context, acct *v1alpha1.ClusterBlandAccount, change func(client.Object, string) bool) error {
+	next := acct.DeepCopy()
+	if !change(next, v1alpha1.AccountFinalizer) {
+		return nil
+	}
+	if err := r.Patch(ctx, next, client.MergeFromWithOptions(acct, client.MergeFromWithOptimisticLock{})); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	*acct = *next
+	return nil
+}
+
+func (r *accountReconciler) patchStatus(ctx context.Context, acct *v1alpha1.ClusterBlandAccount, st *v1alpha1.ClusterBlandAccountStatus) error {
+	if equality.Semantic.DeepEqual(acct.Status, *st) {
+		return nil
+	}
+	next := acct.DeepCopy()
+	next.Status = *st
+	return client.IgnoreNotFound(r.Status().Patch(ctx, next, client.MergeFrom(acct)))
+}
+
+// setup registers the account controller: it watches accounts, and bindings
+// (to count them and to release a deleted account once none is left).
+func (r *accountReconciler) setup(mgr ctrl.Manager, opts Options) error {
+	skip := opts.SkipNameValidation
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.ClusterBlandAccount{}).
+		Watches(&v1alpha1.PersonaBinding{}, handler.Funcs{
+			CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				enqueueAccountOf(q, e.Object)
+			},
+			UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				enqueueAccountOf(q, e.ObjectOld)
+				enqueueAccountOf(q, e.ObjectNew)
+			},
+			DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				enqueueAccountOf(q, e.Object)
+			},
+		}).
+		WithOptions(controller.Options{SkipNameValidation: &skip}).
+		Named("clusterblandaccount").
+		Complete(r)
+}
+
+func enqueueAccountOf(q workqueue.TypedRateLimitingInterface[reconcile.Request], obj client.Object) {
+	if pb, ok := obj.(*v1alpha1.PersonaBinding); ok && pb.Spec.AccountRef != nil {
+		q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: pb.Spec.AccountRef.Name}})
+	}
+}
