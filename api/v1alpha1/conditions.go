@@ -45,7 +45,7 @@ const (
 	Finalizer = "personas.bland-operator.dev/detach"
 	// ReconcileRequestedAtAnnotation asks for a resync when its value changes.
 	ReconcileRequestedAtAnnotation = "personas.bland-operator.dev/reconcile-requested-at"
-	// ApproveDetachAnnotation, set to a metadata.generation, approves the
+	// ApproveDetachAnnotation approves, when set to a metadata.generation, the
 	// detaches of exactly that generation's spec past the detach limit.
 	ApproveDetachAnnotation = "personas.bland-operator.dev/approve-detach"
 	// AccountFinalizer holds a ClusterBlandAccount while bindings use it.

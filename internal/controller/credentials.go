@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -71,7 +72,8 @@ func (r *PersonaBindingReconciler) readAccountKey(ctx context.Context, pb *v1alp
 	}
 	ref := acct.Spec.SecretRef
 	key, err := r.readSecretKey(ctx, ref.Namespace, ref.Name, ref.Key, "secretRef.key")
-	if cred, ok := err.(*errCredentials); ok {
+	var cred *errCredentials
+	if errors.As(err, &cred) {
 		return "", &errCredentials{fmt.Sprintf("ClusterBlandAccount %q: %s", name, cred.msg)}
 	}
 	return key, err

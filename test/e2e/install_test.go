@@ -24,7 +24,8 @@ spec:
 func TestInstalledOperatorWorksThroughKubectl(t *testing.T) {
 	// Install the CRD, RBAC and Deployment exactly as config/default renders them.
 	kubectl(t, "", "apply", "-k", "config/default")
-	kubectl(t, "", "wait", "--for=condition=Established", "crd/personabindings.personas.bland-operator.dev", "--timeout=30s")
+	kubectl(t, "", "wait", "--for=condition=Established", "crd/personabindings.personas.bland-operator.dev",
+		"crd/clusterblandaccounts.personas.bland-operator.dev", "--timeout=30s")
 
 	// The manager runs as a user bound to the generated roles, nothing more.
 	kubectl(t, "", "create", "clusterrolebinding", "e2e-manager", "--clusterrole=bland-operator-manager-role", "--user="+managerUser)
@@ -95,4 +96,8 @@ func TestInstalledOperatorWorksThroughKubectl(t *testing.T) {
 	if len(d) != 2 || !slices.Equal(d[1].Numbers, []string{"+14155550101", "+14155550102"}) {
 		t.Fatalf("after deletion the simulator saw detaches %+v, want a second one of the two remaining numbers", d)
 	}
+
+	t.Run("a tenant binds through a ClusterBlandAccount and a large detach waits for approval", func(t *testing.T) {
+		checkTenantsAndDetachLimit(t, simURL)
+	})
 }
