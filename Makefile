@@ -8,9 +8,10 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 KUSTOMIZE_VERSION ?= v5.8.1
 CRD_REF_DOCS_VERSION ?= v0.3.0
+HELM_VERSION ?= v3.22.0
 
 # The test control plane: built from source by hack/control-plane.sh and cached
-# outside the checkout (see SPEC section 9).
+# outside the checkout (see hack/control-plane.sh).
 K8S_VERSION ?= 1.37.2
 ETCD_VERSION ?= 3.6.16
 
@@ -19,6 +20,7 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs-$(CRD_REF_DOCS_VERSION)
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 
 export GOFLAGS ?= -buildvcs=false
 
@@ -45,6 +47,10 @@ generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods.
 docs: $(CRD_REF_DOCS) ## Generate docs/api-reference.md from the Go types.
 	$(CRD_REF_DOCS) --source-path=./api --config=hack/api-docs.yaml --renderer=markdown --output-path=docs/api-reference.md
 
+.PHONY: chart-files
+chart-files: ## Copy the CRDs, RBAC rules, alerts and Argo CD check from config/ into the Helm chart.
+	go run ./hack/chartsync
+
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
 	gofmt -w $$(git ls-files '*.go')
@@ -60,16 +66,16 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint with .golangci.yml.
 ##@ Testing
 
 .PHONY: test
-test: verify unit integration e2e reliability-short ## Everything CI runs: generated files, format, vet, lint, unit, envtest, end-to-end and short reliability tests.
+test: verify unit integration e2e chart-test reliability-short ## Everything CI runs: generated files, format, vet, lint, unit, envtest, end-to-end, Helm chart and short reliability tests.
 
 .PHONY: verify
 verify: ## Fail if make manifests generate docs would change a file, or code is not gofmt-clean; then vet and lint.
-	@snapshot() { git status --porcelain -- api config internal cmd docs; git diff -- api config internal cmd docs | sha256sum; }; \
+	@snapshot() { git status --porcelain -- api config internal cmd docs charts; git diff -- api config internal cmd docs charts | sha256sum; }; \
 	before="$$(snapshot)"; \
-	$(MAKE) --no-print-directory manifests generate docs >/dev/null; \
+	$(MAKE) --no-print-directory manifests generate docs chart-files >/dev/null; \
 	if [[ "$$(snapshot)" != "$$before" ]]; then \
-		echo "make manifests generate docs changed files; run them and commit the result:"; \
-		git status --porcelain -- api config internal cmd docs; exit 1; fi
+		echo "make manifests generate docs chart-files changed files; run them and commit the result:"; \
+		git status --porcelain -- api config internal cmd docs charts; exit 1; fi
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(MAKE) --no-print-directory vet lint
@@ -87,6 +93,10 @@ integration: ## Integration tests on a real kube-apiserver and etcd (envtest).
 .PHONY: e2e
 e2e: ## End-to-end: config/ applied with kubectl, the manager binary as an RBAC-limited user, make demo.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 -timeout 15m -v ./test/e2e/...
+
+.PHONY: chart-test
+chart-test: $(HELM) ## The Helm chart with the real helm CLI: lint, template, install into envtest, uninstall.
+	HELM=$(HELM) KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 -timeout 10m ./test/chart/...
 
 RELIABILITY_LOG ?= /tmp/bland-operator-reliability.log
 
@@ -177,9 +187,13 @@ $(CRD_REF_DOCS): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install github.com/elastic/crd-ref-docs@$(CRD_REF_DOCS_VERSION)
 	mv $(LOCALBIN)/crd-ref-docs $@
 
+$(HELM): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(LOCALBIN)/helm $@
+
 $(KUSTOMIZE): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	mv $(LOCALBIN)/kustomize $@
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(KUSTOMIZE) $(CRD_REF_DOCS) ## Build every pinned tool into bin/.
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(KUSTOMIZE) $(CRD_REF_DOCS) $(HELM) ## Build every pinned tool into bin/.

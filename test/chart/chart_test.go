@@ -1,0 +1,275 @@
+// Package chart tests the Helm chart with the real helm CLI: lint, template
+// with default and non-default values, install into a real API server (a
+// namespace enforcing the restricted Pod Security Standard), and uninstall,
+// which must leave the CRDs and the bindings in place.
+package chart
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+)
+
+var (
+	root       = filepath.Join("..", "..")
+	chartDir   = filepath.Join(root, "charts", "bland-operator")
+	helmBin    string
+	kubectlBin string
+	kubeconfig string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	assets, helm := os.Getenv("KUBEBUILDER_ASSETS"), os.Getenv("HELM")
+	if assets == "" || helm == "" {
+		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS and HELM must be set: run with `make chart-test`")
+		return 1
+	}
+	var err error
+	if helmBin, err = filepath.Abs(helm); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	kubectlBin = filepath.Join(assets, "kubectl")
+	env := &envtest.Environment{}
+	if _, err := env.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "starting the control plane:", err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	admin, err := env.AddUser(envtest.User{Name: "chart-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	kc, err := admin.KubeConfig()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "bland-chart-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	kubeconfig = filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// command runs a binary and returns its stdout and stderr.
+func command(t *testing.T, stdin, bin string, args ...string) (string, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\n%s%s", filepath.Base(bin), strings.Join(args, " "), err, out.String(), errOut.String())
+	}
+	return out.String(), errOut.String()
+}
+
+func helm(t *testing.T, args ...string) (string, string) {
+	t.Helper()
+	return command(t, "", helmBin, args...)
+}
+
+// objects splits rendered YAML into objects.
+func objects(t *testing.T, rendered string) []unstructured.Unstructured {
+	t.Helper()
+	var out []unstructured.Unstructured
+	for _, doc := range strings.Split(rendered, "\n---") {
+		var u unstructured.Unstructured
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			t.Fatalf("rendered YAML does not parse: %v\n%s", err, doc)
+		}
+		if u.Object != nil && u.GetKind() != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func find(objs []unstructured.Unstructured, kind, namespace string) []unstructured.Unstructured {
+	var out []unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == kind && (namespace == "*" || o.GetNamespace() == namespace) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func convert[T any](t *testing.T, u unstructured.Unstructured) *T {
+	t.Helper()
+	b, err := yaml.Marshal(u.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out T
+	if err := yaml.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+func grants(rules []rbacv1.PolicyRule, resource string) bool {
+	return slices.ContainsFunc(rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, resource) })
+}
+
+func TestHelmLint(t *testing.T) {
+	out, _ := helm(t, "lint", chartDir, "--strict")
+	if !strings.Contains(out, "0 chart(s) failed") {
+		t.Fatalf("helm lint:\n%s", out)
+	}
+}
+
+func TestTemplateWithDefaults(t *testing.T) {
+	out, _ := helm(t, "template", "bo", chartDir, "--namespace", "bland-operator-system")
+	objs := objects(t, out)
+
+	crds := find(objs, "CustomResourceDefinition", "*")
+	if len(crds) != 2 {
+		t.Fatalf("%d CRDs rendered, want 2", len(crds))
+	}
+	for _, crd := range crds {
+		if crd.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+			t.Errorf("CRD %s is not kept on uninstall", crd.GetName())
+		}
+	}
+	deployments := find(objs, "Deployment", "bland-operator-system")
+	if len(deployments) != 1 {
+		t.Fatalf("%d Deployments", len(deployments))
+	}
+	d := convert[appsv1.Deployment](t, deployments[0])
+	if grace := *d.Spec.Template.Spec.TerminationGracePeriodSeconds; grace <= 30 {
+		t.Errorf("terminationGracePeriodSeconds %d is not longer than the 30s API timeout", grace)
+	}
+	if image := d.Spec.Template.Spec.Containers[0].Image; !strings.HasSuffix(image, ":v0.2.0") {
+		t.Errorf("image %q does not default to the chart's appVersion", image)
+	}
+	var clusterRules []rbacv1.PolicyRule
+	for _, u := range find(objs, "ClusterRole", "*") {
+		clusterRules = append(clusterRules, convert[rbacv1.ClusterRole](t, u).Rules...)
+	}
+	for _, resource := range []string{"personabindings", "secrets", "namespaces", "clusterblandaccounts"} {
+		if !grants(clusterRules, resource) {
+			t.Errorf("no ClusterRole grants %s", resource)
+		}
+	}
+	if len(find(objs, "Role", "*")) != 1 { // leader election only
+		t.Errorf("unexpected Roles with default values")
+	}
+	for _, kind := range []string{"PodDisruptionBudget", "ServiceMonitor", "PrometheusRule", "NetworkPolicy"} {
+		if len(find(objs, kind, "*")) != 0 {
+			t.Errorf("%s rendered though it is off by default", kind)
+		}
+	}
+}
+
+func TestTemplateWithEverythingOn(t *testing.T) {
+	out, _ := helm(t, "template", "bo", chartDir, "--namespace", "ops",
+		"--set", "watchNamespaces={team-a,team-b}",
+		"--set", "podDisruptionBudget.enabled=true",
+		"--set", "metrics.serviceMonitor.enabled=true",
+		"--set", "metrics.prometheusRule.enabled=true",
+		"--set", "networkPolicy.enabled=true",
+		"--set", "crds.install=false",
+		"--set", "manager.defaultDetachLimit=10")
+	objs := objects(t, out)
+
+	if n := len(find(objs, "CustomResourceDefinition", "*")); n != 0 {
+		t.Errorf("crds.install=false still rendered %d CRDs", n)
+	}
+	for _, ns := range []string{"team-a", "team-b"} {
+		roles := find(objs, "Role", ns)
+		if len(roles) != 1 || !grants(convert[rbacv1.Role](t, roles[0]).Rules, "personabindings") || !grants(convert[rbacv1.Role](t, roles[0]).Rules, "secrets") {
+			t.Errorf("namespace %s has no Role for bindings and Secrets", ns)
+		}
+	}
+	for _, u := range find(objs, "ClusterRole", "*") {
+		if rules := convert[rbacv1.ClusterRole](t, u).Rules; grants(rules, "personabindings") || grants(rules, "secrets") {
+			t.Errorf("ClusterRole %s grants bindings or Secrets cluster-wide though namespaces are watched", u.GetName())
+		}
+	}
+	d := convert[appsv1.Deployment](t, find(objs, "Deployment", "ops")[0])
+	args := strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")
+	for _, want := range []string{"--watch-namespaces=team-a,team-b", "--default-detach-limit=10", "--leader-elect=true"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("manager args %q lack %s", args, want)
+		}
+	}
+	if len(find(objs, "PodDisruptionBudget", "ops")) != 1 || len(find(objs, "NetworkPolicy", "ops")) != 1 || len(find(objs, "PrometheusRule", "ops")) != 1 {
+		t.Error("the PodDisruptionBudget, NetworkPolicy or PrometheusRule is missing")
+	}
+	sm := find(objs, "ServiceMonitor", "ops")
+	if len(sm) != 1 {
+		t.Fatal("no ServiceMonitor")
+	}
+	endpoint, _, _ := unstructured.NestedSlice(sm[0].Object, "spec", "endpoints")
+	ep := endpoint[0].(map[string]any)
+	if ep["honorLabels"] != true || ep["authorization"] == nil || ep["bearerTokenFile"] != nil {
+		t.Errorf("ServiceMonitor endpoint %v: want honorLabels, authorization and no bearerTokenFile", ep)
+	}
+}
+
+func TestInstallAndUninstall(t *testing.T) {
+	const ns = "bland-operator-system"
+	command(t, "", kubectlBin, "create", "namespace", ns)
+	command(t, "", kubectlBin, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted", "pod-security.kubernetes.io/warn=restricted")
+
+	_, warnings := helm(t, "install", "bo", chartDir, "--namespace", ns, "--set", "podDisruptionBudget.enabled=true", "--set", "networkPolicy.enabled=true", "--wait=false")
+	if strings.Contains(warnings, "PodSecurity") {
+		t.Errorf("the Deployment is not admitted cleanly in a restricted namespace:\n%s", warnings)
+	}
+	// envtest runs no controllers, so no Pod is made: admit one from the
+	// Deployment's template, as the ReplicaSet controller would.
+	out, _ := command(t, "", kubectlBin, "get", "deployment", "-n", ns, "bo-bland-operator", "-o", "yaml")
+	var d appsv1.Deployment
+	if err := yaml.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	pod, _ := yaml.Marshal(corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: "manager", Namespace: ns}, Spec: d.Spec.Template.Spec})
+	command(t, string(pod), kubectlBin, "apply", "--dry-run=server", "-f", "-")
+
+	command(t, "", kubectlBin, "create", "namespace", "telephony")
+	command(t, `
+apiVersion: personas.bland-operator.dev/v1alpha1
+kind: PersonaBinding
+metadata: {name: support-line, namespace: telephony}
+spec:
+  personaID: persona-1
+  inboundNumbers: ["+14155550101"]
+  credentialsRef: {name: bland-api-key}
+`, kubectlBin, "apply", "-f", "-")
+
+	helm(t, "uninstall", "bo", "--namespace", ns)
+	command(t, "", kubectlBin, "get", "crd", "personabindings.personas.bland-operator.dev", "clusterblandaccounts.personas.bland-operator.dev")
+	command(t, "", kubectlBin, "get", "pb", "-n", "telephony", "support-line")
+	if out, _ := command(t, "", kubectlBin, "get", "deployment", "-n", ns, "-o", "name"); strings.TrimSpace(out) != "" {
+		t.Errorf("helm uninstall left %s", out)
+	}
+}
