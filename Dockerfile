@@ -1,5 +1,7 @@
-# Build the manager: a static binary, no cgo, reproducible paths.
-FROM golang:1.26 AS builder
+# Build the manager: a static binary, no cgo, reproducible paths. The builder
+# runs on the build machine's platform and cross-compiles for the target, so a
+# multi-arch build (make docker-buildx) needs no emulation.
+FROM --platform=$BUILDPLATFORM golang:1.26 AS builder
 ARG TARGETOS
 ARG TARGETARCH
 ARG VERSION=dev

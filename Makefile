@@ -9,6 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 KUSTOMIZE_VERSION ?= v5.8.1
 CRD_REF_DOCS_VERSION ?= v0.3.0
 HELM_VERSION ?= v3.22.0
+ACTIONLINT_VERSION ?= v1.7.12
 
 # The test control plane: built from source by hack/control-plane.sh and cached
 # outside the checkout (see hack/control-plane.sh).
@@ -21,6 +22,7 @@ GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs-$(CRD_REF_DOCS_VERSION)
 HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+ACTIONLINT ?= $(LOCALBIN)/actionlint-$(ACTIONLINT_VERSION)
 
 export GOFLAGS ?= -buildvcs=false
 
@@ -47,6 +49,10 @@ generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods.
 docs: $(CRD_REF_DOCS) ## Generate docs/api-reference.md from the Go types.
 	$(CRD_REF_DOCS) --source-path=./api --config=hack/api-docs.yaml --renderer=markdown --output-path=docs/api-reference.md
 
+.PHONY: actionlint
+actionlint: $(ACTIONLINT) ## Check the GitHub workflows.
+	$(ACTIONLINT) -shellcheck= .github/workflows/*.yaml
+
 .PHONY: chart-files
 chart-files: ## Copy the CRDs, RBAC rules, alerts and Argo CD check from config/ into the Helm chart.
 	go run ./hack/chartsync
@@ -66,7 +72,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint with .golangci.yml.
 ##@ Testing
 
 .PHONY: test
-test: verify unit integration e2e chart-test reliability-short ## Everything CI runs: generated files, format, vet, lint, unit, envtest, end-to-end, Helm chart and short reliability tests.
+test: verify unit integration e2e chart-test release-test reliability-short ## Everything CI runs: generated files, format, vet, lint, unit, envtest, end-to-end, Helm chart, release and short reliability tests.
 
 .PHONY: verify
 verify: ## Fail if make manifests generate docs would change a file, or code is not gofmt-clean; then vet and lint.
@@ -78,7 +84,7 @@ verify: ## Fail if make manifests generate docs would change a file, or code is 
 		git status --porcelain -- api config internal cmd docs charts; exit 1; fi
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
-	$(MAKE) --no-print-directory vet lint
+	$(MAKE) --no-print-directory vet lint actionlint
 
 UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/plan/... ./test/argocd/...
 
@@ -97,6 +103,10 @@ e2e: ## End-to-end: config/ applied with kubectl, the manager binary as an RBAC-
 .PHONY: chart-test
 chart-test: $(HELM) ## The Helm chart with the real helm CLI: lint, template, install into envtest, uninstall.
 	HELM=$(HELM) KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 -timeout 10m ./test/chart/...
+
+.PHONY: release-test
+release-test: $(KUSTOMIZE) $(HELM) ## Run make release into a temporary folder and check every artefact.
+	go test -count=1 -timeout 10m ./test/release/...
 
 RELIABILITY_LOG ?= /tmp/bland-operator-reliability.log
 
@@ -166,6 +176,16 @@ build-installer: manifests $(KUSTOMIZE) ## Write dist/install.yaml (CRD, RBAC, D
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
 	$(KUSTOMIZE) build config/default > dist/install.yaml
 
+.PHONY: release
+release: $(KUSTOMIZE) $(HELM) ## Every release artefact into dist/: make release VERSION=v0.2.0.
+	KUSTOMIZE=$(KUSTOMIZE) HELM=$(HELM) VERSION=$(VERSION) hack/release.sh
+
+PLATFORMS ?= linux/amd64,linux/arm64
+
+.PHONY: docker-buildx
+docker-buildx: ## Build and push the multi-arch image (needs docker buildx and a registry login).
+	docker buildx build --platform=$(PLATFORMS) --build-arg VERSION=$(VERSION) --tag $(IMG) --push .
+
 .PHONY: docker-build
 docker-build: ## Build the image (needs a container engine, which CI machines lack).
 	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
@@ -187,6 +207,10 @@ $(CRD_REF_DOCS): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install github.com/elastic/crd-ref-docs@$(CRD_REF_DOCS_VERSION)
 	mv $(LOCALBIN)/crd-ref-docs $@
 
+$(ACTIONLINT): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	mv $(LOCALBIN)/actionlint $@
+
 $(HELM): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	mv $(LOCALBIN)/helm $@
@@ -196,4 +220,4 @@ $(KUSTOMIZE): | $(LOCALBIN)
 	mv $(LOCALBIN)/kustomize $@
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(KUSTOMIZE) $(CRD_REF_DOCS) $(HELM) ## Build every pinned tool into bin/.
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(KUSTOMIZE) $(CRD_REF_DOCS) $(HELM) $(ACTIONLINT) ## Build every pinned tool into bin/.

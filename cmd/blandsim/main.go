@@ -20,13 +20,21 @@ import (
 	"github.com/bland-operator/bland-operator/internal/blandsim"
 )
 
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8088", "Address to serve on.")
 	key := flag.String("api-key", "demo-key", "The API key of the simulated account.")
 	personas := flag.String("personas", "12345678-1234-1234-1234-123456789012=Support Agent", "Comma-separated id=name personas of the account.")
 	numbers := flag.String("numbers", "+14155550101,+14155550102,+14155550103,+14155550104", "Comma-separated numbers the account owns.")
 	latency := flag.Duration("latency", 0, "Latency added to every call.")
+	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println("blandsim " + version)
+		return
+	}
 
 	sim := blandsim.New()
 	sim.Latency = *latency

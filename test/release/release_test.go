@@ -1,0 +1,119 @@
+// Package release runs make release into a temporary folder and checks every
+// artefact: present, stamped with the version, and matching checksums.txt.
+package release
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+const version = "v0.2.0-rc.1"
+
+func TestMakeRelease(t *testing.T) {
+	dist := t.TempDir()
+	cmd := exec.Command("make", "--no-print-directory", "release", "VERSION="+version, "DIST="+dist)
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "DIST="+dist)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make release: %v\n%s", err, out)
+	}
+
+	want := []string{"install.yaml", "crds.yaml", "bland-operator-0.2.0-rc.1.tgz", "checksums.txt",
+		"manager-linux-amd64", "manager-linux-arm64", "blandsim-linux-amd64", "blandsim-linux-arm64"}
+	for _, name := range want {
+		if _, err := os.Stat(filepath.Join(dist, name)); err != nil {
+			t.Errorf("missing %s", name)
+		}
+	}
+
+	t.Run("checksums match", func(t *testing.T) {
+		sums, err := os.ReadFile(filepath.Join(dist, "checksums.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(sums)), "\n")
+		if len(lines) != len(want)-1 {
+			t.Errorf("checksums.txt lists %d files, want %d", len(lines), len(want)-1)
+		}
+		for _, line := range lines {
+			sum, name, _ := strings.Cut(line, "  ")
+			b, err := os.ReadFile(filepath.Join(dist, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := sha256.Sum256(b)
+			if hex.EncodeToString(got[:]) != sum {
+				t.Errorf("checksum of %s does not match", name)
+			}
+		}
+	})
+
+	t.Run("the version is stamped into the binaries, the image and the chart", func(t *testing.T) {
+		if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
+			for _, bin := range []string{"manager", "blandsim"} {
+				out, err := exec.Command(filepath.Join(dist, bin+"-linux-amd64"), "--version").CombinedOutput()
+				if err != nil || !strings.Contains(string(out), version) {
+					t.Errorf("%s --version: %v %q", bin, err, out)
+				}
+			}
+		}
+		install, err := os.ReadFile(filepath.Join(dist, "install.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(install), "image: ghcr.io/bland-operator/bland-operator:"+version) {
+			t.Error("install.yaml does not use the release's image tag")
+		}
+		chart := chartYAML(t, filepath.Join(dist, "bland-operator-0.2.0-rc.1.tgz"))
+		if !strings.Contains(chart, "version: 0.2.0-rc.1") || !strings.Contains(chart, "appVersion: "+version) {
+			t.Errorf("the chart is not stamped:\n%s", chart)
+		}
+	})
+
+	t.Run("crds.yaml holds exactly the CRDs", func(t *testing.T) {
+		crds, err := os.ReadFile(filepath.Join(dist, "crds.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(crds), "kind: CustomResourceDefinition"); n != 2 || strings.Contains(string(crds), "kind: Deployment") {
+			t.Errorf("crds.yaml has %d CRDs (want 2) or more than CRDs", n)
+		}
+	})
+}
+
+// chartYAML returns Chart.yaml from a packaged chart.
+func chartYAML(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no Chart.yaml in %s: %v", path, err)
+		}
+		if h.Name == "bland-operator/Chart.yaml" {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+	}
+}
