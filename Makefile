@@ -86,11 +86,12 @@ verify: ## Fail if make manifests generate docs would change a file, or code is 
 	if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(MAKE) --no-print-directory vet lint actionlint
 
-UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/plan/... ./test/argocd/...
+UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/plan/... ./test/argocd/... ./test/monitoring/...
 
 .PHONY: unit
-unit: ## Unit tests and the fuzz seed corpora (no control plane needed).
+unit: ## Unit tests, the fuzz seed corpora, and the alert rules under Prometheus' own parser and PromQL engine.
 	go test -count=1 $(UNIT_PACKAGES)
+	cd hack/alerttest && go test -count=1 ./...
 
 .PHONY: integration
 integration: ## Integration tests on a real kube-apiserver and etcd (envtest).

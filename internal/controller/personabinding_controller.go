@@ -209,7 +209,11 @@ func recordMetrics(pb *v1alpha1.PersonaBinding) {
 	if c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReady); c != nil {
 		ready, reason = string(c.Status), c.Reason
 	}
-	metrics.Bindings.Set(keyOf(pb), ready, reason, len(pb.Status.BoundNumbers))
+	var deleting time.Time
+	if pb.DeletionTimestamp != nil {
+		deleting = pb.DeletionTimestamp.Time
+	}
+	metrics.Bindings.Set(keyOf(pb), ready, reason, len(pb.Status.BoundNumbers), deleting)
 }
 
 // SetupWithManager registers the controller, its indexes and its watches.

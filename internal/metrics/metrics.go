@@ -79,6 +79,8 @@ func ObserveCall(endpoint, outcome string, took, retryAfter time.Duration) {
 type bindingState struct {
 	ready, reason string
 	attached      int
+	// deleting is when deletion was requested (zero: not being deleted).
+	deleting time.Time
 }
 
 // bindingCollector reports bindings by Ready status and reason, and the numbers
@@ -94,13 +96,16 @@ var (
 		"PersonaBindings by the status and reason of their Ready condition.", []string{"ready", "reason"}, nil)
 	attachedDesc = prometheus.NewDesc("bland_operator_binding_attached_numbers",
 		"Numbers a PersonaBinding has attached to its persona.", []string{"namespace", "name"}, nil)
+	deletingDesc = prometheus.NewDesc("bland_operator_binding_deletion_timestamp_seconds",
+		"When deletion of a PersonaBinding that still waits for its finalizer was requested (Unix seconds).", []string{"namespace", "name"}, nil)
 )
 
-// Set records the state of a binding.
-func (c *bindingCollector) Set(key types.NamespacedName, ready, reason string, attached int) {
+// Set records the state of a binding; deleting is when its deletion was
+// requested, zero when it is not being deleted.
+func (c *bindingCollector) Set(key types.NamespacedName, ready, reason string, attached int, deleting time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.bindings[key] = bindingState{ready: ready, reason: reason, attached: attached}
+	c.bindings[key] = bindingState{ready: ready, reason: reason, attached: attached, deleting: deleting}
 }
 
 // Forget drops a binding that is gone.
@@ -114,6 +119,7 @@ func (c *bindingCollector) Forget(key types.NamespacedName) {
 func (c *bindingCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- bindingsDesc
 	ch <- attachedDesc
+	ch <- deletingDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -124,6 +130,9 @@ func (c *bindingCollector) Collect(ch chan<- prometheus.Metric) {
 	for key, s := range c.bindings {
 		counts[[2]string{s.ready, s.reason}]++
 		ch <- prometheus.MustNewConstMetric(attachedDesc, prometheus.GaugeValue, float64(s.attached), key.Namespace, key.Name)
+		if !s.deleting.IsZero() {
+			ch <- prometheus.MustNewConstMetric(deletingDesc, prometheus.GaugeValue, float64(s.deleting.Unix()), key.Namespace, key.Name)
+		}
 	}
 	for k, n := range counts {
 		ch <- prometheus.MustNewConstMetric(bindingsDesc, prometheus.GaugeValue, float64(n), k[0], k[1])
