@@ -24,6 +24,7 @@ func (r *PersonaBindingReconciler) reconcileDelete(ctx context.Context, w *write
 	r.schedule.forget(keyOf(snap))
 	if !controllerutil.ContainsFinalizer(snap, v1alpha1.Finalizer) {
 		r.personas.forget(snap.UID)
+		r.written.forget(snap.UID)
 		return ctrl.Result{}, nil
 	}
 	owned := ownershipOf(&snap.Status)
@@ -140,6 +141,7 @@ func (r *PersonaBindingReconciler) finishDelete(ctx context.Context, w *writer, 
 		return ctrl.Result{}, err
 	}
 	r.personas.forget(snap.UID)
+	r.written.forget(snap.UID)
 	r.lastKeys.Delete(keyOf(snap))
 	return ctrl.Result{}, nil
 }

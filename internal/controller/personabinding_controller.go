@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -36,7 +37,7 @@ type PersonaBindingReconciler struct {
 	client.Client
 	// APIReader reads straight from the API server: Secrets (so the manager
 	// needs neither a Secret informer nor list/watch on Secrets), and the
-	// binding itself before any call to Bland.
+	// binding itself when the cache may not hold our last write to it.
 	APIReader client.Reader
 	Bland     BlandAPI
 	Recorder  events.EventRecorder
@@ -47,6 +48,7 @@ type PersonaBindingReconciler struct {
 
 	schedule schedule
 	personas personas
+	written  lastWrites
 	// lastKeys holds, by binding, the API key last read for it, so that a
 	// binding whose namespace is deleted together with its Secret can still
 	// detach its numbers. Kept in memory only, never logged.
@@ -77,9 +79,13 @@ func (r *PersonaBindingReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		}
 		return ctrl.Result{}, err
 	}
-	// Everything that plans from or writes to this persona runs alone.
-	release := r.personas.acquire(cached.Spec.PersonaID)
-	defer release()
+	// Everything that plans from or writes to this persona runs alone. When
+	// another reconcile holds it, this one is parked and requeued on release.
+	release, ok := r.personas.tryAcquire(cached.Spec.PersonaID, req.NamespacedName)
+	if !ok {
+		return ctrl.Result{}, nil
+	}
+	defer func() { r.requeue(release()...) }()
 
 	if cached.DeletionTimestamp.IsZero() {
 		if d, wait, err := r.decideFor(ctx, &cached); err != nil || !d.sync {
@@ -87,14 +93,16 @@ func (r *PersonaBindingReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 			return resyncAfter(wait), err
 		}
 	}
-	// A call to Bland is coming: plan from the API server's copy, not from a
-	// cache that may lag behind our own last write. This copy is the snapshot:
-	// nothing later in this reconcile changes it.
-	snap := &v1alpha1.PersonaBinding{}
-	if err := r.APIReader.Get(ctx, req.NamespacedName, snap); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	// A call to Bland is coming. The snapshot is the cached copy when it holds
+	// our last write to the binding, else the API server's copy (deletion
+	// always reads it). Nothing later in this reconcile changes the snapshot.
+	snap := cached.DeepCopy()
+	if !cached.DeletionTimestamp.IsZero() || !r.written.seenBy(&cached) {
+		if err := r.APIReader.Get(ctx, req.NamespacedName, snap); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
 	}
-	w := newWriter(r.Client, snap)
+	w := newWriter(r.Client, snap, &r.written)
 	defer func() { recordMetrics(w.current) }()
 	if !snap.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, w, snap)
@@ -183,22 +191,34 @@ func mayGainFromALook(pb *v1alpha1.PersonaBinding, conflicts conflictSet) bool {
 	return false
 }
 
-// wakeOthers asks every other binding of the persona to look again: their
-// view of it is out of date, and one may be about to take over a number.
+// wakeOthers asks the other bindings of the persona that may gain from a
+// fresh look to reconcile: their view of it is out of date, and one may be
+// about to take over a number. The rest read it again when they next sync.
 func (r *PersonaBindingReconciler) wakeOthers(ctx context.Context, pb *v1alpha1.PersonaBinding) {
 	r.personas.changed(pb.Spec.PersonaID, pb.UID)
 	if !pb.DeletionTimestamp.IsZero() {
 		r.personas.forget(pb.UID)
 	}
+	var keys []types.NamespacedName
 	for _, other := range r.bindingsOfPersona(ctx, pb.Spec.PersonaID) {
-		if other.UID == pb.UID {
-			continue
+		if other.UID != pb.UID && mayGainFromALook(&other, conflictSet{}) {
+			keys = append(keys, keyOf(&other))
 		}
-		ev := event.TypedGenericEvent[*v1alpha1.PersonaBinding]{Object: other.DeepCopy()}
+	}
+	r.requeue(keys...)
+}
+
+// requeue puts bindings back in the workqueue through the wake channel,
+// never blocking a worker on a full channel.
+func (r *PersonaBindingReconciler) requeue(keys ...types.NamespacedName) {
+	for _, k := range keys {
+		obj := &v1alpha1.PersonaBinding{}
+		obj.Namespace, obj.Name = k.Namespace, k.Name
+		ev := event.TypedGenericEvent[*v1alpha1.PersonaBinding]{Object: obj}
 		select {
 		case r.wake <- ev:
 		default:
-			go func() { r.wake <- ev }() // never block a worker on a full channel
+			go func() { r.wake <- ev }()
 		}
 	}
 }

@@ -10,10 +10,11 @@ import (
 // writes to one persona, and tracks who has seen its latest state.
 //
 // Two reconciles of bindings that share a persona never overlap, so neither
-// plans from a read the other is about to make false. Each change a binding
-// makes bumps the persona's version; a binding whose last look predates the
-// current version must read the persona again before it plans, and is woken
-// so that it does (it may be about to take over a number).
+// plans from a read the other is about to make false. A reconcile that finds
+// its persona busy does not block a worker: it is parked and requeued when
+// the persona is free. Each change a binding makes bumps the persona's
+// version; a binding whose last look predates the current version reads the
+// persona again before it plans, when that can matter to it.
 //
 // Across replicas, leader election gives the same guarantee: only the leader
 // reconciles.
@@ -24,15 +25,17 @@ type personas struct {
 }
 
 type personaEntry struct {
-	lock    sync.Mutex
-	users   int    // reconciles holding or waiting for lock
-	version uint64 // bumped by every change to the persona
+	busy    bool
+	waiting map[types.NamespacedName]bool // parked until the persona is free
+	version uint64                        // bumped by every change to the persona
 }
 
-// acquire blocks until the caller alone works on the persona, and returns the
-// function that lets the next one in.
-func (p *personas) acquire(personaID string) func() {
+// tryAcquire gives the caller the persona alone, or parks key and returns
+// false. release frees the persona and returns the parked keys, which the
+// caller requeues.
+func (p *personas) tryAcquire(personaID string, key types.NamespacedName) (release func() []types.NamespacedName, ok bool) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.entries == nil {
 		p.entries = map[string]*personaEntry{}
 		p.seen = map[types.UID]uint64{}
@@ -42,19 +45,28 @@ func (p *personas) acquire(personaID string) func() {
 		e = &personaEntry{}
 		p.entries[personaID] = e
 	}
-	e.users++
-	p.mu.Unlock()
-
-	e.lock.Lock()
-	return func() {
-		e.lock.Unlock()
+	if e.busy {
+		if e.waiting == nil {
+			e.waiting = map[types.NamespacedName]bool{}
+		}
+		e.waiting[key] = true
+		return nil, false
+	}
+	e.busy = true
+	return func() []types.NamespacedName {
 		p.mu.Lock()
-		e.users--
-		if e.users == 0 && e.version == 0 {
+		defer p.mu.Unlock()
+		e.busy = false
+		parked := make([]types.NamespacedName, 0, len(e.waiting))
+		for k := range e.waiting {
+			parked = append(parked, k)
+		}
+		e.waiting = nil
+		if e.version == 0 {
 			delete(p.entries, personaID) // nothing to remember
 		}
-		p.mu.Unlock()
-	}
+		return parked
+	}, true
 }
 
 // changedSince reports whether another binding changed the persona since uid

@@ -17,10 +17,17 @@ import (
 type writer struct {
 	c       client.Client
 	current *v1alpha1.PersonaBinding
+	written *lastWrites
 }
 
-func newWriter(c client.Client, snap *v1alpha1.PersonaBinding) *writer {
-	return &writer{c: c, current: snap.DeepCopy()}
+func newWriter(c client.Client, snap *v1alpha1.PersonaBinding, written *lastWrites) *writer {
+	return &writer{c: c, current: snap.DeepCopy(), written: written}
+}
+
+// accept makes next, as the API server answered it, the base of the next patch.
+func (w *writer) accept(next *v1alpha1.PersonaBinding) {
+	w.current = next
+	w.written.record(next)
 }
 
 // ensureFinalizer adds the finalizer when the ownership record needs it. The
@@ -35,7 +42,7 @@ func (w *writer) ensureFinalizer(ctx context.Context, owned ownership) error {
 	if err := w.c.Patch(ctx, next, client.MergeFromWithOptions(w.current, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("adding finalizer: %w", err)
 	}
-	w.current = next
+	w.accept(next)
 	return nil
 }
 
@@ -49,7 +56,7 @@ func (w *writer) removeFinalizer(ctx context.Context) error {
 	if err := w.c.Patch(ctx, next, client.MergeFromWithOptions(w.current, client.MergeFromWithOptimisticLock{})); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))
 	}
-	w.current = next
+	w.accept(next)
 	return nil
 }
 
@@ -63,6 +70,6 @@ func (w *writer) patchStatus(ctx context.Context, st v1alpha1.PersonaBindingStat
 	if err := w.c.Status().Patch(ctx, next, client.MergeFrom(w.current)); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	w.current = next
+	w.accept(next)
 	return nil
 }
