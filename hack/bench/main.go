@@ -295,9 +295,11 @@ Reading the figures:
 - P3 is bound by the API server, not by Bland, so it is stated as a multiple of
   the floor measured in the same run: 1,000 creates, then one finalizer patch
   and one status patch each, at the manager's concurrency, with no manager. A
-  new binding costs the operator one live read of the binding, the finalizer,
-  the ownership intent written before the attach, the final status and an
-  Event; the intent write is the price of never leaking a number on a crash.
+  new binding costs four writes (the finalizer, the ownership intent written
+  before the attach, the final status, an Event) against the floor's two, plus
+  a 50 ms Bland call; with the bindings of one persona serialized, about 2x the
+  floor is what is left. The intent write is the price of never leaking a
+  number on a crash.
 - P2: resyncs are queued at low priority, and after a restart they are spread
   over one to two intervals, so a new binding does not wait behind them.
 - P4c is scaled down (200 bindings, 30s, 2 minutes: the same ratio of window to
