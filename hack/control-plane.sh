@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Builds the test control plane (kube-apiserver, kubectl, etcd) from source through
-# the Go module proxy, because the usual setup-envtest download cannot reach the
-# internet from the machines this project is built on. The binaries are cached
-# outside the checkout and reused; a preset KUBEBUILDER_ASSETS wins over everything.
+# Finds or makes the test control plane (kube-apiserver, kubectl, etcd), in order:
+#   1. a preset KUBEBUILDER_ASSETS;
+#   2. the cache outside the checkout, from an earlier run;
+#   3. a prebuilt download with setup-envtest (pinned), given at most
+#      DOWNLOAD_TIMEOUT seconds (30) to answer; CONTROL_PLANE_DOWNLOAD=off skips it;
+#   4. a build from source through the Go module proxy, for machines that reach
+#      only the proxy (7 to 20 minutes on two cores, the first time only).
 #
 # Prints the directory that holds the binaries (use it as KUBEBUILDER_ASSETS);
 # progress goes to stderr.
@@ -10,6 +13,8 @@ set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.16}"
+SETUP_ENVTEST_VERSION="${SETUP_ENVTEST_VERSION:-v0.25.1}"
+DOWNLOAD_TIMEOUT="${DOWNLOAD_TIMEOUT:-30}"
 
 if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
   for bin in kube-apiserver etcd kubectl; do
@@ -25,6 +30,20 @@ if [[ -x "${cache}/kube-apiserver" && -x "${cache}/kubectl" && -x "${cache}/etcd
   exit 0
 fi
 
+# A prebuilt control plane, where the network allows.
+if [[ "${CONTROL_PLANE_DOWNLOAD:-on}" != off ]]; then
+  echo ">> trying a prebuilt control plane (setup-envtest ${SETUP_ENVTEST_VERSION}, at most ${DOWNLOAD_TIMEOUT}s)" >&2
+  root="${cache%/*}"
+  if GOBIN="${root}/tools" timeout "${DOWNLOAD_TIMEOUT}" go install "sigs.k8s.io/controller-runtime/tools/setup-envtest@${SETUP_ENVTEST_VERSION}" >&2 &&
+    dir="$(timeout "${DOWNLOAD_TIMEOUT}" "${root}/tools/setup-envtest" use "${K8S_VERSION}" --bin-dir "${root}/envtest" -p path 2>&2)" &&
+    [[ -x "${dir}/kube-apiserver" && -x "${dir}/etcd" && -x "${dir}/kubectl" ]]; then
+    echo ">> using the prebuilt control plane in ${dir}" >&2
+    echo "${dir}"
+    exit 0
+  fi
+  echo ">> no prebuilt control plane within ${DOWNLOAD_TIMEOUT}s: building it from source instead" >&2
+fi
+
 mkdir -p "${cache}"
 work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
@@ -33,7 +52,7 @@ export GOFLAGS=-mod=mod CGO_ENABLED=0 GOWORK=off
 # The v0.x version of every staging module that matches the Kubernetes release.
 staging_version="v0.${K8S_VERSION#1.}"
 
-echo ">> building kube-apiserver and kubectl ${K8S_VERSION} into ${cache} (first time only, several minutes)" >&2
+echo ">> [1/3] fetching Kubernetes ${K8S_VERSION} modules and building kube-apiserver into ${cache} (first time only; 7 to 20 minutes on two cores)" >&2
 mkdir -p "${work}/k8s"
 (
   cd "${work}/k8s"
@@ -55,10 +74,11 @@ import (
 )
 GO
   go build -o "${cache}/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
+  echo ">> [2/3] building kubectl ${K8S_VERSION}" >&2
   go build -o "${cache}/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
 ) >&2
 
-echo ">> building etcd ${ETCD_VERSION}" >&2
+echo ">> [3/3] building etcd ${ETCD_VERSION}" >&2
 mkdir -p "${work}/etcd"
 (
   cd "${work}/etcd"

@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
@@ -67,6 +68,7 @@ type modelBinding struct {
 	exclusive bool
 	suspend   bool
 	orphan    bool
+	limited   bool // detachLimit 1: larger detaches wait for approval
 	deleted   bool
 }
 
@@ -274,6 +276,7 @@ func (r *modelRun) create(w world, order int) {
 		exclusive: r.rng.IntN(8) == 0,
 		suspend:   r.rng.IntN(10) == 0,
 		orphan:    r.rng.IntN(5) == 0,
+		limited:   r.rng.IntN(5) == 0,
 	}
 	must(r.t, k8s.Create(r.ctx, r.toObject(b)))
 	w.bindings = append(w.bindings, b)
@@ -281,13 +284,15 @@ func (r *modelRun) create(w world, order int) {
 }
 
 func (r *modelRun) edit(w world, b modelBinding) {
-	switch r.rng.IntN(6) {
+	switch r.rng.IntN(7) {
 	case 0:
 		b.suspend = !b.suspend
 	case 1:
 		b.exclusive = !b.exclusive
 	case 2:
 		b.orphan = !b.orphan
+	case 3:
+		b.limited = !b.limited
 	default:
 		b.numbers = r.pick(r.rng.IntN(4))
 	}
@@ -317,6 +322,10 @@ func (r *modelRun) toObject(b modelBinding) *v1alpha1.PersonaBinding {
 		pb.Spec.InboundNumbers = []string{}
 	}
 	pb.Spec.Exclusive, pb.Spec.Suspend = b.exclusive, b.suspend
+	if b.limited {
+		one := int32(1)
+		pb.Spec.DetachLimit = &one
+	}
 	pb.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDetach
 	if b.orphan {
 		pb.Spec.DeletionPolicy = v1alpha1.DeletionPolicyOrphan
@@ -325,11 +334,12 @@ func (r *modelRun) toObject(b modelBinding) *v1alpha1.PersonaBinding {
 }
 
 func describe(b modelBinding) string {
-	return fmt.Sprintf("%s persona=%s numbers=%v exclusive=%t suspend=%t orphan=%t", b.name, b.persona, b.numbers, b.exclusive, b.suspend, b.orphan)
+	return fmt.Sprintf("%s persona=%s numbers=%v exclusive=%t suspend=%t orphan=%t limited=%t", b.name, b.persona, b.numbers, b.exclusive, b.suspend, b.orphan, b.limited)
 }
 
 // quiesce stops the faults, asks every binding for a fresh look (drift is
-// only seen at a resync) and waits until the model's expectations hold.
+// only seen at a resync), approves any detach waiting on a detach limit, and
+// waits until the model's expectations hold.
 func (r *modelRun) quiesce() {
 	sim.ClearFaults()
 	for _, p := range r.personas {
@@ -337,12 +347,12 @@ func (r *modelRun) quiesce() {
 	}
 	stamp := fmt.Sprint(time.Now().UnixNano())
 	for _, b := range r.now().live() {
-		must(r.t, update(r.ctx, client.ObjectKey{Namespace: r.ns, Name: b.name}, func(pb *v1alpha1.PersonaBinding) {
-			if pb.Annotations == nil {
-				pb.Annotations = map[string]string{}
-			}
-			pb.Annotations[v1alpha1.ReconcileRequestedAtAnnotation] = stamp
-		}))
+		var pb v1alpha1.PersonaBinding
+		must(r.t, k8s.Get(r.ctx, client.ObjectKey{Namespace: r.ns, Name: b.name}, &pb))
+		// A merge patch of annotations keeps the generation the approval names.
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q,%q:"%d"}}}`,
+			v1alpha1.ReconcileRequestedAtAnnotation, stamp, v1alpha1.ApproveDetachAnnotation, pb.Generation)
+		must(r.t, k8s.Patch(r.ctx, &pb, client.RawPatch(types.MergePatchType, []byte(patch))))
 	}
 	deadline := time.Now().Add(90 * time.Second)
 	var problems []string
