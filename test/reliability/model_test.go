@@ -154,6 +154,9 @@ type modelRun struct {
 	// binding holding them: put there out of band, or orphaned by a deletion.
 	leftover map[[2]string]bool
 	kills    []time.Time
+	// listed is every number each binding has ever listed: a binding that is
+	// suspended keeps, attached, what it owned when it was suspended.
+	listed map[string]map[string]bool
 }
 
 func runModel(t *testing.T, seed uint64, steps int) {
@@ -177,6 +180,7 @@ func newModelRun(t *testing.T, seed uint64) *modelRun {
 		t: t, ctx: ctx, rng: rand.New(rand.NewPCG(seed, 0x5eed)),
 		ns:       fmt.Sprintf("model-%d-%d", seed, time.Now().UnixNano()%1_000_000),
 		leftover: map[[2]string]bool{},
+		listed:   map[string]map[string]bool{},
 	}
 	r.account, r.key = r.ns, "sk-"+r.ns
 	base := 100 + hash(r.ns)%800
@@ -211,6 +215,14 @@ func (r *modelRun) now() world { return r.history[len(r.history)-1] }
 
 // commit records the model after an operation the API server has accepted.
 func (r *modelRun) commit(w world, format string, args ...any) {
+	for _, b := range w.bindings {
+		if r.listed[b.name] == nil {
+			r.listed[b.name] = map[string]bool{}
+		}
+		for _, n := range b.numbers {
+			r.listed[b.name][n] = true
+		}
+	}
 	w.at = time.Now()
 	r.history = append(r.history, w)
 	r.log = append(r.log, fmt.Sprintf("%s %s", w.at.Format("15:04:05.000"), fmt.Sprintf(format, args...)))
@@ -474,6 +486,9 @@ func (r *modelRun) unexplained(w world, p, n string) string {
 	for _, b := range w.live() {
 		if b.persona == p && slices.Contains(b.numbers, n) {
 			return "" // listed there, held by nobody: stays
+		}
+		if b.persona == p && b.suspend && r.listed[b.name][n] {
+			return "" // a suspended binding may still own it: it changes nothing
 		}
 	}
 	if r.leftover[[2]string{p, n}] {
