@@ -240,7 +240,8 @@ func TestInstallAndUninstall(t *testing.T) {
 	command(t, "", kubectlBin, "create", "namespace", ns)
 	command(t, "", kubectlBin, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted", "pod-security.kubernetes.io/warn=restricted")
 
-	_, warnings := helm(t, "install", "bo", chartDir, "--namespace", ns, "--set", "podDisruptionBudget.enabled=true", "--set", "networkPolicy.enabled=true", "--wait=false")
+	installed, warnings := helm(t, "install", "bo", chartDir, "--namespace", ns, "--set", "podDisruptionBudget.enabled=true", "--set", "networkPolicy.enabled=true", "--wait=false")
+	t.Logf("helm install:\n%s", installed)
 	if strings.Contains(warnings, "PodSecurity") {
 		t.Errorf("the Deployment is not admitted cleanly in a restricted namespace:\n%s", warnings)
 	}
