@@ -1,20 +1,22 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/procfs"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -82,7 +84,10 @@ func (h *harness) stopManager() {
 
 // reconciles is the manager's count of finished reconciles.
 func (h *harness) reconciles() float64 {
-	return scrape("http://"+h.mgr.metricsAddr+"/metrics", "controller_runtime_reconcile_total", `controller="personabinding"`)
+	resp, err := http.Get("http://" + h.mgr.metricsAddr + "/metrics")
+	check(err)
+	defer func() { _ = resp.Body.Close() }()
+	return sumMetric(resp.Body, "controller_runtime_reconcile_total", map[string]string{"controller": "personabinding"})
 }
 
 // apiWrites counts the writes the API server served for PersonaBindings and
@@ -92,44 +97,31 @@ func (h *harness) apiWrites() float64 {
 	check(err)
 	total := 0.0
 	for _, verb := range []string{"POST", "PUT", "PATCH", "DELETE"} {
-		for _, res := range []string{`resource="personabindings"`, `resource="events"`} {
-			total += sumMetric(string(body), "apiserver_request_total", `verb="`+verb+`"`, res)
+		for _, res := range []string{"personabindings", "events"} {
+			total += sumMetric(bytes.NewReader(body), "apiserver_request_total", map[string]string{"verb": verb, "resource": res})
 		}
 	}
 	return total
 }
 
-// scrape reads a Prometheus endpoint and sums one metric.
-func scrape(url, name string, filters ...string) float64 {
-	resp, err := http.Get(url)
+// sumMetric parses a Prometheus text exposition and adds the samples of one
+// counter or gauge whose labels have every wanted value.
+func sumMetric(r io.Reader, name string, want map[string]string) float64 {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
 	check(err)
-	defer func() { _ = resp.Body.Close() }()
-	var b strings.Builder
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		b.WriteString(sc.Text())
-		b.WriteByte('\n')
-	}
-	return sumMetric(b.String(), name, filters...)
-}
-
-// sumMetric adds the samples of a metric whose labels contain every filter.
-func sumMetric(text, name string, filters ...string) float64 {
 	total := 0.0
-lines:
-	for _, line := range strings.Split(text, "\n") {
-		if !strings.HasPrefix(line, name+"{") {
-			continue
+	for _, m := range families[name].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
 		}
-		for _, f := range filters {
-			if !strings.Contains(line, f) {
-				continue lines
-			}
+		matches := true
+		for k, v := range want {
+			matches = matches && labels[k] == v
 		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err == nil {
-			total += v
+		if matches {
+			total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return total
@@ -137,25 +129,20 @@ lines:
 
 // rssMiB reads the manager's resident set size.
 func (h *harness) rssMiB() float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", h.mgr.cmd.Process.Pid))
-	check(err)
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			return kb / 1024
-		}
-	}
-	return -1
+	return float64(h.procStat().ResidentMemory()) / (1 << 20)
 }
 
 // cpuSeconds reads the manager's user and system CPU time.
 func (h *harness) cpuSeconds() float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", h.mgr.cmd.Process.Pid))
+	return h.procStat().CPUTime()
+}
+
+func (h *harness) procStat() procfs.ProcStat {
+	p, err := procfs.NewProc(h.mgr.cmd.Process.Pid)
 	check(err)
-	fields := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+2:])
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return (utime + stime) / 100 // clock ticks
+	stat, err := p.Stat()
+	check(err)
+	return stat
 }
 
 // group is a set of bindings made by the harness.

@@ -4,7 +4,7 @@
 package plan
 
 import (
-	"slices"
+	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/bland-operator/bland-operator/internal/bland"
 )
@@ -52,26 +52,28 @@ func (p Plan) Empty() bool {
 
 // Compute works out the plan. Every list in it is sorted.
 func Compute(in Input) Plan {
-	desired := toSet(in.Desired)
+	desired := sets.New(in.Desired...)
 	var p Plan
 
-	detach := map[string]bool{}
+	detach := sets.New[string]()
 	for _, n := range in.Bound {
 		_, attached := in.Observed[n]
-		if !desired[n] && (attached || !in.Complete) {
-			detach[n] = true
+		if !desired.Has(n) && (attached || !in.Complete) {
+			detach.Insert(n)
 		}
 	}
 	if in.Exclusive && in.Complete {
 		for n := range in.Observed {
-			if !desired[n] && !in.Protected[n] {
-				detach[n] = true
+			if !desired.Has(n) && !in.Protected[n] {
+				detach.Insert(n)
 			}
 		}
 	}
-	p.Detach = sortedKeys(detach)
+	if detach.Len() > 0 {
+		p.Detach = sets.List(detach)
+	}
 
-	for _, n := range sortedKeys(desired) {
+	for _, n := range sets.List(desired) {
 		if in.Conflicted[n] {
 			continue
 		}
@@ -92,26 +94,4 @@ func Compute(in Input) Plan {
 		}
 	}
 	return p
-}
-
-func toSet(list []string) map[string]bool {
-	out := make(map[string]bool, len(list))
-	for _, n := range list {
-		out[n] = true
-	}
-	return out
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k, v := range m {
-		if v {
-			out = append(out, k)
-		}
-	}
-	slices.Sort(out)
-	if len(out) == 0 {
-		return nil
-	}
-	return out
 }
