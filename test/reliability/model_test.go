@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,6 +52,18 @@ func TestModel(t *testing.T) {
 	}
 	report(t, "%d runs, %d random steps in %s", runs, totalSteps, time.Since(start).Round(time.Second))
 }
+
+func readyMessage(pb *v1alpha1.PersonaBinding) string {
+	for _, c := range pb.Status.Conditions {
+		if c.Type == "Ready" {
+			return c.Message
+		}
+	}
+	return ""
+}
+
+// modelRuns counts the runs of this process, to give each its own numbers.
+var modelRuns atomic.Int64
 
 func envInt(name string, fallback int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -183,9 +196,11 @@ func newModelRun(t *testing.T, seed uint64) *modelRun {
 		listed:   map[string]map[string]bool{},
 	}
 	r.account, r.key = r.ns, "sk-"+r.ns
-	base := 100 + hash(r.ns)%800
+	// Each run's numbers are its own: bindings of earlier runs stay in the
+	// cluster, and one listing the same number would be older and win it.
+	run := modelRuns.Add(1)
 	for i := range 8 {
-		r.pool = append(r.pool, fmt.Sprintf("+1%03d555%04d", base, i))
+		r.pool = append(r.pool, fmt.Sprintf("+1%03d7%06d", 100+run/1000%900, run%1000*10+int64(i)))
 	}
 	sim.AddAccount(r.account, r.key, r.pool...)
 	for i := range 2 {
@@ -443,7 +458,7 @@ func (r *modelRun) bindingViolations(w world, b modelBinding, pb v1alpha1.Person
 		want = v1alpha1.ReasonNumberConflict
 	}
 	if got := readyReason(&pb); got != want {
-		bad("Ready reason %q, model expects %q", got, want)
+		bad("Ready reason %q (%s), model expects %q", got, readyMessage(&pb), want)
 	}
 	for _, n := range b.numbers {
 		if h, ok := w.holder(n); ok && h.name == b.name && !slices.Contains(onPersona, n) {
