@@ -135,10 +135,10 @@ func (r *PersonaBindingReconciler) listedElsewhere(ctx context.Context, pb *v1al
 // takerOf returns another binding of pb's persona that lists number and can
 // hold it now, so a number pb lets go of is handed over instead of detached:
 // live, not suspended, and not stalled on its credentials or its persona.
-func (r *PersonaBindingReconciler) takerOf(ctx context.Context, pb *v1alpha1.PersonaBinding, number string) (string, error) {
+func (r *PersonaBindingReconciler) takerOf(ctx context.Context, pb *v1alpha1.PersonaBinding, number string) (*v1alpha1.PersonaBinding, error) {
 	var same v1alpha1.PersonaBindingList
 	if err := r.List(ctx, &same, client.MatchingFields{indexNumber: number}); err != nil {
-		return "", fmt.Errorf("listing bindings of number %s: %w", number, err)
+		return nil, fmt.Errorf("listing bindings of number %s: %w", number, err)
 	}
 	var taker *v1alpha1.PersonaBinding
 	for i := range same.Items {
@@ -150,10 +150,7 @@ func (r *PersonaBindingReconciler) takerOf(ctx context.Context, pb *v1alpha1.Per
 			taker = other
 		}
 	}
-	if taker == nil {
-		return "", nil
-	}
-	return keyOf(taker).String(), nil
+	return taker, nil
 }
 
 // canTake reports whether a binding would adopt a number handed to it.

@@ -33,18 +33,12 @@ func (r *PersonaBindingReconciler) reconcileDelete(ctx context.Context, w *write
 		return r.finishDelete(ctx, w, snap)
 	}
 
-	var detach []string
-	for _, n := range owned.list() {
-		taker, err := r.takerOf(ctx, snap, n)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if taker == "" {
-			detach = append(detach, n)
-			continue
-		}
+	handed, detach, err := r.handOver(ctx, snap, owned.list())
+	if err != nil {
+		return r.deletionWaits(ctx, w, snap, owned, err)
+	}
+	for n := range handed {
 		owned.release(n)
-		r.event(snap, corev1.EventTypeNormal, "HandedOver", "Delete", "Left %s attached for PersonaBinding %s", n, taker)
 	}
 	if len(snap.Status.BoundNumbers) > 0 {
 		defer r.wakeOthers(ctx, snap) // a taker adopts; the others look again

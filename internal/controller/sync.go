@@ -100,7 +100,7 @@ func (r *PersonaBindingReconciler) observePlanAct(ctx context.Context, w *writer
 	if snap.Spec.Suspend {
 		return nil
 	}
-	if err := r.handOver(ctx, snap, out); err != nil {
+	if err := r.passOn(ctx, snap, out); err != nil {
 		return err
 	}
 	r.holdBackDetaches(snap, out)
@@ -112,29 +112,29 @@ func (r *PersonaBindingReconciler) observePlanAct(ctx context.Context, w *writer
 	return nil
 }
 
-// handOver takes out of the detach list every owned number that another
-// binding of the persona lists and can hold: it stays attached, with its
-// settings, and the other binding adopts it when it next looks.
-func (r *PersonaBindingReconciler) handOver(ctx context.Context, snap *v1alpha1.PersonaBinding, out *outcome) error {
-	var detach []string
+// passOn hands the owned numbers of the detach list to other bindings of the
+// persona that list them and can hold them: they stay attached, with their
+// settings, and change owner. The rest stay in the detach list.
+func (r *PersonaBindingReconciler) passOn(ctx context.Context, snap *v1alpha1.PersonaBinding, out *outcome) error {
+	var owned, swept []string
 	for _, n := range out.plan.Detach {
-		taker := ""
 		if out.owned.owns(n) {
-			var err error
-			if taker, err = r.takerOf(ctx, snap, n); err != nil {
-				return err
-			}
+			owned = append(owned, n)
+		} else {
+			swept = append(swept, n)
 		}
-		if taker == "" {
-			detach = append(detach, n)
-			continue
-		}
+	}
+	handed, rest, err := r.handOver(ctx, snap, owned)
+	if err != nil {
+		return err
+	}
+	for n, taker := range handed {
 		out.owned.release(n)
 		out.handedOver[n] = taker
 		out.changed = true
-		r.event(snap, corev1.EventTypeNormal, "HandedOver", "HandOver", "Left %s attached for PersonaBinding %s", n, taker)
 	}
-	out.plan.Detach = detach
+	out.plan.Detach = append(rest, swept...)
+	slices.Sort(out.plan.Detach)
 	return nil
 }
 
