@@ -133,8 +133,9 @@ func (r *PersonaBindingReconciler) passOn(ctx context.Context, snap *v1alpha1.Pe
 		out.handedOver[n] = taker
 		out.changed = true
 	}
-	out.plan.Detach = append(rest, swept...)
-	slices.Sort(out.plan.Detach)
+	detach := slices.Concat(rest, swept)
+	slices.Sort(detach)
+	out.plan.Detach = detach
 	return nil
 }
 
