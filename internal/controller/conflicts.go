@@ -16,6 +16,7 @@ const (
 	indexNumber  = "spec.inboundNumbers"
 	indexPersona = "spec.personaID"
 	indexAccount = "spec.accountRef.name"
+	indexOwned   = "status.boundNumbers"
 )
 
 func addIndexes(ctx context.Context, mgr manager.Manager) error {
@@ -37,6 +38,11 @@ func addIndexes(ctx context.Context, mgr manager.Manager) error {
 		return nil
 	}); err != nil {
 		return fmt.Errorf("indexing bindings by account: %w", err)
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.PersonaBinding{}, indexOwned, func(o client.Object) []string {
+		return o.(*v1alpha1.PersonaBinding).Status.BoundNumbers
+	}); err != nil {
+		return fmt.Errorf("indexing bindings by owned number: %w", err)
 	}
 	return nil
 }
@@ -163,6 +169,27 @@ func canTake(pb *v1alpha1.PersonaBinding) bool {
 		return false
 	}
 	return true
+}
+
+// pokeOwnersElsewhere wakes, for a fresh look, the bindings of other personas
+// whose record says they own numbers just attached here: attaching moved the
+// numbers away from their personas, which no lock of this persona covers.
+func (r *PersonaBindingReconciler) pokeOwnersElsewhere(ctx context.Context, pb *v1alpha1.PersonaBinding, attached []string) {
+	var owners []v1alpha1.PersonaBinding
+	for _, n := range attached {
+		var list v1alpha1.PersonaBindingList
+		if err := r.List(ctx, &list, client.MatchingFields{indexOwned: n}); err != nil {
+			continue
+		}
+		for _, other := range list.Items {
+			if other.UID != pb.UID && other.Spec.PersonaID != pb.Spec.PersonaID {
+				owners = append(owners, other)
+			}
+		}
+	}
+	for _, req := range r.poke(owners) {
+		r.requeue(req.NamespacedName)
+	}
 }
 
 // bindingsOfPersona returns the bindings that name the persona.

@@ -243,6 +243,7 @@ func (r *PersonaBindingReconciler) attach(ctx context.Context, snap *v1alpha1.Pe
 	}
 	out.obs.observe(p)
 	r.event(snap, corev1.EventTypeNormal, "Attached", "Attach", "Attached %s to persona %s", listNumbers(batch), snap.Spec.PersonaID)
+	r.pokeOwnersElsewhere(ctx, snap, batch)
 	return nil
 }
 
