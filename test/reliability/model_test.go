@@ -333,7 +333,9 @@ func (r *modelRun) edit(w world, b modelBinding) {
 func (r *modelRun) remove(w world, b modelBinding) {
 	must(r.t, k8s.Delete(r.ctx, &v1alpha1.PersonaBinding{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: b.name}}))
 	if b.orphan {
-		for _, n := range b.numbers {
+		// Orphan leaves every owned number: those listed, and any dropped
+		// whose detach had not happened yet.
+		for n := range r.listed[b.name] {
 			r.leftover[[2]string{b.persona, n}] = true
 		}
 	}
