@@ -39,6 +39,12 @@ func (r *PersonaBindingReconciler) handOver(ctx context.Context, giver *v1alpha1
 		if err != nil {
 			return nil, nil, fmt.Errorf("handing %s over to PersonaBinding %s: %w", listNumbers(nums), key, err)
 		}
+		if len(taken) > 0 {
+			// The taker looks at the persona next: what the giver's record
+			// says may no longer be true (a number can have moved away).
+			r.poked.Store(key, true)
+			r.requeue(key)
+		}
 		for _, n := range nums {
 			if slices.Contains(taken, n) {
 				handed[n] = key.String()
