@@ -143,6 +143,9 @@ func (r *PersonaBindingReconciler) passOn(ctx context.Context, snap *v1alpha1.Pe
 // batch size), then the settings. Each answer becomes the new observation.
 func (r *PersonaBindingReconciler) act(ctx context.Context, w *writer, snap *v1alpha1.PersonaBinding, key string, out *outcome) error {
 	id := snap.Spec.PersonaID
+	if err := r.recordIntent(ctx, w, snap, out); err != nil {
+		return err
+	}
 	for batch := range slices.Chunk(out.plan.Detach, r.batchSize()) {
 		out.changed = true
 		p, err := r.Bland.DetachNumbers(ctx, key, id, batch)
@@ -152,9 +155,6 @@ func (r *PersonaBindingReconciler) act(ctx context.Context, w *writer, snap *v1a
 		out.obs.observe(p)
 		out.owned.release(batch...)
 		r.event(snap, corev1.EventTypeNormal, "Detached", "Detach", "Detached %s from persona %s", listNumbers(batch), id)
-	}
-	if err := r.recordIntent(ctx, w, snap, out); err != nil {
-		return err
 	}
 	for batch := range slices.Chunk(out.plan.Attach, r.batchSize()) {
 		out.changed = true
@@ -183,11 +183,12 @@ func (r *PersonaBindingReconciler) act(ctx context.Context, w *writer, snap *v1a
 	return nil
 }
 
-// recordIntent claims the numbers about to be attached and writes that claim
-// (with the finalizer first, under Detach) before the attach. A crash between
-// Bland's answer and the final status write then leaves no attached number
-// that no record knows about. The claim is written as Reconciling, so the
-// next reconcile reads the persona before planning.
+// recordIntent writes, before the first write to Bland, what is about to
+// change: the numbers about to be attached are claimed (with the finalizer
+// first, under Detach), and the status says Reconciling. A crash between
+// Bland's answers and the final status write then leaves no attached number
+// that no record knows about, and no record the next reconcile would trust
+// while it claims a number that was detached: it reads the persona first.
 func (r *PersonaBindingReconciler) recordIntent(ctx context.Context, w *writer, snap *v1alpha1.PersonaBinding, out *outcome) error {
 	var newly []string
 	for _, n := range out.plan.Attach {
@@ -195,19 +196,26 @@ func (r *PersonaBindingReconciler) recordIntent(ctx context.Context, w *writer, 
 			newly = append(newly, n)
 		}
 	}
-	if len(newly) == 0 {
+	if len(newly) == 0 && len(out.plan.Detach) == 0 {
 		return nil
 	}
 	out.owned.claim(newly...)
 	if err := w.ensureFinalizer(ctx, out.owned); err != nil {
 		return err
 	}
+	var doing []string
+	if len(newly) > 0 {
+		doing = append(doing, "attaching "+listNumbers(newly))
+	}
+	if len(out.plan.Detach) > 0 {
+		doing = append(doing, "detaching "+listNumbers(out.plan.Detach))
+	}
 	st := *w.current.Status.DeepCopy()
 	st.ObservedGeneration = snap.Generation
 	st.BoundNumbers = out.owned.list()
-	setConditions(&st, snap.Generation, progressing, v1alpha1.ReasonProgressing, "attaching "+listNumbers(newly))
+	setConditions(&st, snap.Generation, progressing, v1alpha1.ReasonProgressing, strings.Join(doing, "; "))
 	if err := w.patchStatus(ctx, st); err != nil {
-		return fmt.Errorf("recording the numbers about to be attached: %w", err)
+		return fmt.Errorf("recording the change about to be made: %w", err)
 	}
 	return nil
 }

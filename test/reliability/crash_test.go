@@ -44,7 +44,7 @@ func TestCrashConsistency(t *testing.T) {
 	deleted := map[int]bool{}
 	interrupted := 0
 	for k := range kills {
-		m := startManager(t)
+		m := startManager(t, leaderElection(ns)...)
 		for !m.logContains("Starting workers") {
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -76,7 +76,7 @@ func TestCrashConsistency(t *testing.T) {
 		m.kill()
 	}
 
-	startManager(t)
+	startManager(t, leaderElection(ns)...)
 	took := waitConverged(t, ns, personas, 60*time.Second)
 	var left v1alpha1.PersonaBindingList
 	must(t, k8s.List(ctx, &left, client.InNamespace(ns)))

@@ -223,7 +223,7 @@ func newModelRun(t *testing.T, seed uint64) *modelRun {
 // start runs a manager whose token bucket does not space calls out, so that
 // calls of concurrent reconciles can meet at the simulator.
 func (r *modelRun) start() *manager {
-	return startManager(r.t, "--api-qps", "100", "--api-burst", "100")
+	return startManager(r.t, append(leaderElection(r.ns), "--api-qps", "100", "--api-burst", "100")...)
 }
 
 func (r *modelRun) now() world { return r.history[len(r.history)-1] }
