@@ -1,6 +1,7 @@
 package blandsim
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,26 +13,69 @@ import (
 
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
 
+// request is what the simulator keeps of an HTTP request: enough to serve it
+// after the handler has returned, when a call lands late.
+type request struct {
+	ep        Endpoint
+	personaID string
+	number    string
+	key       string
+	received  time.Time
+	raw       []byte
+	readErr   error
+}
+
 // ServeHTTP answers the Bland persona API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.Latency > 0 {
-		select {
-		case <-time.After(s.Latency):
-		case <-r.Context().Done():
+	if r.URL.Path == "/_sim/history" {
+		if !s.waitLatency(r) {
 			return
 		}
-	}
-	if r.URL.Path == "/_sim/history" {
 		w.Header().Set("content-type", "application/json")
 		_ = json.NewEncoder(w).Encode(s.History())
 		return
 	}
-	ep, personaID, number := route(r)
-	call := Call{Time: s.now(), Endpoint: ep, PersonaID: personaID}
+	rq := &request{key: r.Header.Get("authorization")}
+	rq.ep, rq.personaID, rq.number = route(r)
+	// The body is read before any waiting: a call that lands late is served
+	// after the connection is gone, when the body can no longer be read.
+	if r.Body != nil && (r.Method == http.MethodPost || r.Method == http.MethodPatch) {
+		rq.raw, rq.readErr = io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	}
+	stayed := s.waitLatency(r)
+	rq.received = s.now()
+	if !stayed {
+		// Abandoned before Bland looked at it: dropped, unless it is a write
+		// and late landing is on.
+		s.landLater(rq.ep, func() { s.handle(discard{}, nil, rq) })
+		return
+	}
+	s.handle(w, r.Context().Done(), rq)
+}
 
-	s.mu.Lock()
-	acct := s.accounts[r.Header.Get("authorization")]
-	s.mu.Unlock()
+// waitLatency waits out Latency and reports whether the client was still
+// there at the end.
+func (s *Server) waitLatency(r *http.Request) bool {
+	if s.Latency <= 0 {
+		return true
+	}
+	select {
+	case <-time.After(s.Latency):
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// handle authenticates, waits, injects faults and serves one call. A nil done
+// means the call is landing late: nobody waits for its answer, so it meets no
+// hold, latency or fault (the queued faults are kept for answers a client
+// sees) and is recorded as Late.
+func (s *Server) handle(w http.ResponseWriter, done <-chan struct{}, rq *request) {
+	late := done == nil
+	call := Call{Time: rq.received, Endpoint: rq.ep, PersonaID: rq.personaID, Late: late}
+
+	acct := s.account(rq.key)
 	if acct == nil {
 		call.Status = http.StatusUnauthorized
 		s.record(call)
@@ -44,8 +88,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		InboundNumbers  []string  `json:"inbound_numbers"`
 		PersonaSettings *Settings `json:"persona_settings"`
 	}
-	if r.Body != nil && (r.Method == http.MethodPost || r.Method == http.MethodPatch) {
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil {
+	if rq.raw != nil || rq.readErr != nil {
+		if err := json.NewDecoder(bytes.NewReader(rq.raw)).Decode(&body); err != nil || rq.readErr != nil {
 			call.Status = http.StatusBadRequest
 			s.record(call)
 			writeError(w, http.StatusBadRequest, "INVALID_BODY", "request body is not valid JSON")
@@ -53,19 +97,42 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	call.Numbers = body.InboundNumbers
-	if number != "" {
-		call.Numbers = []string{number}
+	if rq.number != "" {
+		call.Numbers = []string{rq.number}
 	}
-	s.wait(personaID, ep, r.Context().Done())
+	serve := func(w http.ResponseWriter) int {
+		return s.serve(w, acct, rq.ep, rq.personaID, rq.number, body.InboundNumbers, body.PersonaSettings)
+	}
+	// land serves c with no one listening; c is a copy, so the handler may
+	// return while the landing waits.
+	land := func(c Call) func() {
+		return func() {
+			c.Late = true
+			c.Status = serve(discard{})
+			s.record(c)
+		}
+	}
 
-	if f, ok := s.nextFault(acct.name, ep); ok {
-		call.Fault = string(f.Kind)
-		call.RetryAfter = f.RetryAfter
-		call.Status = s.applyFault(w, r, f)
-		s.record(call)
-		return
+	if !late {
+		s.wait(rq.personaID, rq.ep, done)
+		if gaveUp(done) && s.landLater(rq.ep, land(call)) {
+			return
+		}
+		if f, ok := s.nextFault(acct.name, rq.ep); ok {
+			status := s.applyFault(w, done, f)
+			// A hang stands for a slow upstream, which still applies the call
+			// after the client has gone; the landing carries no fault.
+			if f.Kind == FaultHang && gaveUp(done) && s.landLater(rq.ep, land(call)) {
+				return
+			}
+			call.Fault = string(f.Kind)
+			call.RetryAfter = f.RetryAfter
+			call.Status = status
+			s.record(call)
+			return
+		}
 	}
-	call.Status = s.serve(w, acct, ep, personaID, number, body.InboundNumbers, body.PersonaSettings)
+	call.Status = serve(w)
 	s.record(call)
 }
 
@@ -129,6 +196,9 @@ func (s *Server) serve(w http.ResponseWriter, acct *account, ep Endpoint, person
 				missing = append(missing, n)
 			}
 		}
+		if len(missing) > 0 && acct.v1 {
+			return writeError(w, http.StatusBadRequest, "INVALID_PHONE_NUMBER", fmt.Sprintf("Phone number %s does not belong to your account", missing[0]))
+		}
 		if len(missing) > 0 && acct.terse {
 			return writeError(w, http.StatusBadRequest, "NUMBER_NOT_FOUND", "one or more numbers are not in this account")
 		}
@@ -151,7 +221,7 @@ func (s *Server) serve(w http.ResponseWriter, acct *account, ep Endpoint, person
 }
 
 // applyFault writes the injected failure and returns its status (0 if none).
-func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault) int {
+func (s *Server) applyFault(w http.ResponseWriter, done <-chan struct{}, f Fault) int {
 	switch f.Kind {
 	case FaultRateLimit:
 		w.Header().Set("Retry-After", f.RetryAfter)
@@ -159,7 +229,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault) int
 	case FaultHang:
 		select {
 		case <-time.After(f.Duration):
-		case <-r.Context().Done():
+		case <-done:
 		}
 		return writeError(w, http.StatusGatewayTimeout, "TIMEOUT", "upstream timed out")
 	case FaultReset:

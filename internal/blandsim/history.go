@@ -31,6 +31,10 @@ type Call struct {
 	Done time.Time `json:"done"`
 	// RetryAfter is the Retry-After header of a 429, as sent.
 	RetryAfter string `json:"retryAfter,omitempty"`
+	// Late marks a write whose client gave up before its answer, applied
+	// later (see SetLateLanding); Done is when it landed. Its Status is what
+	// Bland would have answered, which nobody read.
+	Late bool `json:"late,omitempty"`
 }
 
 // IsWrite reports whether the call changes state in Bland.

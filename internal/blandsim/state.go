@@ -23,6 +23,9 @@ type account struct {
 	numbers map[string]bool
 	// terse answers a refused attach without naming the numbers.
 	terse bool
+	// v1 answers a refused attach in the words Bland's v1 API uses, naming
+	// only the first number that is not the account's.
+	v1 bool
 }
 
 type persona struct {
@@ -45,6 +48,8 @@ type Server struct {
 	now      func() time.Time
 	holds    []*Hold
 	latency  map[string]time.Duration // by persona
+	late     time.Duration            // see SetLateLanding
+	revoked  map[string]bool          // API keys answered as unknown
 
 	// NotFoundStatus is the HTTP status of a PERSONA_NOT_FOUND answer (404);
 	// set it to 200 to mimic an API that reports errors only in the envelope.
@@ -104,6 +109,50 @@ func (s *Server) SetTerseErrors(accountName string, on bool) {
 			a.terse = on
 		}
 	}
+}
+
+// SetV1Refusals makes the account's refused attaches answer as Bland's v1 API
+// does: 400 INVALID_PHONE_NUMBER, "Phone number <n> does not belong to your
+// account", naming only the first such number. No code in the answer says
+// "not yours", so a client has to go by the words or split the batch. It
+// takes precedence over SetTerseErrors.
+func (s *Server) SetV1Refusals(accountName string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.accounts {
+		if a.name == accountName {
+			a.v1 = on
+		}
+	}
+}
+
+// RevokeKey makes every call with apiKey answer 401, as an unknown key does,
+// until RestoreKey: a key rotated away or revoked in Bland's dashboard while
+// the operator still holds it.
+func (s *Server) RevokeKey(apiKey string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.revoked == nil {
+		s.revoked = map[string]bool{}
+	}
+	s.revoked[apiKey] = true
+}
+
+// RestoreKey undoes RevokeKey.
+func (s *Server) RestoreKey(apiKey string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.revoked, apiKey)
+}
+
+// account returns the account of a key that may be used now, nil if none.
+func (s *Server) account(apiKey string) *account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.revoked[apiKey] {
+		return nil
+	}
+	return s.accounts[apiKey]
 }
 
 // DeletePersona removes a persona; its numbers become free.
