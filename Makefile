@@ -86,7 +86,7 @@ verify: ## Fail if make manifests generate docs would change a file, or code is 
 	if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(MAKE) --no-print-directory vet lint actionlint
 
-UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/plan/... ./test/argocd/... ./test/monitoring/... ./test/controlplane/...
+UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/persona/... ./test/argocd/... ./test/monitoring/... ./test/controlplane/...
 
 .PHONY: unit
 unit: ## Unit tests, the fuzz seed corpora, and the alert rules under Prometheus' own parser and PromQL engine.
@@ -136,7 +136,7 @@ FUZZTIME ?= 1m
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (1m).
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/bland/
-	go test -run '^$$' -fuzz '^FuzzCompute$$' -fuzztime $(FUZZTIME) ./internal/plan/
+	go test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./internal/persona/
 
 .PHONY: control-plane
 control-plane: ## Build (or find in the cache) kube-apiserver, etcd and kubectl.
@@ -147,7 +147,7 @@ control-plane: ## Build (or find in the cache) kube-apiserver, etcd and kubectl.
 .PHONY: bench
 bench: build ## Measure the performance targets against the built manager; writes docs/benchmarks.md.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./hack/bench --manager $(LOCALBIN)/manager --out docs/benchmarks.md
-	go test -run '^$$' -bench . -benchmem ./internal/plan/ ./internal/bland/
+	go test -run '^$$' -bench . -benchmem ./internal/persona/ ./internal/bland/
 
 ##@ Demo
 

@@ -119,22 +119,28 @@ func run(f flags) error {
 		LeaderElectionID:              "bland-operator.personas.bland-operator.dev",
 		LeaderElectionNamespace:       f.leaderNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 &f.leaseDuration,
-		RenewDeadline:                 &f.renewDeadline,
-		RetryPeriod:                   &f.retryPeriod,
-		Cache:                         cacheOptions(f.watchNamespaces),
+		// On shutdown a call in flight runs to its answer (at most the API
+		// timeout) and is recorded before the Lease is released.
+		GracefulShutdownTimeout: ptrTo(f.apiTimeout + 10*time.Second),
+		LeaseDuration:           &f.leaseDuration,
+		RenewDeadline:           &f.renewDeadline,
+		RetryPeriod:             &f.retryPeriod,
+		Cache:                   cacheOptions(f.watchNamespaces),
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
-	r := &controller.PersonaBindingReconciler{
+	r := &controller.PersonaReconciler{
 		Client:             mgr.GetClient(),
 		APIReader:          mgr.GetAPIReader(),
 		Bland:              blandClient,
 		Recorder:           mgr.GetEventRecorder("bland-operator"),
 		AttachBatchSize:    f.batchSize,
 		DefaultDetachLimit: int32(f.detachLimit),
+		// A call Bland never answered may land until the client gives up on
+		// it; a read before then does not settle its numbers.
+		CallGrace: f.apiTimeout,
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: f.workers}); err != nil {
 		return fmt.Errorf("setting up controller: %w", err)
@@ -171,3 +177,5 @@ func buildInfo() string {
 	}
 	return info
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -164,6 +164,9 @@ const (
 	NumberConflict NumberState = "Conflict"
 	// NumberNotOwned means Bland says the number is not in the account.
 	NumberNotOwned NumberState = "NotOwned"
+	// NumberRejected means Bland refused a request about the number for a
+	// reason other than the account (its words are in the message).
+	NumberRejected NumberState = "Rejected"
 	// NumberError means the last call about this number failed.
 	NumberError NumberState = "Error"
 )

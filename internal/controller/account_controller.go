@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
 // +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=clusterblandaccounts,verbs=get;list;watch;update;patch
@@ -50,7 +51,7 @@ func (r *accountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	names := make([]string, 0, len(users.Items))
 	for i := range users.Items {
-		names = append(names, keyOf(&users.Items[i]).String())
+		names = append(names, users.Items[i].Namespace+"/"+users.Items[i].Name)
 	}
 	slices.Sort(names)
 
@@ -62,7 +63,7 @@ func (r *accountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		st.Bindings = int32(len(names)) //nolint:gosec // at most the number of bindings in the cluster
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
 			Reason: v1alpha1.ReasonAccountInUse, ObservedGeneration: acct.Generation,
-			Message: fmt.Sprintf("deletion waits for %d PersonaBindings that use this account: %s", len(names), listNumbers(names))})
+			Message: fmt.Sprintf("deletion waits for %d PersonaBindings that use this account: %s", len(names), persona.List(names))})
 		return ctrl.Result{}, r.patchStatus(ctx, &acct, st)
 	}
 	if err := r.patchFinalizer(ctx, &acct, controllerutil.AddFinalizer); err != nil {

@@ -3,64 +3,87 @@ package controller
 import (
 	"errors"
 	"fmt"
-	"time"
+	"net/http"
+	"regexp"
+	"slices"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
+	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
-// readiness is how the binding stands, in kstatus terms.
-type readiness int
-
-const (
-	ready            readiness = iota // Ready=True
-	progressing                       // Reconciling=True: retrying on its own
-	stalled                           // Stalled=True: needs a person
-	suspendedInSync                   // suspended, and nothing would change
-	suspendedPending                  // suspended, with changes waiting
-)
-
-// verdict is what a failure means for the binding: how it stands, why, and
-// when to look again.
-type verdict struct {
-	state   readiness
-	reason  string
-	message string
-	// retryAfter, when set, is exactly when to look again (Retry-After, or the
-	// minute a missing Secret waits); zero with state progressing means the
-	// workqueue's backoff; zero with state stalled means the resync interval.
-	retryAfter time.Duration
-}
-
-// classify is the one place that maps an error to a verdict. Messages are
-// stable, so a retry that fails the same way writes no status: they carry no
-// remaining wait, no address and no timestamp.
-func classify(err error, credentials string) verdict {
+// classify is the one place that maps an error to what it means for a
+// binding. Messages are stable, so a retry that fails the same way writes no
+// status: they carry no remaining wait, no address and no timestamp.
+func classify(err error, credentials string) *persona.Failure {
 	var cred *errCredentials
 	if errors.As(err, &cred) {
-		return verdict{stalled, v1alpha1.ReasonCredentialsNotFound, cred.msg, credentialsRetry}
+		return &persona.Failure{State: persona.Stalled, Reason: v1alpha1.ReasonCredentialsNotFound, Message: cred.msg, RetryAfter: credentialsRetry, Blocks: true}
 	}
 	var denied *errNotPermitted
 	if errors.As(err, &denied) {
-		return verdict{state: stalled, reason: v1alpha1.ReasonAccountNotPermitted, message: denied.msg}
+		return &persona.Failure{State: persona.Stalled, Reason: v1alpha1.ReasonAccountNotPermitted, Message: denied.msg, Blocks: true}
 	}
 	be, ok := bland.AsError(err)
 	if !ok {
-		return verdict{state: progressing, reason: v1alpha1.ReasonAPIError, message: "the last attempt failed; retrying with backoff (see the operator log)"}
+		return &persona.Failure{State: persona.Progressing, Reason: v1alpha1.ReasonAPIError, Message: "the last attempt failed; retrying with backoff (see the operator log)"}
 	}
 	switch be.Kind {
 	case bland.KindUnauthorized:
-		return verdict{state: stalled, reason: v1alpha1.ReasonUnauthorized, message: fmt.Sprintf("Bland rejected the API key from %s (%s)", credentials, blandFailure(be))}
+		return &persona.Failure{State: persona.Stalled, Reason: v1alpha1.ReasonUnauthorized, Message: fmt.Sprintf("Bland rejected the API key from %s (%s)", credentials, blandFailure(be)), Blocks: true}
 	case bland.KindNotFound:
-		return verdict{state: stalled, reason: v1alpha1.ReasonPersonaNotFound, message: "the persona does not exist or the API key may not see it"}
-	case bland.KindNumberNotOwned:
-		return verdict{state: stalled, reason: v1alpha1.ReasonNumberNotOwned, message: blandFailure(be)}
-	case bland.KindInvalid:
-		return verdict{state: stalled, reason: v1alpha1.ReasonRequestRejected, message: "Bland refused the request: " + blandFailure(be)}
+		return &persona.Failure{State: persona.Stalled, Reason: v1alpha1.ReasonPersonaNotFound, Message: "the persona does not exist or the API key may not see it", Blocks: true}
+	case bland.KindNumberNotOwned, bland.KindInvalid:
+		return &persona.Failure{State: persona.Stalled, Reason: v1alpha1.ReasonRequestRejected, Message: "Bland refused the request: " + blandFailure(be)}
 	case bland.KindRateLimited:
-		return verdict{progressing, v1alpha1.ReasonRateLimited, "Bland asked to slow down (HTTP 429); waiting for its Retry-After", be.RetryAfter}
+		return &persona.Failure{State: persona.Progressing, Reason: v1alpha1.ReasonRateLimited, Message: "Bland asked to slow down (HTTP 429); waiting for its Retry-After", RetryAfter: be.RetryAfter}
 	}
-	return verdict{state: progressing, reason: v1alpha1.ReasonAPIError, message: "Bland did not answer properly (" + blandFailure(be) + "); retrying with backoff"}
+	return &persona.Failure{State: persona.Progressing, Reason: v1alpha1.ReasonAPIError, Message: "Bland did not answer properly (" + blandFailure(be) + "); retrying with backoff"}
+}
+
+// refusal reports whether Bland definitely said no to the request itself: an
+// answer with an error that is not about the key (401, 403), the persona
+// (404) or the pace (429), and not a server failure. Nothing was changed.
+func refusal(err error) bool {
+	be, ok := bland.AsError(err)
+	if !ok || be.StatusCode == 0 {
+		return false
+	}
+	switch be.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusTooManyRequests:
+		return false
+	}
+	return be.Kind == bland.KindInvalid || be.Kind == bland.KindNumberNotOwned
+}
+
+// unanswered reports whether a call's answer never came (timeout, reset, no
+// response): Bland may still apply it.
+func unanswered(err error) bool {
+	be, ok := bland.AsError(err)
+	return !ok || be.StatusCode == 0
+}
+
+// notOwnedWords recognises Bland saying a number is not the account's. It
+// only picks the reason shown; isolating the number never depends on it.
+var notOwnedWords = regexp.MustCompile(`(?i)not (in|on|part of) (this|your|the) account|does not belong|doesn't belong|not owned|not_owned|not_in_account|invalid_inbound_numbers|number_not_found`)
+
+// refusalOf is what Bland's refusal says about the numbers it names.
+func refusalOf(err error) persona.Refusal {
+	be, _ := bland.AsError(err)
+	return persona.Refusal{Message: blandFailure(be), NotOwned: be.Kind == bland.KindNumberNotOwned || notOwnedWords.MatchString(be.Code+" "+be.Message)}
+}
+
+var e164 = regexp.MustCompile(`\+[1-9][0-9]{1,14}`)
+
+// numbersNamedIn returns the numbers of batch that an error message names.
+func numbersNamedIn(err error, batch []string) []string {
+	var out []string
+	for _, n := range e164.FindAllString(err.Error(), -1) {
+		if slices.Contains(batch, n) && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // blandFailure describes a failed call by its stable parts: the call, the

@@ -236,20 +236,24 @@ func TestCallsToOnePersonaNeverOverlap(t *testing.T) {
 	f.g.Expect(sim.Attached(f.personaID)).To(Equal(f.numbers))
 }
 
-func TestAnAttachCutOffByAStopIsNeverLeaked(t *testing.T) {
+func TestAStopWaitsForTheCallInFlightAndRecordsIt(t *testing.T) {
 	f := newFixture(t, 2)
 	kept, extra := f.numbers[0], f.numbers[1]
 	pb := f.create(f.binding("support", kept))
 	f.waitFor(pb, v1alpha1.ReasonSynced)
 
-	// The attach of extra reaches Bland, but the manager stops before it
-	// hears the answer, so only what it wrote before the call survives.
+	// The manager is asked to stop while its attach of extra is held in
+	// flight: graceful shutdown lets the call finish and records its answer.
 	hold := sim.HoldCalls(f.personaID, blandsim.EndpointAttach)
 	f.update(pb, func(cur *v1alpha1.PersonaBinding) { cur.Spec.InboundNumbers = []string{kept, extra} })
 	f.arrived(hold)
-	mgrStop()
+	stopped := make(chan struct{})
+	go func() { mgrStop(); close(stopped) }()
+	f.g.Consistently(stopped).WithTimeout(time.Second).ShouldNot(BeClosed(), "the manager stopped with a call in flight")
 	hold.Release()
-	f.g.Eventually(func() []string { return sim.Attached(f.personaID) }).Should(ContainElement(extra))
+	f.g.Eventually(stopped).WithTimeout(20 * time.Second).Should(BeClosed())
+	f.g.Expect(sim.Attached(f.personaID)).To(ContainElement(extra))
+	f.g.Expect(f.get(pb).Status.BoundNumbers).To(ContainElement(extra), "the answer of the call was not recorded")
 
 	// The user changes their mind while the operator is down.
 	f.update(pb, func(cur *v1alpha1.PersonaBinding) { cur.Spec.InboundNumbers = []string{kept} })
@@ -258,6 +262,6 @@ func TestAnAttachCutOffByAStopIsNeverLeaked(t *testing.T) {
 	mgrStop = stop
 
 	got := f.waitFor(pb, v1alpha1.ReasonSynced)
-	f.g.Expect(sim.Attached(f.personaID)).To(Equal([]string{kept}), "a number attached by a cut-off call leaked")
+	f.g.Expect(sim.Attached(f.personaID)).To(Equal([]string{kept}), "a number attached by the call in flight leaked")
 	f.g.Expect(got.Status.BoundNumbers).To(Equal([]string{kept}))
 }

@@ -28,28 +28,20 @@ func (e *errNotPermitted) Error() string { return e.msg }
 
 // readAPIKey reads the binding's API key, uncached: from a Secret in its own
 // namespace, or through the ClusterBlandAccount it names.
-func (r *PersonaBindingReconciler) readAPIKey(ctx context.Context, pb *v1alpha1.PersonaBinding) (string, error) {
-	var value string
-	var err error
+func (r *PersonaReconciler) readAPIKey(ctx context.Context, pb *v1alpha1.PersonaBinding) (string, error) {
 	switch {
 	case pb.Spec.AccountRef != nil:
-		value, err = r.readAccountKey(ctx, pb)
+		return r.readAccountKey(ctx, pb)
 	case pb.Spec.CredentialsRef != nil:
 		ref := pb.Spec.CredentialsRef
-		value, err = r.readSecretKey(ctx, pb.Namespace, ref.Name, ref.Key, "credentialsRef.key")
-	default:
-		err = &errCredentials{"the binding names neither credentialsRef nor accountRef"}
+		return r.readSecretKey(ctx, pb.Namespace, ref.Name, ref.Key, "credentialsRef.key")
 	}
-	if err != nil {
-		return "", err
-	}
-	r.lastKeys.Store(keyOf(pb), value)
-	return value, nil
+	return "", &errCredentials{"the binding names neither credentialsRef nor accountRef"}
 }
 
 // readAccountKey checks that the account admits the binding's namespace,
 // then reads the account's Secret.
-func (r *PersonaBindingReconciler) readAccountKey(ctx context.Context, pb *v1alpha1.PersonaBinding) (string, error) {
+func (r *PersonaReconciler) readAccountKey(ctx context.Context, pb *v1alpha1.PersonaBinding) (string, error) {
 	name := pb.Spec.AccountRef.Name
 	var acct v1alpha1.ClusterBlandAccount
 	err := r.Get(ctx, client.ObjectKey{Name: name}, &acct)
@@ -80,7 +72,7 @@ func (r *PersonaBindingReconciler) readAccountKey(ctx context.Context, pb *v1alp
 }
 
 // readSecretKey reads one key of a Secret straight from the API server.
-func (r *PersonaBindingReconciler) readSecretKey(ctx context.Context, namespace, name, key, field string) (string, error) {
+func (r *PersonaReconciler) readSecretKey(ctx context.Context, namespace, name, key, field string) (string, error) {
 	if key == "" {
 		key = "apiKey"
 	}
@@ -110,20 +102,11 @@ func credentialsSource(pb *v1alpha1.PersonaBinding) string {
 	return "no credentials"
 }
 
-// keyForTeardown returns the key to detach with when the binding's namespace
-// is being deleted and its Secret is already gone: the key this process last
-// read for the binding, if any. ok is false when the namespace is not being
-// deleted (the usual rules apply: the finalizer waits for the Secret).
-func (r *PersonaBindingReconciler) keyForTeardown(ctx context.Context, pb *v1alpha1.PersonaBinding) (key string, known, ok bool, err error) {
+// namespaceDeleting reports whether the binding's namespace is being deleted.
+func (r *PersonaReconciler) namespaceDeleting(ctx context.Context, pb *v1alpha1.PersonaBinding) (bool, error) {
 	var ns corev1.Namespace
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Name: pb.Namespace}, &ns); err != nil {
-		return "", false, false, client.IgnoreNotFound(err)
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
 	}
-	if ns.DeletionTimestamp.IsZero() {
-		return "", false, false, nil
-	}
-	if v, found := r.lastKeys.Load(keyOf(pb)); found {
-		return v.(string), true, true, nil
-	}
-	return "", false, true, nil
+	return !ns.DeletionTimestamp.IsZero(), nil
 }

@@ -8,7 +8,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/blandsim"
@@ -83,11 +82,11 @@ func TestPermanentFailuresStallWithTheirReason(t *testing.T) {
 			sibling.Spec.CredentialsRef.Name = "absent"
 			f.create(sibling)
 			for i := range 20 {
-				seen := reconciles.count(client.ObjectKeyFromObject(pb))
+				seen := reconciles.count(pb.Spec.PersonaID)
 				f.update(sibling, func(cur *v1alpha1.PersonaBinding) {
 					cur.Spec.ResyncInterval = &metav1.Duration{Duration: time.Duration(31+i) * time.Second}
 				})
-				f.g.Eventually(func() int { return reconciles.count(client.ObjectKeyFromObject(pb)) }).
+				f.g.Eventually(func() int { return reconciles.count(pb.Spec.PersonaID) }).
 					WithTimeout(10 * time.Second).Should(BeNumerically(">", seen))
 			}
 			f.g.Expect(sim.CallsFor(pb.Spec.PersonaID)).To(HaveLen(before))

@@ -15,23 +15,23 @@ type Options struct {
 	// process (tests that restart the manager).
 	SkipNameValidation bool
 	// AfterReconcile, when set, sees every finished reconcile (tests).
-	AfterReconcile func(req reconcile.Request, res reconcile.Result, err error)
+	AfterReconcile func(req Request, res reconcile.Result, err error)
 }
 
-// controllerOptions backs off failed reconciles per binding from one second,
-// capped at five minutes.
-func (o Options) controllerOptions() controller.Options {
+// controllerOptions backs off failed reconciles per persona from one
+// second, capped at five minutes.
+func (o Options) controllerOptions() controller.TypedOptions[Request] {
 	workers := o.MaxConcurrentReconciles
 	if workers <= 0 {
 		workers = 4
 	}
 	skip, warmup := o.SkipNameValidation, true
-	return controller.Options{
+	return controller.TypedOptions[Request]{
 		// A standby starts its watches before it wins the election, so it
 		// takes over without waiting for its cache to fill.
 		EnableWarmup:            &warmup,
 		SkipNameValidation:      &skip,
 		MaxConcurrentReconciles: workers,
-		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
+		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[Request](time.Second, 5*time.Minute),
 	}
 }

@@ -49,7 +49,7 @@ var (
 	logs       syncBuffer
 	reconciles reconcileLog
 	mgrStop    func()
-	reconciler *controller.PersonaBindingReconciler
+	reconciler *controller.PersonaReconciler
 	serial     atomic.Int64
 )
 
@@ -101,6 +101,11 @@ func runSuite(m *testing.M) int {
 	return code
 }
 
+// callTimeout is the suite's API timeout, and so the grace during which a
+// call Bland never answered may still land: short, so tests of unanswered
+// calls settle quickly.
+const callTimeout = 3 * time.Second
+
 // startManager runs a manager with a fresh reconciler, as a new process would.
 func startManager() (func(), error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -111,16 +116,17 @@ func startManager() (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	blandClient, err := bland.New(bland.Options{BaseURL: simURL, AllowInsecure: true, QPS: 50, Burst: 50, Observe: metrics.ObserveBlandCall})
+	blandClient, err := bland.New(bland.Options{BaseURL: simURL, AllowInsecure: true, QPS: 50, Burst: 50, Timeout: callTimeout, Observe: metrics.ObserveBlandCall})
 	if err != nil {
 		return nil, err
 	}
-	r := &controller.PersonaBindingReconciler{
+	r := &controller.PersonaReconciler{
 		Client:          mgr.GetClient(),
 		APIReader:       mgr.GetAPIReader(),
 		Bland:           blandClient,
 		Recorder:        mgr.GetEventRecorder("bland-operator"),
 		AttachBatchSize: 100,
+		CallGrace:       callTimeout,
 		// A manager-wide default that no other test reaches: the detach-limit
 		// test checks it applies, and that a binding's own 0 overrides it.
 		DefaultDetachLimit: 50,
@@ -158,29 +164,29 @@ func (b *syncBuffer) Bytes() []byte {
 	return bytes.Clone(b.buf.Bytes())
 }
 
-// reconcileLog counts finished reconciles per binding and keeps their errors.
+// reconcileLog counts finished reconciles per persona and keeps their errors.
 type reconcileLog struct {
 	mu     sync.Mutex
 	counts map[string]int
 	errs   []string
 }
 
-func (l *reconcileLog) record(req reconcile.Request, _ reconcile.Result, err error) {
+func (l *reconcileLog) record(req controller.Request, _ reconcile.Result, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.counts == nil {
 		l.counts = map[string]int{}
 	}
-	l.counts[req.String()]++
+	l.counts[req.PersonaID]++
 	if err != nil {
 		l.errs = append(l.errs, err.Error())
 	}
 }
 
-func (l *reconcileLog) count(key client.ObjectKey) int {
+func (l *reconcileLog) count(personaID string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.counts[key.String()]
+	return l.counts[personaID]
 }
 
 func (l *reconcileLog) errors() []string {

@@ -2,67 +2,188 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 
-	"k8s.io/apimachinery/pkg/types"
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/metrics"
 )
 
-// builderPredicates lets through the events that can need a call to Bland: a
-// spec change, a deletion, and a new reconcile-requested-at or approve-detach
-// value. Status
-// updates, including our own, are dropped.
-func builderPredicates() builder.Predicates {
-	return builder.WithPredicates(predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			o, n := e.ObjectOld, e.ObjectNew
-			return o.GetGeneration() != n.GetGeneration() ||
-				o.GetDeletionTimestamp().IsZero() != n.GetDeletionTimestamp().IsZero() ||
-				o.GetAnnotations()[v1alpha1.ReconcileRequestedAtAnnotation] != n.GetAnnotations()[v1alpha1.ReconcileRequestedAtAnnotation] ||
-				o.GetAnnotations()[v1alpha1.ApproveDetachAnnotation] != n.GetAnnotations()[v1alpha1.ApproveDetachAnnotation]
+// Cache indexes on PersonaBindings, so that finding the bindings of a
+// persona, a number or an account costs no API call and no scan.
+const (
+	indexPersona = "spec.personaID"
+	indexNumber  = "spec.inboundNumbers"
+	indexAccount = "spec.accountRef.name"
+	indexOwned   = "status.boundNumbers"
+)
+
+func addIndexes(ctx context.Context, mgr manager.Manager) error {
+	fields := map[string]client.IndexerFunc{
+		indexPersona: func(o client.Object) []string { return []string{o.(*v1alpha1.PersonaBinding).Spec.PersonaID} },
+		indexNumber:  func(o client.Object) []string { return o.(*v1alpha1.PersonaBinding).Spec.InboundNumbers },
+		indexOwned:   func(o client.Object) []string { return o.(*v1alpha1.PersonaBinding).Status.BoundNumbers },
+		indexAccount: func(o client.Object) []string {
+			if ref := o.(*v1alpha1.PersonaBinding).Spec.AccountRef; ref != nil {
+				return []string{ref.Name}
+			}
+			return nil
 		},
-	})
+	}
+	for _, field := range slices.Sorted(maps.Keys(fields)) {
+		if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PersonaBinding{}, field, fields[field]); err != nil {
+			return fmt.Errorf("indexing bindings by %s: %w", field, err)
+		}
+	}
+	return nil
 }
 
-// relatedBindings wakes the bindings that share a number or a persona with a
-// binding whose spec changed or that is going away, so that a conflict is
-// re-decided at once and the younger binding takes over a released number.
-func (r *PersonaBindingReconciler) relatedBindings() handler.EventHandler {
-	enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], objs ...client.Object) {
-		seen := map[types.NamespacedName]bool{}
-		for _, obj := range objs {
-			pb, ok := obj.(*v1alpha1.PersonaBinding)
-			if !ok {
+type queue = workqueue.TypedRateLimitingInterface[Request]
+
+// bindingEvents maps a binding's events to the personas they concern: its
+// own (old and new) when its spec, deletion or the annotations a person sets
+// change; and the other personas whose bindings list or hold one of its
+// numbers, when its spec or its record changes, since the owner function
+// there reads its age and its claims. Status changes alone do not wake its
+// own persona: that persona wrote them.
+func (r *PersonaReconciler) bindingEvents() handler.TypedEventHandler[client.Object, Request] {
+	return handler.TypedFuncs[client.Object, Request]{
+		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[client.Object], q queue) {
+			r.enqueue(ctx, q, e.Object.(*v1alpha1.PersonaBinding), true)
+		},
+		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[client.Object], q queue) {
+			o, n := e.ObjectOld.(*v1alpha1.PersonaBinding), e.ObjectNew.(*v1alpha1.PersonaBinding)
+			own := specOrIntentChanged(o, n)
+			if own || !slices.Equal(o.Status.BoundNumbers, n.Status.BoundNumbers) {
+				r.enqueue(ctx, q, o, own)
+				r.enqueue(ctx, q, n, own)
+			}
+		},
+		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[client.Object], q queue) {
+			pb := e.Object.(*v1alpha1.PersonaBinding)
+			r.memory.forgetBinding(pb.UID)
+			metrics.Bindings.Forget(client.ObjectKeyFromObject(pb))
+			r.enqueue(ctx, q, pb, true)
+		},
+	}
+}
+
+// specOrIntentChanged reports a change a person made: the spec, the
+// deletion, or the reconcile-requested-at and approve-detach annotations.
+func specOrIntentChanged(o, n *v1alpha1.PersonaBinding) bool {
+	return o.Generation != n.Generation ||
+		o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero() ||
+		o.Annotations[v1alpha1.ReconcileRequestedAtAnnotation] != n.Annotations[v1alpha1.ReconcileRequestedAtAnnotation] ||
+		o.Annotations[v1alpha1.ApproveDetachAnnotation] != n.Annotations[v1alpha1.ApproveDetachAnnotation]
+}
+
+// enqueue adds the binding's persona (when own) and the personas of the
+// other bindings that list or hold one of its numbers.
+func (r *PersonaReconciler) enqueue(ctx context.Context, q queue, pb *v1alpha1.PersonaBinding, own bool) {
+	if own {
+		q.Add(Request{PersonaID: pb.Spec.PersonaID})
+	}
+	numbers := slices.Concat(pb.Spec.InboundNumbers, pb.Status.BoundNumbers)
+	seen := map[string]bool{pb.Spec.PersonaID: true}
+	for _, index := range []string{indexNumber, indexOwned} {
+		for _, n := range numbers {
+			var list v1alpha1.PersonaBindingList
+			if err := r.List(ctx, &list, client.MatchingFields{index: n}); err != nil {
 				continue
 			}
-			seen[keyOf(pb)] = true // the binding itself is handled by For()
-			for _, other := range r.bindingsSharing(ctx, pb) {
-				if k := keyOf(&other); !seen[k] {
-					seen[k] = true
-					q.Add(reconcile.Request{NamespacedName: k})
+			for _, other := range list.Items {
+				if id := other.Spec.PersonaID; !seen[id] {
+					seen[id] = true
+					q.Add(Request{PersonaID: id})
 				}
 			}
 		}
 	}
-	return handler.Funcs{
-		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			enqueue(ctx, q, e.Object)
-		},
-		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			if e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() ||
-				e.ObjectOld.GetDeletionTimestamp().IsZero() != e.ObjectNew.GetDeletionTimestamp().IsZero() {
-				enqueue(ctx, q, e.ObjectOld, e.ObjectNew)
-			}
-		},
-		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			enqueue(ctx, q, e.Object)
-		},
+}
+
+// personasOfAccount maps an account whose spec changed (its selector or its
+// Secret reference), or that came or went, to the personas of its bindings.
+func (r *PersonaReconciler) personasOfAccount(ctx context.Context, obj client.Object) []Request {
+	var list v1alpha1.PersonaBindingList
+	if err := r.List(ctx, &list, client.MatchingFields{indexAccount: obj.GetName()}); err != nil {
+		return nil
 	}
+	return personasOf(list.Items, func(*v1alpha1.PersonaBinding) bool { return true })
+}
+
+// personasInNamespace maps a relabelled namespace to the personas of its
+// bindings that use an account: the account's selector may admit or refuse
+// them now.
+func (r *PersonaReconciler) personasInNamespace(ctx context.Context, obj client.Object) []Request {
+	var list v1alpha1.PersonaBindingList
+	if err := r.List(ctx, &list, client.InNamespace(obj.GetName())); err != nil {
+		return nil
+	}
+	return personasOf(list.Items, func(pb *v1alpha1.PersonaBinding) bool { return pb.Spec.AccountRef != nil })
+}
+
+func personasOf(items []v1alpha1.PersonaBinding, keep func(*v1alpha1.PersonaBinding) bool) []Request {
+	seen := map[string]bool{}
+	var out []Request
+	for i := range items {
+		if id := items[i].Spec.PersonaID; keep(&items[i]) && !seen[id] {
+			seen[id] = true
+			out = append(out, Request{PersonaID: id})
+		}
+	}
+	return out
+}
+
+// SetupWithManager registers the persona controller, its indexes and its
+// watches, and the account controller.
+func (r *PersonaReconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	if err := addIndexes(context.Background(), mgr); err != nil {
+		return err
+	}
+	err := builder.TypedControllerManagedBy[Request](mgr).
+		Named("persona").
+		Watches(&v1alpha1.PersonaBinding{}, r.bindingEvents()).
+		Watches(&v1alpha1.ClusterBlandAccount{}, handler.TypedEnqueueRequestsFromMapFunc(r.personasOfAccount),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Namespace{}, handler.TypedEnqueueRequestsFromMapFunc(r.personasInNamespace),
+			builder.WithPredicates(predicate.LabelChangedPredicate{}, predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }})).
+		WithOptions(opts.controllerOptions()).
+		WithLogConstructor(func(req *Request) logr.Logger {
+			l := mgr.GetLogger().WithValues("controller", "persona")
+			if req != nil {
+				l = l.WithValues("persona", req.PersonaID)
+			}
+			return l
+		}).
+		Complete(observed(r, opts.AfterReconcile))
+	if err != nil {
+		return err
+	}
+	accounts := &accountReconciler{Client: mgr.GetClient(), APIReader: r.APIReader}
+	return accounts.setup(mgr, opts)
+}
+
+// observed wraps a reconciler so that hook sees every result.
+func observed(r reconcile.TypedReconciler[Request], hook func(Request, reconcile.Result, error)) reconcile.TypedReconciler[Request] {
+	if hook == nil {
+		return r
+	}
+	return reconcile.TypedFunc[Request](func(ctx context.Context, req Request) (reconcile.Result, error) {
+		res, err := r.Reconcile(ctx, req)
+		hook(req, res, err)
+		return res, err
+	})
 }

@@ -1,0 +1,285 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/bland"
+	"github.com/bland-operator/bland-operator/internal/persona"
+)
+
+// recordIntent writes, before the first call, what is about to change: each
+// binding about to hold a number claims it in its record (with the
+// finalizer first, under Detach), and every binding the calls touch says
+// Reconciling. A crash between Bland's answer and the final status then
+// leaves no attached number that no record knows about, and no record the
+// next process would trust without reading the persona first.
+func (r *PersonaReconciler) recordIntent(ctx context.Context, p *pass) error {
+	for i := range p.bindings {
+		b := &p.bindings[i]
+		var doing []string
+		if gains := newClaims(b, p.plan); len(gains) > 0 {
+			doing = append(doing, "taking "+persona.List(gains))
+		}
+		if d := movesOf(p.plan.Detach, b.Key()); len(d) > 0 {
+			doing = append(doing, "detaching "+persona.List(d))
+		}
+		if len(doing) == 0 {
+			continue
+		}
+		record := persona.Intent(b, p.plan)
+		if err := r.ensureFinalizer(ctx, p, b, record); err != nil {
+			return err
+		}
+		st := *p.latest(b).Status.DeepCopy()
+		st.ObservedGeneration = b.Object.Generation
+		st.BoundNumbers = record
+		persona.SetConditions(&st, b.Object.Generation, persona.Progressing, v1alpha1.ReasonProgressing, strings.Join(doing, "; "))
+		if err := r.patchStatus(ctx, p, b, st); err != nil {
+			return fmt.Errorf("recording the change about to be made: %w", err)
+		}
+	}
+	return nil
+}
+
+// act makes the plan's calls: detach, then attach, each grouped by API key
+// and split past the batch size, then the settings. Each answer becomes the
+// new observation. Once the manager is stopping, no new call starts.
+func (r *PersonaReconciler) act(ctx context.Context, stopping <-chan struct{}, p *pass) {
+	halted := func() bool {
+		select {
+		case <-stopping:
+			return true
+		default:
+			return p.retry != nil || p.retryAfter > 0
+		}
+	}
+	for _, group := range p.byKey(p.plan.Detach) {
+		for batch := range slices.Chunk(group, r.batchSize()) {
+			if halted() {
+				return
+			}
+			r.detach(ctx, p, batch)
+		}
+	}
+	for _, group := range p.byKey(p.plan.Attach) {
+		for batch := range slices.Chunk(group, r.batchSize()) {
+			if halted() {
+				return
+			}
+			r.attach(ctx, p, batch, halted)
+		}
+	}
+	for _, c := range p.plan.Settings {
+		if halted() {
+			return
+		}
+		r.applySettings(ctx, p, c)
+	}
+	for i := range p.bindings {
+		r.reportDrift(p.bindings[i].Object, p.plan.Drift[p.bindings[i].Key()])
+	}
+}
+
+// detach makes one detach call. A persona that is gone counts as detached
+// for a binding being deleted.
+func (r *PersonaReconciler) detach(ctx context.Context, p *pass, batch []persona.Move) {
+	nums := numbersOf(batch)
+	got, err := r.Bland.DetachNumbers(ctx, p.keyFor(batch[0]), p.id, nums)
+	switch {
+	case err == nil:
+		p.observed(got)
+	case bland.KindOf(err) == bland.KindNotFound && p.allDeleting(batch):
+		for _, n := range nums {
+			delete(p.obs.Numbers, n)
+		}
+	default:
+		p.callFailed(batch, err)
+		return
+	}
+	for key, ns := range byBinding(batch) {
+		r.event(p.binding(key).Object, corev1.EventTypeNormal, "Detached", "Detach", "Detached %s from persona %s", persona.List(ns), p.id)
+	}
+}
+
+// attach makes one attach call. When Bland refuses it, the numbers its
+// answer names (or, when it names none, the ones found by splitting the
+// batch) are set aside with Bland's words and the rest attached: one bad
+// number never blocks the others.
+func (r *PersonaReconciler) attach(ctx context.Context, p *pass, batch []persona.Move, halted func() bool) {
+	nums := numbersOf(batch)
+	got, err := r.Bland.AttachNumbers(ctx, p.keyFor(batch[0]), p.id, nums)
+	if err == nil {
+		p.observed(got)
+		for key, ns := range byBinding(batch) {
+			r.event(p.binding(key).Object, corev1.EventTypeNormal, "Attached", "Attach", "Attached %s to persona %s", persona.List(ns), p.id)
+		}
+		return
+	}
+	if !refusal(err) {
+		p.callFailed(batch, err)
+		return
+	}
+	named := numbersNamedIn(err, nums)
+	switch {
+	case len(named) > 0:
+		rest := slices.DeleteFunc(slices.Clone(batch), func(m persona.Move) bool { return slices.Contains(named, m.Number) })
+		p.refuse(batch, named, err)
+		if len(rest) > 0 && !halted() {
+			r.attach(ctx, p, rest, halted)
+		}
+	case len(batch) == 1:
+		p.refuse(batch, nums, err)
+	default:
+		half := len(batch) / 2
+		r.attach(ctx, p, batch[:half], halted)
+		if !halted() {
+			r.attach(ctx, p, batch[half:], halted)
+		}
+	}
+}
+
+// applySettings sets or clears one number's overrides, unless its attach
+// did not happen.
+func (r *PersonaReconciler) applySettings(ctx context.Context, p *pass, c persona.SettingsChange) {
+	if !p.obs.Has(c.Number) || p.obs.Unsettled[c.Number] {
+		return
+	}
+	b := p.binding(c.Binding)
+	move := []persona.Move{{Number: c.Number, Binding: c.Binding}}
+	got, err := r.Bland.UpdateNumberSettings(ctx, p.keyFor(move[0]), p.id, c.Number, toBland(c.Settings))
+	if err != nil {
+		p.callFailed(move, err)
+		return
+	}
+	p.obs.Numbers[c.Number] = fromBland(got.PersonaSettings)
+	if c.Settings == nil {
+		r.event(b.Object, corev1.EventTypeNormal, "SettingsCleared", "UpdateSettings", "Cleared the settings of %s on persona %s", c.Number, p.id)
+		return
+	}
+	r.event(b.Object, corev1.EventTypeNormal, "SettingsApplied", "UpdateSettings", "Applied pathway %q to %s on persona %s", c.Settings.PathwayID, c.Number, p.id)
+}
+
+// callFailed records a failed call on the bindings it was made for. A call
+// whose answer never came leaves its numbers unsettled for the grace; a
+// refusal or a failure changes nothing and is not a reason to look again.
+func (p *pass) callFailed(batch []persona.Move, err error) {
+	f := classify(err, "")
+	if unanswered(err) {
+		until := p.now.Add(p.r.grace())
+		p.r.memory.unanswer(p.id, numbersOf(batch), until)
+		if p.obs.Unsettled == nil {
+			p.obs.Unsettled = map[string]bool{}
+		}
+		for _, m := range batch {
+			p.obs.Unsettled[m.Number] = true
+		}
+	}
+	for key := range byBinding(batch) {
+		b := p.binding(key)
+		if f.Reason == v1alpha1.ReasonUnauthorized {
+			f = classify(err, credentialsSource(b.Object))
+		}
+		b.Failure = f
+	}
+	p.failed(f, err)
+}
+
+// refuse sets aside the numbers Bland refused to attach, with its words.
+func (p *pass) refuse(batch []persona.Move, refused []string, err error) {
+	why := refusalOf(err)
+	for _, m := range batch {
+		if slices.Contains(refused, m.Number) {
+			b := p.binding(m.Binding)
+			if b.Refused == nil {
+				b.Refused = map[string]persona.Refusal{}
+			}
+			b.Refused[m.Number] = why
+		}
+	}
+}
+
+// byKey groups moves by the API key of the binding each is made for, so
+// that bindings sharing a key (the usual case) share one call.
+func (p *pass) byKey(moves []persona.Move) [][]persona.Move {
+	groups := map[string][]persona.Move{}
+	var order []string
+	for _, m := range moves {
+		g := p.binding(m.Binding).KeyGroup
+		if g == "" {
+			continue // no key: blocked, never called for
+		}
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], m)
+	}
+	out := make([][]persona.Move, 0, len(order))
+	for _, g := range order {
+		out = append(out, groups[g])
+	}
+	return out
+}
+
+func (p *pass) keyFor(m persona.Move) string { return p.keys[m.Binding] }
+
+func (p *pass) allDeleting(batch []persona.Move) bool {
+	for _, m := range batch {
+		if p.binding(m.Binding).Object.DeletionTimestamp.IsZero() {
+			return false
+		}
+	}
+	return true
+}
+
+// newClaims are the numbers the binding is about to hold that its record
+// does not list yet.
+func newClaims(b *persona.Binding, plan persona.Plan) []string {
+	held := sets.New(b.Object.Status.BoundNumbers...)
+	var out []string
+	for _, n := range plan.Claims[b.Key()] {
+		if !held.Has(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func movesOf(moves []persona.Move, key string) []string {
+	var out []string
+	for _, m := range moves {
+		if m.Binding == key {
+			out = append(out, m.Number)
+		}
+	}
+	return out
+}
+
+func numbersOf(moves []persona.Move) []string {
+	out := make([]string, 0, len(moves))
+	for _, m := range moves {
+		out = append(out, m.Number)
+	}
+	return out
+}
+
+func byBinding(moves []persona.Move) map[string][]string {
+	out := map[string][]string{}
+	for _, m := range moves {
+		out[m.Binding] = append(out[m.Binding], m.Number)
+	}
+	return out
+}
+
+func (r *PersonaReconciler) batchSize() int {
+	if r.AttachBatchSize > 0 {
+		return r.AttachBatchSize
+	}
+	return 100
+}

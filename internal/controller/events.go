@@ -1,0 +1,54 @@
+package controller
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/metrics"
+	"github.com/bland-operator/bland-operator/internal/persona"
+)
+
+func (r *PersonaReconciler) event(pb *v1alpha1.PersonaBinding, kind, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(pb, nil, kind, reason, action, note, args...)
+	}
+}
+
+// warnOnNewFailure emits one Warning when a binding enters a failing state,
+// not on every retry.
+func (r *PersonaReconciler) warnOnNewFailure(pb *v1alpha1.PersonaBinding, previous string) {
+	reason := persona.ReadyReason(pb)
+	switch reason {
+	case previous, v1alpha1.ReasonSynced, v1alpha1.ReasonSuspended, v1alpha1.ReasonProgressing, v1alpha1.ReasonDeleting:
+		return
+	}
+	for _, c := range pb.Status.Conditions {
+		if c.Type == v1alpha1.ConditionReady {
+			r.event(pb, corev1.EventTypeWarning, reason, "Sync", "%s", c.Message)
+		}
+	}
+}
+
+// reportDrift emits one Warning and counts each number a fresh read found
+// changed behind the operator's back.
+func (r *PersonaReconciler) reportDrift(pb *v1alpha1.PersonaBinding, d persona.Drift) {
+	if d.Empty() {
+		return
+	}
+	var parts []string
+	if len(d.Attach) > 0 {
+		parts = append(parts, "re-attached "+persona.List(d.Attach)+" (detached or moved outside the operator)")
+		metrics.DriftRepairs.WithLabelValues("attach").Add(float64(len(d.Attach)))
+	}
+	if len(d.Settings) > 0 {
+		parts = append(parts, "re-applied the settings of "+persona.List(d.Settings)+" (changed outside the operator)")
+		metrics.DriftRepairs.WithLabelValues("settings").Add(float64(len(d.Settings)))
+	}
+	if len(d.Detach) > 0 {
+		parts = append(parts, "detached "+persona.List(d.Detach)+" (attached outside the operator, not listed)")
+		metrics.DriftRepairs.WithLabelValues("detach").Add(float64(len(d.Detach)))
+	}
+	r.event(pb, corev1.EventTypeWarning, "DriftRepaired", "Resync", "Persona %s drifted: %s", pb.Spec.PersonaID, strings.Join(parts, "; "))
+}

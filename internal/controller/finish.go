@@ -1,0 +1,190 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/metrics"
+	"github.com/bland-operator/bland-operator/internal/persona"
+)
+
+// errNotConverged is returned when a pass ended without error but a binding
+// still does not match its spec, so the work queue backs off and tries again.
+var errNotConverged = errors.New("the persona does not match the spec yet")
+
+// finish writes what the pass ended with: each binding's record, finalizer
+// and status, computed from the shared outcome. Only what changed is patched.
+// A deleted binding that owns nothing any more is released.
+func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, error) {
+	var errs []error
+	for i := range p.bindings {
+		b := &p.bindings[i]
+		record := persona.RecordAfter(b, p.plan, p.obs)
+		live := b.Object.DeletionTimestamp.IsZero()
+		if !live && len(record) == 0 {
+			r.released(b)
+			errs = append(errs, r.removeFinalizer(ctx, p, b))
+			continue
+		}
+		if err := r.ensureFinalizer(ctx, p, b, record); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		st := persona.Status(b, p.owners, p.plan, p.obs, record)
+		before := persona.ReadyReason(b.Object)
+		if err := r.patchStatus(ctx, p, b, st); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.warnOnNewFailure(p.latest(b), before)
+		reason := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady).Reason
+		if live && (reason == v1alpha1.ReasonProgressing) {
+			p.converged = false
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return ctrl.Result{}, err
+	}
+	return p.next()
+}
+
+// released says why a deleted binding lets go of numbers it did not detach.
+func (r *PersonaReconciler) released(b *persona.Binding) {
+	left := b.Object.Status.BoundNumbers
+	switch {
+	case len(left) == 0 || b.LetGo:
+	case b.Object.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan:
+		r.event(b.Object, corev1.EventTypeNormal, "Orphaned", "Delete", "Left %s attached to persona %s (deletionPolicy Orphan)", persona.List(left), b.Object.Spec.PersonaID)
+	case b.Object.Spec.Suspend:
+		r.event(b.Object, corev1.EventTypeNormal, "Orphaned", "Delete", "Left %s attached to persona %s (suspended: nothing is changed in Bland)", persona.List(left), b.Object.Spec.PersonaID)
+	}
+}
+
+// next turns the pass into a requeue: exactly Retry-After when rate limited,
+// the queue's backoff for anything transient or not yet converged, the end
+// of a grace while a call's outcome is unknown, a minute while a Secret is
+// missing, and otherwise the persona's next resync.
+func (p *pass) next() (ctrl.Result, error) {
+	switch {
+	case p.retryAfter > 0:
+		return ctrl.Result{RequeueAfter: p.retryAfter}, nil
+	case p.retry != nil:
+		return ctrl.Result{}, fmt.Errorf("persona %s: %w", p.id, p.retry)
+	}
+	now := p.r.now()
+	wait := p.r.memory.resyncIn(p.id, now)
+	if _, pending, at := p.r.memory.unsettled(p.id, now); pending || p.settling {
+		if at.IsZero() || (!p.settleAt.IsZero() && p.settleAt.Before(at)) {
+			at = p.settleAt
+		}
+		return ctrl.Result{RequeueAfter: max(at.Sub(now), 0) + 100*time.Millisecond}, nil
+	}
+	if !p.converged {
+		return ctrl.Result{}, errNotConverged
+	}
+	for i := range p.bindings {
+		if persona.ReadyReason(p.latest(&p.bindings[i])) == v1alpha1.ReasonCredentialsNotFound {
+			wait = min(wait, credentialsRetry)
+		}
+	}
+	return resyncAfter(wait), nil
+}
+
+// resyncAfter requeues a persona for its next resync at low priority, so
+// that changed personas go first when many resyncs are due at once.
+func resyncAfter(d time.Duration) ctrl.Result {
+	if d <= 0 {
+		return ctrl.Result{RequeueAfter: time.Millisecond}
+	}
+	low := handler.LowPriority
+	return ctrl.Result{RequeueAfter: d, Priority: &low}
+}
+
+// latest is the server's latest copy of a binding we patched in this pass,
+// else the snapshot. It is only the base of the next patch.
+func (p *pass) latest(b *persona.Binding) *v1alpha1.PersonaBinding {
+	if w := p.written[b.Key()]; w != nil {
+		return w
+	}
+	return b.Object
+}
+
+func (p *pass) accept(b *persona.Binding, next *v1alpha1.PersonaBinding) {
+	p.written[b.Key()] = next
+	p.r.memory.wrote(next)
+}
+
+// ensureFinalizer adds the finalizer when a live Detach binding owns a
+// number. The patch carries the resourceVersion, so it cannot undo a
+// concurrent change to the finalizer list; a conflict retries the pass.
+func (r *PersonaReconciler) ensureFinalizer(ctx context.Context, p *pass, b *persona.Binding, record []string) error {
+	cur := p.latest(b)
+	if !cur.DeletionTimestamp.IsZero() || cur.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan || len(record) == 0 || controllerutil.ContainsFinalizer(cur, v1alpha1.Finalizer) {
+		return nil
+	}
+	next := cur.DeepCopy()
+	controllerutil.AddFinalizer(next, v1alpha1.Finalizer)
+	if err := r.Patch(ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("adding the finalizer to %s: %w", b.Key(), err)
+	}
+	p.accept(b, next)
+	return nil
+}
+
+// removeFinalizer lets the API server delete the binding.
+func (r *PersonaReconciler) removeFinalizer(ctx context.Context, p *pass, b *persona.Binding) error {
+	cur := p.latest(b)
+	if !controllerutil.ContainsFinalizer(cur, v1alpha1.Finalizer) {
+		return nil
+	}
+	next := cur.DeepCopy()
+	controllerutil.RemoveFinalizer(next, v1alpha1.Finalizer)
+	if err := r.Patch(ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{})); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("removing the finalizer of %s: %w", b.Key(), err))
+	}
+	r.memory.forgetBinding(cur.UID)
+	return nil
+}
+
+// patchStatus writes st, only when it differs from what the server has.
+func (r *PersonaReconciler) patchStatus(ctx context.Context, p *pass, b *persona.Binding, st v1alpha1.PersonaBindingStatus) error {
+	cur := p.latest(b)
+	if equality.Semantic.DeepEqual(cur.Status, st) {
+		return nil
+	}
+	next := cur.DeepCopy()
+	next.Status = st
+	if err := r.Status().Patch(ctx, next, client.MergeFrom(cur)); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	p.accept(b, next)
+	return nil
+}
+
+// recordMetrics publishes each binding's Ready status, reason and record.
+func (p *pass) recordMetrics() {
+	for i := range p.bindings {
+		pb := p.latest(&p.bindings[i])
+		ready, reason := "Unknown", ""
+		if c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReady); c != nil {
+			ready, reason = string(c.Status), c.Reason
+		}
+		var deleting time.Time
+		if pb.DeletionTimestamp != nil {
+			deleting = pb.DeletionTimestamp.Time
+		}
+		metrics.Bindings.Set(types.NamespacedName{Namespace: pb.Namespace, Name: pb.Name}, ready, reason, len(pb.Status.BoundNumbers), deleting)
+	}
+}

@@ -1,0 +1,97 @@
+package controller
+
+import (
+	"context"
+
+	"github.com/bland-operator/bland-operator/internal/bland"
+	"github.com/bland-operator/bland-operator/internal/persona"
+)
+
+// observe reads the persona once, with the key of the oldest binding that
+// has one; a key Bland refuses (or that may not see the persona) blocks the
+// bindings that use it, and the next key is tried. It reports whether a read
+// succeeded; a transient failure stops the pass.
+func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
+	tried := map[string]bool{}
+	for i := range p.bindings {
+		b := &p.bindings[i]
+		if b.KeyGroup == "" || b.Blocked() || tried[b.KeyGroup] {
+			continue
+		}
+		tried[b.KeyGroup] = true
+		got, err := r.Bland.GetPersona(ctx, p.keys[b.Key()], p.id)
+		if err == nil {
+			p.observed(got)
+			p.read = p.obs.Clone()
+			r.memory.read(p.id, p.interval(), p.now)
+			p.settling = false
+			return true
+		}
+		f := classify(err, credentialsSource(b.Object))
+		if !f.Blocks {
+			p.failAll(f, err)
+			return false
+		}
+		for j := range p.bindings {
+			if p.bindings[j].KeyGroup == b.KeyGroup {
+				p.bindings[j].Failure = f
+			}
+		}
+	}
+	return false
+}
+
+// observed makes a persona returned by any call the new observation. The
+// numbers an unanswered call may still change stay unsettled.
+func (p *pass) observed(got *bland.Persona) {
+	obs := persona.Observation{Name: got.Name, Numbers: map[string]*persona.Settings{}, Fresh: true, Unsettled: p.obs.Unsettled}
+	for _, n := range got.InboundNumbers {
+		obs.Numbers[n.PhoneNumber] = fromBland(n.PersonaSettings)
+	}
+	p.obs = obs
+}
+
+// failAll records a failure that concerns the whole persona (a read that
+// failed for a reason other than the key) on every binding.
+func (p *pass) failAll(f *persona.Failure, err error) {
+	for i := range p.bindings {
+		if p.bindings[i].Failure == nil {
+			p.bindings[i].Failure = f
+		}
+	}
+	p.failed(f, err)
+}
+
+// failed notes how the pass must be retried after a failure.
+func (p *pass) failed(f *persona.Failure, err error) {
+	switch {
+	case f.RetryAfter > 0 && f.State == persona.Progressing:
+		p.retryAfter = max(p.retryAfter, f.RetryAfter)
+	case f.State == persona.Progressing && p.retry == nil:
+		p.retry = err
+	}
+}
+
+func toBland(s *persona.Settings) *bland.Settings {
+	if s == nil {
+		return nil
+	}
+	out := &bland.Settings{PathwayID: s.PathwayID, StartNodeID: s.StartNodeID}
+	if s.PathwayVersion != nil {
+		v := *s.PathwayVersion
+		out.PathwayVersion = &v
+	}
+	return out
+}
+
+func fromBland(s *bland.Settings) *persona.Settings {
+	if s.IsEmpty() {
+		return nil
+	}
+	out := &persona.Settings{PathwayID: s.PathwayID, StartNodeID: s.StartNodeID}
+	if s.PathwayVersion != nil {
+		v := *s.PathwayVersion
+		out.PathwayVersion = &v
+	}
+	return out
+}

@@ -1,0 +1,106 @@
+// Package controller is the imperative shell around package persona: it
+// lists a persona's bindings, reads their keys and the persona, makes the
+// calls the plan asks for, and patches what changed. Every decision lives in
+// package persona.
+package controller
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bland-operator/bland-operator/internal/bland"
+)
+
+// BlandAPI is the part of the Bland client the reconciler uses.
+type BlandAPI interface {
+	GetPersona(ctx context.Context, apiKey, personaID string) (*bland.Persona, error)
+	AttachNumbers(ctx context.Context, apiKey, personaID string, numbers []string) (*bland.Persona, error)
+	DetachNumbers(ctx context.Context, apiKey, personaID string, numbers []string) (*bland.Persona, error)
+	UpdateNumberSettings(ctx context.Context, apiKey, personaID, number string, s *bland.Settings) (*bland.InboundNumber, error)
+}
+
+// Request is the unit of work: one Bland persona. The work queue's own
+// guarantees (one reconcile of a key at a time, backoff per key,
+// de-duplication) serialize everything done to a persona.
+type Request struct {
+	PersonaID string
+}
+
+func (r Request) String() string { return "persona " + r.PersonaID }
+
+// PersonaReconciler keeps the numbers of each Bland persona as all the
+// PersonaBindings that name it say.
+type PersonaReconciler struct {
+	client.Client
+	// APIReader reads straight from the API server: Secrets (so the manager
+	// needs neither a Secret informer nor list/watch on Secrets), and a
+	// binding when the cache may not hold our last write to it.
+	APIReader client.Reader
+	Bland     BlandAPI
+	Recorder  events.EventRecorder
+	// AttachBatchSize splits attach and detach calls past this many numbers.
+	AttachBatchSize int
+	// DefaultDetachLimit applies to bindings without spec.detachLimit (0: none).
+	DefaultDetachLimit int32
+	// CallGrace is how long a call Bland never answered may still land: at
+	// least the API timeout. Until it has passed, a read does not settle the
+	// numbers of that call.
+	CallGrace time.Duration
+	// Clock tells the time (tests give a fake one).
+	Clock clock.Clock
+
+	memory memory
+}
+
+// +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=personabindings,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=personabindings/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=personabindings/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one persona in line with all its bindings: snapshot,
+// decide, act, then one status per binding.
+func (r *PersonaReconciler) Reconcile(ctx context.Context, req Request) (ctrl.Result, error) {
+	// A call in flight is never abandoned when the manager stops: it runs to
+	// its answer (bounded by the API timeout) and is recorded, and graceful
+	// shutdown waits for it before the Lease is released. stopping only
+	// keeps new calls from starting.
+	stopping := ctx.Done()
+	ctx = context.WithoutCancel(ctx)
+
+	p, err := r.snapshot(ctx, req.PersonaID)
+	if err != nil || len(p.bindings) == 0 {
+		return ctrl.Result{}, err
+	}
+	defer p.recordMetrics()
+	p.decide()
+	if p.quiet() {
+		return p.next()
+	}
+	r.readKeys(ctx, p)
+	p.decide()
+	if p.mustRead() || p.plan.NeedsRead {
+		if !r.observe(ctx, p) {
+			return r.finish(ctx, p)
+		}
+		p.decide()
+	}
+	if err := r.recordIntent(ctx, p); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.act(ctx, stopping, p)
+	return r.finish(ctx, p)
+}
+
+func (r *PersonaReconciler) now() time.Time {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	return r.Clock.Now()
+}

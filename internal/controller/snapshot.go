@@ -1,0 +1,290 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/persona"
+)
+
+// pass is one reconcile of a persona: the snapshot of its bindings, what the
+// reconcile learns (keys, the persona, the answers to its calls), and what
+// it decides. The snapshots never change; patches go to copies.
+type pass struct {
+	r        *PersonaReconciler
+	id       string
+	now      time.Time
+	bindings []persona.Binding
+	rivals   []persona.PB
+	// keys holds each binding's API key, by namespace/name. Never logged.
+	keys   map[string]string
+	obs    persona.Observation
+	read   persona.Observation // the read before any write, for drift
+	owners persona.Owners
+	plan   persona.Plan
+	// written holds the server's latest copy of each binding we patched.
+	written map[string]*v1alpha1.PersonaBinding
+
+	resyncDue, requested, settling bool
+	// retry is the first transient failure (the queue backs off), and
+	// retryAfter the longest wait Bland asked for.
+	retry      error
+	retryAfter time.Duration
+	settleAt   time.Time
+	converged  bool
+}
+
+// snapshot lists the persona's bindings from the cache, reading from the API
+// server any binding whose cached copy may lack our last write to it, and
+// the bindings of other personas that list one of their numbers.
+func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, error) {
+	var list v1alpha1.PersonaBindingList
+	if err := r.List(ctx, &list, client.MatchingFields{indexPersona: id}); err != nil {
+		return nil, fmt.Errorf("listing the bindings of persona %s: %w", id, err)
+	}
+	p := &pass{r: r, id: id, now: r.now(), keys: map[string]string{}, written: map[string]*v1alpha1.PersonaBinding{}, converged: true}
+	for i := range list.Items {
+		pb := &list.Items[i]
+		if r.memory.stale(pb) {
+			fresh := &v1alpha1.PersonaBinding{}
+			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pb), fresh); err != nil {
+				if apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, fmt.Errorf("reading PersonaBinding %s: %w", client.ObjectKeyFromObject(pb), err)
+			}
+			r.memory.caughtUp(pb.UID)
+			pb = fresh
+		}
+		if pb.Spec.PersonaID != id || (!pb.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(pb, v1alpha1.Finalizer)) {
+			continue
+		}
+		p.bindings = append(p.bindings, persona.Binding{Object: pb, DetachLimit: r.detachLimit(pb)})
+	}
+	if len(p.bindings) == 0 {
+		r.memory.forget(id)
+		return p, nil
+	}
+	slices.SortFunc(p.bindings, func(a, b persona.Binding) int {
+		if persona.OlderThan(a.Object, b.Object) {
+			return -1
+		}
+		return 1
+	})
+	rivals, err := r.rivalsOf(ctx, p.bindings)
+	if err != nil {
+		return nil, err
+	}
+	p.rivals = rivals
+	p.resyncDue = r.memory.resyncDue(id, p.interval(), p.now)
+	for i := range p.bindings {
+		b := &p.bindings[i]
+		pb := b.Object
+		if pb.Annotations[v1alpha1.ReconcileRequestedAtAnnotation] != pb.Status.LastHandledReconcileAt {
+			p.requested = true
+		}
+	}
+	for i := range p.bindings {
+		if b := &p.bindings[i]; !p.retrying(b) {
+			b.Refused = persona.RefusedInStatus(b.Object)
+			b.Failure = carriedFailure(b.Object)
+		}
+	}
+	p.obs = persona.FromRecords(p.bindings, p.personaName())
+	p.obs.Unsettled = p.unsettled()
+	return p, nil
+}
+
+// rivalsOf returns the live bindings of other personas that list a number
+// the given bindings list: the owner function needs their age.
+func (r *PersonaReconciler) rivalsOf(ctx context.Context, bindings []persona.Binding) ([]persona.PB, error) {
+	seen := map[string]bool{}
+	var out []persona.PB
+	for i := range bindings {
+		seen[bindings[i].Key()] = true
+	}
+	for i := range bindings {
+		for _, n := range bindings[i].Object.Spec.InboundNumbers {
+			var same v1alpha1.PersonaBindingList
+			if err := r.List(ctx, &same, client.MatchingFields{indexNumber: n}); err != nil {
+				return nil, fmt.Errorf("listing the bindings of number %s: %w", n, err)
+			}
+			for j := range same.Items {
+				o := &same.Items[j]
+				if k := o.Namespace + "/" + o.Name; !seen[k] && o.DeletionTimestamp.IsZero() {
+					seen[k] = true
+					out = append(out, o)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// retrying says the binding's stalls are looked at again in this pass: its
+// spec changed, a resync is due, or a person asked.
+func (p *pass) retrying(b *persona.Binding) bool {
+	return p.resyncDue || p.requested || b.Object.Status.ObservedGeneration != b.Object.Generation
+}
+
+// carriedFailure keeps, for a live binding whose spec has not changed, a
+// stall that only a person or its retry time can clear, so that a pass with
+// nothing new costs no call.
+func carriedFailure(pb *v1alpha1.PersonaBinding) *persona.Failure {
+	c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReady)
+	if c == nil || !pb.DeletionTimestamp.IsZero() || c.ObservedGeneration != pb.Generation {
+		return nil
+	}
+	switch c.Reason {
+	case v1alpha1.ReasonCredentialsNotFound, v1alpha1.ReasonAccountNotPermitted, v1alpha1.ReasonUnauthorized, v1alpha1.ReasonPersonaNotFound:
+		return &persona.Failure{State: persona.Stalled, Reason: c.Reason, Message: c.Message, Blocks: true}
+	}
+	return nil
+}
+
+// unsettled returns the numbers whose state a call without an answer may
+// still change: this process's unanswered calls within their grace, and,
+// for one grace after a start, the records of bindings whose status says a
+// change was under way since before the start (an earlier process may have
+// had a call in flight when it died).
+func (p *pass) unsettled() map[string]bool {
+	nums, pending, at := p.r.memory.unsettled(p.id, p.now)
+	p.settling, p.settleAt = pending, at
+	if early, started, end := p.r.memory.inStartupGrace(p.r.grace(), p.now); early {
+		for i := range p.bindings {
+			pb := p.bindings[i].Object
+			// Reconciling since before this process started (status times
+			// are in whole seconds): an earlier process's change.
+			c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReconciling)
+			if c != nil && c.Status == metav1.ConditionTrue && c.LastTransitionTime.Time.Before(started.Truncate(time.Second)) {
+				for _, n := range pb.Status.BoundNumbers {
+					nums[n] = true
+				}
+				p.settling, p.settleAt = true, end
+			}
+		}
+	}
+	return nums
+}
+
+func (p *pass) decide() {
+	p.owners, p.plan = persona.Decide(p.bindings, p.rivals, p.obs)
+}
+
+// quiet reports whether this pass has nothing to do: nothing due, requested
+// or under way, no call in the plan, and every status as it is. Most passes
+// are quiet, and cost no call and no write.
+func (p *pass) quiet() bool {
+	if p.resyncDue || p.requested || p.settling || p.plan.Writes() || p.plan.NeedsRead || len(p.plan.Handovers) > 0 {
+		return false
+	}
+	for i := range p.bindings {
+		b := &p.bindings[i]
+		if !b.Object.DeletionTimestamp.IsZero() || !trusted(persona.ReadyReason(b.Object)) {
+			return false
+		}
+		if b.Failure != nil && keyProblem(b.Failure.Reason) {
+			return false // reading a key costs no call, and a person may have fixed it
+		}
+		if !equality.Semantic.DeepEqual(p.status(b), b.Object.Status) {
+			return false
+		}
+	}
+	return true
+}
+
+// mustRead reports whether the persona must be read before planning: a
+// resync, a person's request, a call whose outcome is unknown, or a record
+// that may be out of date (the last pass failed or was cut off). A spec
+// change alone is planned from the records.
+func (p *pass) mustRead() bool {
+	if p.resyncDue || p.requested || p.settling {
+		return true
+	}
+	for i := range p.bindings {
+		b := &p.bindings[i]
+		if b.Object.DeletionTimestamp.IsZero() && !b.Blocked() && !trusted(persona.ReadyReason(b.Object)) {
+			return true
+		}
+	}
+	return false
+}
+
+// trusted says a binding's record is known to be true after a pass that
+// ended with this Ready reason.
+func trusted(reason string) bool {
+	switch reason {
+	case "", v1alpha1.ReasonSynced, v1alpha1.ReasonNumberConflict, v1alpha1.ReasonNumberNotOwned,
+		v1alpha1.ReasonRequestRejected, v1alpha1.ReasonDetachLimitExceeded, v1alpha1.ReasonSuspended,
+		v1alpha1.ReasonCredentialsNotFound, v1alpha1.ReasonAccountNotPermitted, v1alpha1.ReasonUnauthorized, v1alpha1.ReasonPersonaNotFound:
+		return true
+	}
+	return false
+}
+
+// status is the binding's status after this pass.
+func (p *pass) status(b *persona.Binding) v1alpha1.PersonaBindingStatus {
+	return persona.Status(b, p.owners, p.plan, p.obs, persona.RecordAfter(b, p.plan, p.obs))
+}
+
+// interval is the shortest resync interval of the persona's bindings.
+func (p *pass) interval() time.Duration {
+	d := time.Duration(0)
+	for i := range p.bindings {
+		if r := resyncInterval(p.bindings[i].Object); d == 0 || r < d {
+			d = r
+		}
+	}
+	return d
+}
+
+func (p *pass) personaName() string {
+	for i := range p.bindings {
+		if n := p.bindings[i].Object.Status.PersonaName; n != "" && n != p.id {
+			return n
+		}
+	}
+	return ""
+}
+
+func (p *pass) binding(key string) *persona.Binding {
+	for i := range p.bindings {
+		if p.bindings[i].Key() == key {
+			return &p.bindings[i]
+		}
+	}
+	return nil
+}
+
+// detachLimit is the binding's limit, or the manager's default when unset;
+// 0 means no limit.
+func (r *PersonaReconciler) detachLimit(pb *v1alpha1.PersonaBinding) int {
+	if pb.Spec.DetachLimit != nil {
+		return int(*pb.Spec.DetachLimit)
+	}
+	return int(r.DefaultDetachLimit)
+}
+
+// grace is how long an unanswered call may still land.
+func (r *PersonaReconciler) grace() time.Duration {
+	if r.CallGrace > 0 {
+		return r.CallGrace
+	}
+	return 30 * time.Second
+}
+
+// keyProblem says the binding stalled on its key or its account, which the
+// operator looks at again on every pass (Secrets are not watched).
+func keyProblem(reason string) bool {
+	return reason == v1alpha1.ReasonCredentialsNotFound || reason == v1alpha1.ReasonAccountNotPermitted
+}

@@ -1,0 +1,316 @@
+package persona
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+)
+
+// outcome is a plan written as short strings, so that table rows read well:
+// "a:+1…" is binding a and a number, "a>b:+1…" a handover from a to b,
+// "b:+1…<a" a conflict of b's number with a.
+type outcome struct {
+	holders   map[string]string
+	conflicts []string
+	attach    []string
+	detach    []string
+	handovers []string
+	releases  []string
+	pending   []string
+	needsRead bool
+}
+
+func summarize(o Owners, p Plan) outcome {
+	short := func(k string) string { return strings.TrimPrefix(k, "ns/") }
+	var out outcome
+	out.holders = map[string]string{}
+	for n, h := range o.Holder {
+		out.holders[n] = short(h)
+	}
+	for b, c := range o.Conflicts {
+		for n, h := range c {
+			out.conflicts = append(out.conflicts, short(b)+":"+n+"<"+short(h))
+		}
+	}
+	for _, m := range p.Attach {
+		out.attach = append(out.attach, short(m.Binding)+":"+m.Number)
+	}
+	for _, m := range p.Detach {
+		out.detach = append(out.detach, short(m.Binding)+":"+m.Number)
+	}
+	for _, h := range p.Handovers {
+		out.handovers = append(out.handovers, short(h.From)+">"+short(h.To)+":"+h.Number)
+	}
+	for b, ns := range p.Releases {
+		for _, n := range ns {
+			out.releases = append(out.releases, short(b)+":"+n)
+		}
+	}
+	for b, ns := range p.PendingDetach {
+		for _, n := range ns {
+			out.pending = append(out.pending, short(b)+":"+n)
+		}
+	}
+	out.needsRead = p.NeedsRead
+	return out
+}
+
+// TestDecide is the owner function's and the plan's table: older wins,
+// exclusive sweeps, suspension, deletion, the detach limit and handovers.
+func TestDecide(t *testing.T) {
+	tests := []struct {
+		name     string
+		bindings []spec
+		rivals   []spec
+		obs      Observation
+		want     outcome
+	}{{
+		name:     "a new binding attaches every number it lists",
+		bindings: []spec{{name: "a", numbers: []string{n1, n2}}},
+		obs:      fresh(),
+		want:     outcome{holders: map[string]string{n1: "a", n2: "a"}, attach: []string{"a:" + n1, "a:" + n2}},
+	}, {
+		name:     "a binding in sync plans nothing",
+		bindings: []spec{{name: "a", numbers: []string{n1}, record: []string{n1}}},
+		obs:      fresh(n1),
+		want:     outcome{holders: map[string]string{n1: "a"}},
+	}, {
+		name:     "a dropped number is detached",
+		bindings: []spec{{name: "a", numbers: []string{n1}, record: []string{n1, n2}}},
+		obs:      fresh(n1, n2),
+		want:     outcome{holders: map[string]string{n1: "a"}, detach: []string{"a:" + n2}},
+	}, {
+		name:     "a dropped number planned from the records is detached without a read",
+		bindings: []spec{{name: "a", numbers: []string{n1}, record: []string{n1, n2}}},
+		obs:      Observation{Numbers: map[string]*Settings{n1: nil, n2: nil}},
+		want:     outcome{holders: map[string]string{n1: "a"}, detach: []string{"a:" + n2}},
+	}, {
+		name:     "a dropped number already gone is released without a call",
+		bindings: []spec{{name: "a", numbers: []string{n1}, record: []string{n1, n2}}},
+		obs:      fresh(n1),
+		want:     outcome{holders: map[string]string{n1: "a"}, releases: []string{"a:" + n2}},
+	}, {
+		name:     "the older of two bindings listing a number holds it; the younger reports a conflict",
+		bindings: []spec{{name: "b", age: 2, numbers: []string{n1}}, {name: "a", age: 1, numbers: []string{n1}, record: []string{n1}}},
+		obs:      fresh(n1),
+		want:     outcome{holders: map[string]string{n1: "a"}, conflicts: []string{"b:" + n1 + "<a"}},
+	}, {
+		name:     "equal ages are settled by name",
+		bindings: []spec{{name: "b", numbers: []string{n1}}, {name: "a", numbers: []string{n1}}},
+		obs:      fresh(),
+		want:     outcome{holders: map[string]string{n1: "a"}, conflicts: []string{"b:" + n1 + "<a"}, attach: []string{"a:" + n1}},
+	}, {
+		name:     "an older binding of another persona keeps the number; the younger here leaves it alone",
+		bindings: []spec{{name: "b", age: 2, numbers: []string{n1}, record: []string{n1}}},
+		rivals:   []spec{{name: "a", age: 1, persona: p2, numbers: []string{n1}}},
+		obs:      fresh(n1),
+		want:     outcome{holders: map[string]string{}, conflicts: []string{"b:" + n1 + "<a"}, releases: []string{"b:" + n1}},
+	}, {
+		name:     "a younger binding of another persona changes nothing here",
+		bindings: []spec{{name: "a", age: 1, numbers: []string{n1}}},
+		rivals:   []spec{{name: "b", age: 2, persona: p2, numbers: []string{n1}}},
+		obs:      fresh(),
+		want:     outcome{holders: map[string]string{n1: "a"}, attach: []string{"a:" + n1}},
+	}, {
+		name:     "a number one binding drops and another lists changes owner with no call",
+		bindings: []spec{{name: "a", age: 1, numbers: []string{n2}, record: []string{n1, n2}}, {name: "b", age: 2, numbers: []string{n1}}},
+		obs:      fresh(n1, n2),
+		want:     outcome{holders: map[string]string{n1: "b", n2: "a"}, handovers: []string{"a>b:" + n1}, releases: []string{"a:" + n1}},
+	}, {
+		name:     "a handover planned from the records needs a read first",
+		bindings: []spec{{name: "a", age: 1, numbers: []string{n2}, record: []string{n1, n2}}, {name: "b", age: 2, numbers: []string{n1}}},
+		obs:      Observation{Numbers: map[string]*Settings{n1: nil, n2: nil}},
+		want:     outcome{holders: map[string]string{n1: "b", n2: "a"}, handovers: []string{"a>b:" + n1}, releases: []string{"a:" + n1}, needsRead: true},
+	}, {
+		name:     "a deleted binding hands over what another binding lists and detaches the rest",
+		bindings: []spec{{name: "a", age: 1, deleting: true, numbers: []string{n1, n2}, record: []string{n1, n2}}, {name: "b", age: 2, numbers: []string{n1}}},
+		obs:      fresh(n1, n2),
+		want:     outcome{holders: map[string]string{n1: "b"}, handovers: []string{"a>b:" + n1}, releases: []string{"a:" + n1}, detach: []string{"a:" + n2}},
+	}, {
+		name:     "a deleted binding with deletionPolicy Orphan lets go without a call",
+		bindings: []spec{{name: "a", deleting: true, orphan: true, numbers: []string{n1}, record: []string{n1}}},
+		obs:      fresh(n1),
+		want:     outcome{holders: map[string]string{}, releases: []string{"a:" + n1}},
+	}, {
+		name:     "a deleted suspended binding changes nothing in Bland",
+		bindings: []spec{{name: "a", deleting: true, suspend: true, numbers: []string{n1}, record: []string{n1}}},
+		obs:      fresh(n1),
+		want:     outcome{holders: map[string]string{}, releases: []string{"a:" + n1}},
+	}, {
+		name:     "a deleted binding whose key is missing keeps its record and waits",
+		bindings: []spec{{name: "a", deleting: true, blocked: true, numbers: []string{n1}, record: []string{n1}}},
+		obs:      fresh(n1),
+		want:     outcome{holders: map[string]string{}},
+	}, {
+		name:     "a deleted binding let go at namespace teardown releases without a call",
+		bindings: []spec{{name: "a", deleting: true, blocked: true, letGo: true, numbers: []string{n1}, record: []string{n1}}},
+		obs:      fresh(n1),
+		want:     outcome{holders: map[string]string{}, releases: []string{"a:" + n1}},
+	}, {
+		name:     "a number dropped next to a suspended binding that lists it is detached: it could not take it",
+		bindings: []spec{{name: "a", age: 1, numbers: []string{n2}, record: []string{n1, n2}}, {name: "b", age: 2, suspend: true, numbers: []string{n1}}},
+		obs:      fresh(n1, n2),
+		want:     outcome{holders: map[string]string{n2: "a"}, detach: []string{"a:" + n1}},
+	}, {
+		name:     "a suspended binding keeps what it holds, attaches nothing, and needs a read to report",
+		bindings: []spec{{name: "a", suspend: true, numbers: []string{n2}, record: []string{n1}}},
+		obs:      Observation{Numbers: map[string]*Settings{n1: nil}},
+		want:     outcome{holders: map[string]string{}, needsRead: true},
+	}, {
+		name:     "an exclusive binding sweeps what nobody lists",
+		bindings: []spec{{name: "a", exclusive: true, numbers: []string{n1}, record: []string{n1}}},
+		rivals:   []spec{{name: "z", age: 9, persona: p2, numbers: []string{n3}}},
+		obs:      fresh(n1, n2, n3),
+		want:     outcome{holders: map[string]string{n1: "a"}, detach: []string{"a:" + n2}},
+	}, {
+		name:     "an exclusive sweep needs a read",
+		bindings: []spec{{name: "a", exclusive: true, numbers: []string{n1}, record: []string{n1}}},
+		obs:      Observation{Numbers: map[string]*Settings{n1: nil}},
+		want:     outcome{holders: map[string]string{n1: "a"}, needsRead: true},
+	}, {
+		name:     "an exclusive binding younger than another on its persona is shut out and sweeps nothing",
+		bindings: []spec{{name: "a", age: 1, numbers: []string{n1}, record: []string{n1}}, {name: "b", age: 2, exclusive: true, numbers: []string{n2}}},
+		obs:      fresh(n1, n3),
+		want:     outcome{holders: map[string]string{n1: "a"}, conflicts: []string{"b:" + n2 + "<a"}},
+	}, {
+		name:     "a detach past the limit waits for approval; the attach goes ahead",
+		bindings: []spec{{name: "a", limit: 1, numbers: []string{n3}, record: []string{n1, n2}}},
+		obs:      fresh(n1, n2),
+		want:     outcome{holders: map[string]string{n3: "a"}, attach: []string{"a:" + n3}, pending: []string{"a:" + n1, "a:" + n2}},
+	}, {
+		name:     "an approved detach past the limit goes ahead",
+		bindings: []spec{{name: "a", limit: 1, approved: true, record: []string{n1, n2}}},
+		obs:      fresh(n1, n2),
+		want:     outcome{holders: map[string]string{}, detach: []string{"a:" + n1, "a:" + n2}},
+	}, {
+		name:     "deletion is not held by the detach limit",
+		bindings: []spec{{name: "a", limit: 1, deleting: true, record: []string{n1, n2}}},
+		obs:      fresh(n1, n2),
+		want:     outcome{holders: map[string]string{}, detach: []string{"a:" + n1, "a:" + n2}},
+	}, {
+		name:     "a refused number is not tried again and is held by nobody",
+		bindings: []spec{{name: "a", numbers: []string{n1, n2}, refused: []string{n2}, record: []string{n1}}},
+		obs:      fresh(n1),
+		want:     outcome{holders: map[string]string{n1: "a"}},
+	}, {
+		name:     "a binding whose key is missing holds nothing new but keeps what it has",
+		bindings: []spec{{name: "a", blocked: true, numbers: []string{n1, n2}, record: []string{n1}}},
+		obs:      fresh(n1),
+		want:     outcome{holders: map[string]string{}},
+	}, {
+		name:     "a number a call without an answer may still change is left alone",
+		bindings: []spec{{name: "a", record: []string{n1}}},
+		obs:      Observation{Numbers: map[string]*Settings{}, Fresh: true, Unsettled: map[string]bool{n1: true}},
+		want:     outcome{holders: map[string]string{}},
+	}, {
+		name:     "an attached number its holder does not record is adopted, with no call",
+		bindings: []spec{{name: "a", numbers: []string{n1}}},
+		obs:      fresh(n1),
+		want:     outcome{holders: map[string]string{n1: "a"}},
+	}}
+	sortAll := cmpopts.SortSlices(func(a, b string) bool { return a < b })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var rivals []PB
+			for _, r := range tt.rivals {
+				rivals = append(rivals, r.object())
+			}
+			got := summarize(Decide(bindings(tt.bindings...), rivals, tt.obs))
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(outcome{}), sortAll, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("Decide (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestClaimsGoIntoTheRecordBeforeTheCall checks the intent: a number about to
+// be attached or taken over is in the record before any call.
+func TestClaimsGoIntoTheRecordBeforeTheCall(t *testing.T) {
+	bs := bindings(spec{name: "a", age: 1, numbers: []string{n2}, record: []string{n1, n2}}, spec{name: "b", age: 2, numbers: []string{n1, n3}})
+	_, p := Decide(bs, nil, fresh(n1, n2))
+	if got := Intent(&bs[1], p); !slices.Equal(got, []string{n1, n3}) {
+		t.Errorf("intent of b = %v, want %v", got, []string{n1, n3})
+	}
+}
+
+// TestSettingsFollowTheHolder covers overrides: set, left alone, cleared,
+// and carried along by a handover.
+func TestSettingsFollowTheHolder(t *testing.T) {
+	withPathway := func(numbers ...string) Observation {
+		o := fresh(numbers...)
+		for _, n := range numbers {
+			o.Numbers[n] = &Settings{PathwayID: "old"}
+		}
+		return o
+	}
+	tests := []struct {
+		name     string
+		bindings []spec
+		obs      Observation
+		want     []string
+	}{
+		{"a wanted pathway is applied", []spec{{name: "a", numbers: []string{n1}, record: []string{n1}, want: map[string]string{n1: "new"}}}, fresh(n1), []string{n1 + "=new"}},
+		{"a fresh attach gets its pathway", []spec{{name: "a", numbers: []string{n1}, want: map[string]string{n1: "new"}}}, fresh(), []string{n1 + "=new"}},
+		{"a pathway the operator never set is left alone", []spec{{name: "a", numbers: []string{n1}, record: []string{n1}}}, withPathway(n1), nil},
+		{"a pathway the operator set and the spec dropped is cleared", []spec{{name: "a", numbers: []string{n1}, record: []string{n1}, applied: map[string]string{n1: "old"}}}, withPathway(n1), []string{n1 + "="}},
+		{"a handed-over number's pathway is cleared when the taker wants none", []spec{
+			{name: "a", age: 1, record: []string{n1}, applied: map[string]string{n1: "old"}},
+			{name: "b", age: 2, numbers: []string{n1}},
+		}, withPathway(n1), []string{n1 + "="}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, p := Decide(bindings(tt.bindings...), nil, tt.obs)
+			var got []string
+			for _, c := range p.Settings {
+				id := ""
+				if c.Settings != nil {
+					id = c.Settings.PathwayID
+				}
+				got = append(got, c.Number+"="+id)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("settings = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestStatusClaimsOnlyWhatIsObserved checks the Ready rules: Synced only when
+// the observation shows the spec met; a refusal rolls its claim back.
+func TestStatusClaimsOnlyWhatIsObserved(t *testing.T) {
+	tests := []struct {
+		name   string
+		b      spec
+		obs    Observation
+		reason string
+		record []string
+	}{
+		{"every number attached is Synced", spec{name: "a", numbers: []string{n1}, record: []string{n1}}, fresh(n1), v1alpha1.ReasonSynced, []string{n1}},
+		{"a claimed number that is not attached is not Synced, and its claim rolls back", spec{name: "a", numbers: []string{n1}}, fresh(), v1alpha1.ReasonProgressing, nil},
+		{"a refused number stalls the binding and is not held", spec{name: "a", numbers: []string{n1, n2}, refused: []string{n2}, record: []string{n1}}, fresh(n1), v1alpha1.ReasonNumberNotOwned, []string{n1}},
+		{"a number an unanswered call may change is not Synced, and stays recorded", spec{name: "a", numbers: []string{n1}, record: []string{n1}},
+			Observation{Numbers: map[string]*Settings{}, Fresh: true, Unsettled: map[string]bool{n1: true}}, v1alpha1.ReasonProgressing, []string{n1}},
+		{"a dropped number still attached is not Synced", spec{name: "a", limit: 0, numbers: []string{}, record: []string{n1}, suspend: false, blocked: true}, fresh(n1), v1alpha1.ReasonCredentialsNotFound, []string{n1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bs := bindings(tt.b)
+			owners, p := Decide(bs, nil, tt.obs)
+			record := RecordAfter(&bs[0], p, tt.obs)
+			st := Status(&bs[0], owners, p, tt.obs, record)
+			ready := st.Conditions[0]
+			if ready.Reason != tt.reason {
+				t.Errorf("Ready reason = %s (%s), want %s", ready.Reason, ready.Message, tt.reason)
+			}
+			if !slices.Equal(record, tt.record) {
+				t.Errorf("record = %v, want %v", record, tt.record)
+			}
+		})
+	}
+}

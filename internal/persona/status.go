@@ -1,0 +1,321 @@
+package persona
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+)
+
+// Intent is the binding's record before the first call: what it holds now
+// plus what it is about to hold. Written first, so that a crash between a
+// call and the final status leaves no attached number nobody owns.
+func Intent(b *Binding, p Plan) []string {
+	rec := sets.New(b.Object.Status.BoundNumbers...)
+	rec.Insert(p.Claims[b.Key()]...)
+	return sortedOrNil(rec)
+}
+
+// RecordAfter is the binding's record once the calls are made: it lets go
+// of what it released, keeps what it claimed, and then only what the
+// observation shows attached (a refused or failed attach rolls its claim
+// back; a number an unanswered call may still change is kept).
+func RecordAfter(b *Binding, p Plan, obs Observation) []string {
+	rec := sets.New(b.Object.Status.BoundNumbers...)
+	rec.Delete(p.Releases[b.Key()]...)
+	rec.Insert(p.Claims[b.Key()]...)
+	for n := range rec {
+		if !obs.Has(n) && !obs.Unsettled[n] {
+			rec.Delete(n)
+		}
+	}
+	return sortedOrNil(rec)
+}
+
+// Status is the binding's new status: a pure function of its snapshot, the
+// owners, the plan, the latest observation and its record after the calls.
+// It claims Synced only when the observation shows the snapshot's spec met.
+func Status(b *Binding, owners Owners, p Plan, obs Observation, record []string) v1alpha1.PersonaBindingStatus {
+	snap := b.Object
+	st := *snap.Status.DeepCopy()
+	st.ObservedGeneration = snap.Generation
+	st.LastHandledReconcileAt = snap.Annotations[v1alpha1.ReconcileRequestedAtAnnotation]
+	switch {
+	case obs.Name != "":
+		st.PersonaName = obs.Name
+	case st.PersonaName == "":
+		st.PersonaName = snap.Spec.PersonaID // until Bland tells us its name
+	}
+	st.BoundNumbers = record
+	st.PendingDetach = p.PendingDetach[b.Key()]
+	st.Numbers = numberStatuses(b, owners, p, obs, record)
+
+	attached := 0
+	for _, n := range snap.Spec.InboundNumbers {
+		if obs.Has(n) && owners.Conflicts[b.Key()][n] == "" && !obs.Unsettled[n] {
+			attached++
+		}
+	}
+	st.Summary = fmt.Sprintf("%d/%d", attached, len(snap.Spec.InboundNumbers))
+	state, reason, msg := assess(b, owners, p, obs, record, attached)
+	SetConditions(&st, snap.Generation, state, reason, msg)
+	return st
+}
+
+// assess picks the Ready reason and message, worst first.
+func assess(b *Binding, owners Owners, p Plan, obs Observation, record []string, attached int) (Readiness, string, string) {
+	snap, key := b.Object, b.Key()
+	if !b.live() {
+		return deletionState(b, record)
+	}
+	if f := b.Failure; f != nil {
+		return f.State, f.Reason, f.Message
+	}
+	notOwned, rejected := refusals(b)
+	switch {
+	case snap.Spec.Suspend:
+		if w := p.Would[key]; !w.Writes() {
+			return SuspendedInSync, v1alpha1.ReasonSuspended, "suspended; the persona matches the spec"
+		}
+		return SuspendedPending, v1alpha1.ReasonSuspended, "suspended; would " + Describe(p.Would[key])
+	case len(p.PendingDetach[key]) > 0:
+		return Stalled, v1alpha1.ReasonDetachLimitExceeded, detachLimitMessage(snap, p.Limits[key], p.PendingDetach[key])
+	case len(notOwned) > 0:
+		return Stalled, v1alpha1.ReasonNumberNotOwned, "numbers not in the Bland account: " + describeRefusals(b, notOwned)
+	case len(rejected) > 0:
+		return Stalled, v1alpha1.ReasonRequestRejected, "Bland refused to attach " + describeRefusals(b, rejected)
+	case len(owners.Conflicts[key]) > 0:
+		return Stalled, v1alpha1.ReasonNumberConflict, describeConflicts(owners.Conflicts[key])
+	}
+	if unmet := Unmet(b, owners, p, obs, record); unmet != "" {
+		return Progressing, v1alpha1.ReasonProgressing, unmet
+	}
+	return Ready, v1alpha1.ReasonSynced, fmt.Sprintf("%d/%d numbers attached to persona %s", attached, len(snap.Spec.InboundNumbers), snap.Spec.PersonaID)
+}
+
+// deletionState says why a deleted binding still waits, if it does.
+func deletionState(b *Binding, record []string) (Readiness, string, string) {
+	state, reason, why := Progressing, v1alpha1.ReasonDeleting, "detaching"
+	if f := b.Failure; f != nil {
+		why = f.Message
+		if f.State == Stalled {
+			state, reason = Stalled, f.Reason
+		}
+	}
+	return state, reason, fmt.Sprintf("deleting: cannot detach %s yet: %s; set deletionPolicy: Orphan to delete without detaching", List(record), why)
+}
+
+// Unmet says what the observation still lacks for the snapshot's spec, or ""
+// when it is met: every desired number this binding may hold is attached with
+// its settings, no number it dropped is still attached, and, exclusive,
+// nothing it sweeps is left.
+func Unmet(b *Binding, owners Owners, p Plan, obs Observation, record []string) string {
+	snap, key := b.Object, b.Key()
+	want := WantedSettings(&snap.Spec)
+	applied := AppliedSettings(&snap.Status)
+	var missing, settings, dropped, stray, waiting []string
+	for _, n := range snap.Spec.InboundNumbers {
+		if owners.Conflicts[key][n] != "" || refused(b, n) {
+			continue
+		}
+		current, ok := obs.Numbers[n]
+		switch {
+		case obs.Unsettled[n]:
+			waiting = append(waiting, n)
+		case !ok:
+			missing = append(missing, n)
+		case !isEmpty(want[n]) && !equal(want[n], current):
+			settings = append(settings, n)
+		case isEmpty(want[n]) && !isEmpty(applied[n]) && !isEmpty(current):
+			settings = append(settings, n)
+		}
+	}
+	for _, n := range record {
+		if !slices.Contains(snap.Spec.InboundNumbers, n) {
+			dropped = append(dropped, n)
+		}
+	}
+	for _, n := range p.Sweeps[key] {
+		if obs.Has(n) {
+			stray = append(stray, n)
+		}
+	}
+	var parts []string
+	add := func(label string, nums []string) {
+		if len(nums) > 0 {
+			slices.Sort(nums)
+			parts = append(parts, label+List(nums))
+		}
+	}
+	add("not attached yet: ", missing)
+	add("settings not applied yet: ", settings)
+	add("dropped but still attached: ", dropped)
+	add("unlisted numbers still attached: ", stray)
+	add("waiting for the outcome of a call Bland never answered: ", waiting)
+	return strings.Join(parts, "; ")
+}
+
+// SetConditions keeps Ready always present, and Reconciling and Stalled only
+// while true. lastTransitionTime moves only when a condition's status does.
+func SetConditions(st *v1alpha1.PersonaBindingStatus, gen int64, state Readiness, reason, msg string) {
+	conds := &st.Conditions
+	readyStatus := metav1.ConditionFalse
+	if state == Ready || state == SuspendedInSync {
+		readyStatus = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(conds, metav1.Condition{Type: v1alpha1.ConditionReady, Status: readyStatus, Reason: reason, Message: msg, ObservedGeneration: gen})
+	if state == Progressing {
+		meta.SetStatusCondition(conds, metav1.Condition{Type: v1alpha1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: reason, Message: msg, ObservedGeneration: gen})
+	} else {
+		meta.RemoveStatusCondition(conds, v1alpha1.ConditionReconciling)
+	}
+	if state == Stalled {
+		meta.SetStatusCondition(conds, metav1.Condition{Type: v1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: reason, Message: msg, ObservedGeneration: gen})
+	} else {
+		meta.RemoveStatusCondition(conds, v1alpha1.ConditionStalled)
+	}
+}
+
+// numberStatuses lists every desired or owned number with its state.
+func numberStatuses(b *Binding, owners Owners, p Plan, obs Observation, record []string) []v1alpha1.NumberStatus {
+	snap, key := b.Object, b.Key()
+	desired := sets.New(snap.Spec.InboundNumbers...)
+	all := desired.Union(sets.New(record...))
+	want, applied := WantedSettings(&snap.Spec), AppliedSettings(&snap.Status)
+	for _, h := range p.Handovers {
+		if h.To == key {
+			if h.Applied != nil {
+				applied[h.Number] = h.Applied
+			}
+		}
+	}
+	out := make([]v1alpha1.NumberStatus, 0, all.Len())
+	for _, n := range sets.List(all) {
+		ns := v1alpha1.NumberStatus{Number: n}
+		current, attached := obs.Numbers[n]
+		r, isRefused := b.Refused[n]
+		switch {
+		case !desired.Has(n) && slices.Contains(p.PendingDetach[key], n):
+			ns.State, ns.Message = v1alpha1.NumberPending, "dropped from the spec; the detach waits for approval (detach limit)"
+		case !desired.Has(n):
+			ns.State, ns.Message = v1alpha1.NumberPending, "dropped from the spec; waiting to be detached"
+		case owners.Conflicts[key][n] != "":
+			ns.State, ns.Message = v1alpha1.NumberConflict, "held by older PersonaBinding "+owners.Conflicts[key][n]
+		case isRefused && r.NotOwned:
+			ns.State, ns.Message = v1alpha1.NumberNotOwned, r.Message
+		case isRefused:
+			ns.State, ns.Message = v1alpha1.NumberRejected, r.Message
+		case obs.Unsettled[n]:
+			ns.State, ns.Message = v1alpha1.NumberPending, "waiting for the outcome of a call Bland never answered"
+		case attached:
+			ns.State = v1alpha1.NumberAttached
+			switch {
+			case !isEmpty(want[n]) && equal(want[n], current):
+				ns.AppliedSettings = want[n]
+			case !isEmpty(applied[n]) && equal(applied[n], current):
+				ns.AppliedSettings = applied[n] // set by the operator, to be cleared
+			}
+		case snap.Spec.Suspend:
+			ns.State, ns.Message = v1alpha1.NumberPending, "suspended; not attached"
+		case b.Failure != nil:
+			ns.State, ns.Message = v1alpha1.NumberError, "not attached: the last sync failed (see the Ready condition)"
+		default:
+			ns.State, ns.Message = v1alpha1.NumberPending, "not attached yet"
+		}
+		out = append(out, ns)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func refusals(b *Binding) (notOwned, rejected []string) {
+	for n, r := range b.Refused {
+		if !slices.Contains(b.Object.Spec.InboundNumbers, n) {
+			continue
+		}
+		if r.NotOwned {
+			notOwned = append(notOwned, n)
+		} else {
+			rejected = append(rejected, n)
+		}
+	}
+	slices.Sort(notOwned)
+	slices.Sort(rejected)
+	return notOwned, rejected
+}
+
+func describeRefusals(b *Binding, nums []string) string {
+	msg := List(nums)
+	if r := b.Refused[nums[0]]; r.Message != "" {
+		msg += " (" + r.Message + ")"
+	}
+	return msg
+}
+
+// Describe says what a plan does, for messages.
+func Describe(p Plan) string {
+	var parts []string
+	nums := func(ms []Move) []string {
+		out := make([]string, 0, len(ms))
+		for _, m := range ms {
+			out = append(out, m.Number)
+		}
+		return out
+	}
+	if len(p.Attach) > 0 {
+		parts = append(parts, "attach "+List(nums(p.Attach)))
+	}
+	if len(p.Detach) > 0 {
+		parts = append(parts, "detach "+List(nums(p.Detach)))
+	}
+	if len(p.Settings) > 0 {
+		var s []string
+		for _, c := range p.Settings {
+			s = append(s, c.Number)
+		}
+		parts = append(parts, "update the settings of "+List(s))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func describeConflicts(c map[string]string) string {
+	byHolder := map[string][]string{}
+	for n, holder := range c {
+		byHolder[holder] = append(byHolder[holder], n)
+	}
+	var parts []string
+	for _, holder := range slices.Sorted(mapsKeys(byHolder)) {
+		nums := byHolder[holder]
+		slices.Sort(nums)
+		parts = append(parts, fmt.Sprintf("%s held by older PersonaBinding %s", List(nums), holder))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// detachLimitMessage says how many wait, the limit, and how to approve.
+func detachLimitMessage(snap *v1alpha1.PersonaBinding, limit int, pending []string) string {
+	return fmt.Sprintf("%d numbers would be detached (%s), over the detach limit of %d; to approve, run: kubectl annotate pb -n %s %s %s=%d --overwrite",
+		len(pending), List(pending), limit, snap.Namespace, snap.Name, v1alpha1.ApproveDetachAnnotation, snap.Generation)
+}
+
+// List keeps messages short: at most ten numbers, then a count.
+func List(nums []string) string {
+	if len(nums) <= 10 {
+		return strings.Join(nums, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(nums[:10], ", "), len(nums)-10)
+}
+
+func sortedOrNil(s sets.Set[string]) []string {
+	if s.Len() == 0 {
+		return nil
+	}
+	return sets.List(s)
+}
