@@ -2,13 +2,12 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/workqueue"
@@ -86,19 +85,13 @@ func (r *accountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 // looks at whether the key is there, never at its value.
 func (r *accountReconciler) secretProblem(ctx context.Context, acct *v1alpha1.ClusterBlandAccount) string {
 	ref := acct.Spec.SecretRef
-	key := ref.Key
-	if key == "" {
-		key = "apiKey"
-	}
-	var secret corev1.Secret
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &secret)
+	_, err := readSecretKey(ctx, r.APIReader, ref.Namespace, ref.Name, ref.Key, "secretRef.key")
+	var cred *errCredentials
 	switch {
-	case apierrors.IsNotFound(err):
-		return fmt.Sprintf("Secret %q not found in namespace %q", ref.Name, ref.Namespace)
+	case errors.As(err, &cred):
+		return cred.msg
 	case err != nil:
 		return fmt.Sprintf("cannot read Secret %q in namespace %q", ref.Name, ref.Namespace)
-	case len(secret.Data[key]) == 0:
-		return fmt.Sprintf("Secret %q has no key %q (secretRef.key)", ref.Name, key)
 	}
 	return ""
 }

@@ -34,7 +34,7 @@ func (r *PersonaReconciler) readAPIKey(ctx context.Context, pb *v1alpha1.Persona
 		return r.readAccountKey(ctx, pb)
 	case pb.Spec.CredentialsRef != nil:
 		ref := pb.Spec.CredentialsRef
-		return r.readSecretKey(ctx, pb.Namespace, ref.Name, ref.Key, "credentialsRef.key")
+		return readSecretKey(ctx, r.APIReader, pb.Namespace, ref.Name, ref.Key, "credentialsRef.key")
 	}
 	return "", &errCredentials{"the binding names neither credentialsRef nor accountRef"}
 }
@@ -63,7 +63,7 @@ func (r *PersonaReconciler) readAccountKey(ctx context.Context, pb *v1alpha1.Per
 		return "", &errNotPermitted{fmt.Sprintf("ClusterBlandAccount %q does not admit namespace %q (its namespaceSelector does not match the namespace's labels)", name, pb.Namespace)}
 	}
 	ref := acct.Spec.SecretRef
-	key, err := r.readSecretKey(ctx, ref.Namespace, ref.Name, ref.Key, "secretRef.key")
+	key, err := readSecretKey(ctx, r.APIReader, ref.Namespace, ref.Name, ref.Key, "secretRef.key")
 	var cred *errCredentials
 	if errors.As(err, &cred) {
 		return "", &errCredentials{fmt.Sprintf("ClusterBlandAccount %q: %s", name, cred.msg)}
@@ -71,13 +71,14 @@ func (r *PersonaReconciler) readAccountKey(ctx context.Context, pb *v1alpha1.Per
 	return key, err
 }
 
-// readSecretKey reads one key of a Secret straight from the API server.
-func (r *PersonaReconciler) readSecretKey(ctx context.Context, namespace, name, key, field string) (string, error) {
+// readSecretKey reads one key of a Secret straight from the API server: the
+// one place a Secret is read, for bindings and accounts alike.
+func readSecretKey(ctx context.Context, reader client.Reader, namespace, name, key, field string) (string, error) {
 	if key == "" {
 		key = "apiKey"
 	}
 	var secret corev1.Secret
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &secret)
+	err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &secret)
 	switch {
 	case apierrors.IsNotFound(err):
 		return "", &errCredentials{fmt.Sprintf("Secret %q not found in namespace %q", name, namespace)}

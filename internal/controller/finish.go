@@ -43,6 +43,7 @@ func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, e
 			continue
 		}
 		st := persona.Status(b, p.owners, p.plan, p.obs, record)
+		keepTransitionTimes(&st, p.latest(b).Status)
 		before := persona.ReadyReason(b.Object)
 		if err := r.patchStatus(ctx, p, b, st); err != nil {
 			errs = append(errs, err)
@@ -186,5 +187,17 @@ func (p *pass) recordMetrics() {
 			deleting = pb.DeletionTimestamp.Time
 		}
 		metrics.Bindings.Set(types.NamespacedName{Namespace: pb.Namespace, Name: pb.Name}, ready, reason, len(pb.Status.BoundNumbers), deleting)
+	}
+}
+
+// keepTransitionTimes keeps a condition's lastTransitionTime from what the
+// server holds (the intent may have been written since the snapshot) when
+// its status did not change.
+func keepTransitionTimes(st *v1alpha1.PersonaBindingStatus, server v1alpha1.PersonaBindingStatus) {
+	for i := range st.Conditions {
+		c := &st.Conditions[i]
+		if prev := meta.FindStatusCondition(server.Conditions, c.Type); prev != nil && prev.Status == c.Status {
+			c.LastTransitionTime = prev.LastTransitionTime
+		}
 	}
 }
