@@ -1,0 +1,72 @@
+package controller
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+// TestResyncsAreSpreadAfterAStart checks that a restart costs no burst of
+// reads: each persona's first resync falls one to two intervals after it is
+// first seen, spread rather than together, and later ones one interval
+// (±10%) after each read.
+func TestResyncsAreSpreadAfterAStart(t *testing.T) {
+	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var m memory
+	const interval = 10 * time.Minute
+	start := clock.Now()
+	firsts := map[time.Duration]bool{}
+	for i := range 200 {
+		id := fmt.Sprintf("p%d", i)
+		if m.resyncDue(id, interval, clock.Now()) {
+			t.Fatalf("%s is due at once after a start", id)
+		}
+		wait := m.resyncIn(id, clock.Now())
+		if wait < interval || wait > 2*interval {
+			t.Fatalf("%s: first resync in %v, want between %v and %v", id, wait, interval, 2*interval)
+		}
+		firsts[wait.Round(time.Second)] = true
+	}
+	if len(firsts) < 100 {
+		t.Errorf("first resyncs are bunched: %d distinct times for 200 personas", len(firsts))
+	}
+
+	clock.Step(2 * interval)
+	if !m.resyncDue("p0", interval, clock.Now()) {
+		t.Fatalf("p0 is not due two intervals after the start (%v)", clock.Since(start))
+	}
+	m.read("p0", interval, clock.Now())
+	if wait := m.resyncIn("p0", clock.Now()); wait < interval*9/10 || wait > interval*11/10 {
+		t.Errorf("after a read, next resync in %v, want %v ±10%%", wait, interval)
+	}
+}
+
+// TestAnUnansweredCallStaysUnsettledForItsGrace checks that numbers of a
+// call without an answer are unsettled until the grace ends, and that a read
+// is still owed after it ends, until one happens.
+func TestAnUnansweredCallStaysUnsettledForItsGrace(t *testing.T) {
+	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var m memory
+	const grace = 30 * time.Second
+	m.unanswer("p", []string{"+14155550001"}, clock.Now().Add(grace))
+
+	nums, pending, at := m.unsettled("p", clock.Now())
+	if !nums["+14155550001"] || !pending || !at.Equal(clock.Now().Add(grace)) {
+		t.Fatalf("within the grace: numbers %v, pending %v, until %v", nums, pending, at)
+	}
+	clock.Step(grace)
+	nums, pending, _ = m.unsettled("p", clock.Now())
+	if len(nums) != 0 || !pending {
+		t.Fatalf("after the grace: numbers %v (want none), pending %v (want a read owed)", nums, pending)
+	}
+	m.read("p", time.Minute, clock.Now())
+	if _, pending, _ = m.unsettled("p", clock.Now()); pending {
+		t.Fatal("a read after the grace did not settle the call")
+	}
+	m.forget("p")
+	if len(m.personas) != 0 {
+		t.Errorf("forget left %d personas in memory", len(m.personas))
+	}
+}
