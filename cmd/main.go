@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -30,6 +31,7 @@ var version = "dev"
 
 type flags struct {
 	blandURL, metricsAddr, probeAddr, watchNamespaces, leaderNamespace string
+	leaderIdentity                                                     string
 	allowInsecure, leaderElect, secureMetrics, http2                   bool
 	qps                                                                float64
 	apiTimeout, leaseDuration, renewDeadline, retryPeriod              time.Duration
@@ -43,7 +45,7 @@ func parseFlags() (flags, zap.Options) {
 	flag.BoolVar(&f.allowInsecure, "allow-insecure-api-url", false, "Allow a plain http:// --bland-api-url (tests and the local demo only).")
 	flag.Float64Var(&f.qps, "api-qps", 5, "Calls per second to Bland, shared by all bindings (token bucket rate). Negative turns it off.")
 	flag.IntVar(&f.burst, "api-burst", 10, "Burst of calls to Bland (token bucket size).")
-	flag.IntVar(&f.workers, "max-concurrent-reconciles", 4, "PersonaBindings reconciled in parallel.")
+	flag.IntVar(&f.workers, "max-concurrent-reconciles", 4, "Personas reconciled in parallel (all bindings of one persona are one reconcile).")
 	flag.DurationVar(&f.apiTimeout, "api-timeout", 30*time.Second, "Longest a call to Bland may take, reading the answer included.")
 	flag.IntVar(&f.batchSize, "api-batch-size", 100, "Most numbers sent in one attach or detach call.")
 	flag.IntVar(&f.detachLimit, "default-detach-limit", 0, "Most numbers one reconcile may detach without approval, for bindings without spec.detachLimit (0: no limit).")
@@ -57,6 +59,7 @@ func parseFlags() (flags, zap.Options) {
 	flag.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it steps down.")
 	flag.DurationVar(&f.retryPeriod, "leader-election-retry-period", time.Second, "How often leader and standby look at the Lease; a released Lease is taken within about this long.")
 	flag.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; in a cluster, the manager's own.")
+	flag.StringVar(&f.leaderIdentity, "leader-election-identity", "", "Holder identity written into the Lease while this replica leads (e.g. the Pod name); empty: the hostname and a random suffix.")
 	flag.BoolVar(&f.showVersion, "version", false, "Print the version and exit.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
@@ -111,14 +114,22 @@ func run(f flags) error {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                        scheme,
-		Metrics:                       metricsOpts,
-		HealthProbeBindAddress:        f.probeAddr,
-		LeaderElection:                f.leaderElect,
-		LeaderElectionID:              "bland-operator.personas.bland-operator.dev",
-		LeaderElectionNamespace:       f.leaderNamespace,
-		LeaderElectionReleaseOnCancel: true,
+	cfg := ctrl.GetConfigOrDie()
+	var lock resourcelock.Interface
+	if f.leaderElect && f.leaderIdentity != "" {
+		if lock, err = leaderLock(cfg, f.leaderNamespace, f.leaderIdentity, f.renewDeadline); err != nil {
+			return err
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                              scheme,
+		Metrics:                             metricsOpts,
+		HealthProbeBindAddress:              f.probeAddr,
+		LeaderElection:                      f.leaderElect,
+		LeaderElectionID:                    leaseName,
+		LeaderElectionResourceLockInterface: lock,
+		LeaderElectionNamespace:             f.leaderNamespace,
+		LeaderElectionReleaseOnCancel:       true,
 		// On shutdown a call in flight runs to its answer (at most the API
 		// timeout) and is recorded before the Lease is released.
 		GracefulShutdownTimeout: ptrTo(f.apiTimeout + 10*time.Second),
