@@ -6,6 +6,8 @@ package controller
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"k8s.io/client-go/tools/events"
@@ -88,6 +90,9 @@ func (r *PersonaReconciler) Reconcile(ctx context.Context, req Request) (ctrl.Re
 	if p.mustRead() || p.plan.NeedsRead {
 		if !r.observe(ctx, p) {
 			return r.finish(ctx, p)
+		}
+		if err := r.addRivals(ctx, p, slices.Collect(maps.Keys(p.obs.Numbers))); err != nil {
+			return ctrl.Result{}, err
 		}
 		p.decide()
 	}

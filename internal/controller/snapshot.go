@@ -81,11 +81,13 @@ func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, err
 		}
 		return 1
 	})
-	rivals, err := r.rivalsOf(ctx, p.bindings)
-	if err != nil {
+	var listed []string
+	for i := range p.bindings {
+		listed = append(listed, p.bindings[i].Object.Spec.InboundNumbers...)
+	}
+	if err := r.addRivals(ctx, p, listed); err != nil {
 		return nil, err
 	}
-	p.rivals = rivals
 	p.resyncDue = r.memory.resyncDue(id, p.interval(), p.now)
 	for i := range p.bindings {
 		b := &p.bindings[i]
@@ -105,30 +107,31 @@ func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, err
 	return p, nil
 }
 
-// rivalsOf returns the live bindings of other personas that list a number
-// the given bindings list: the owner function needs their age.
-func (r *PersonaReconciler) rivalsOf(ctx context.Context, bindings []persona.Binding) ([]persona.PB, error) {
+// addRivals adds to the pass the live bindings of other personas that list
+// one of the numbers: the owner function needs their age, and an exclusive
+// sweep leaves alone a number any binding lists.
+func (r *PersonaReconciler) addRivals(ctx context.Context, p *pass, numbers []string) error {
 	seen := map[string]bool{}
-	var out []persona.PB
-	for i := range bindings {
-		seen[bindings[i].Key()] = true
+	for i := range p.bindings {
+		seen[p.bindings[i].Key()] = true
 	}
-	for i := range bindings {
-		for _, n := range bindings[i].Object.Spec.InboundNumbers {
-			var same v1alpha1.PersonaBindingList
-			if err := r.List(ctx, &same, client.MatchingFields{indexNumber: n}); err != nil {
-				return nil, fmt.Errorf("listing the bindings of number %s: %w", n, err)
-			}
-			for j := range same.Items {
-				o := &same.Items[j]
-				if k := o.Namespace + "/" + o.Name; !seen[k] && o.DeletionTimestamp.IsZero() {
-					seen[k] = true
-					out = append(out, o)
-				}
+	for _, o := range p.rivals {
+		seen[o.Namespace+"/"+o.Name] = true
+	}
+	for _, n := range numbers {
+		var same v1alpha1.PersonaBindingList
+		if err := r.List(ctx, &same, client.MatchingFields{indexNumber: n}); err != nil {
+			return fmt.Errorf("listing the bindings of number %s: %w", n, err)
+		}
+		for j := range same.Items {
+			o := &same.Items[j]
+			if k := o.Namespace + "/" + o.Name; !seen[k] && o.DeletionTimestamp.IsZero() {
+				seen[k] = true
+				p.rivals = append(p.rivals, o)
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // retrying says the binding's stalls are looked at again in this pass: its
