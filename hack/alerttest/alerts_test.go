@@ -66,7 +66,7 @@ load 1m
   bland_operator_bindings{ready="False", reason="DetachLimitExceeded"} 2x30
   bland_operator_bindings{ready="False", reason="APIError"} 5x30
   bland_operator_bindings{ready="True", reason="Synced"} 9x30
-  controller_runtime_reconcile_errors_total{controller="personabinding"} 0x10 0+60x20
+  controller_runtime_reconcile_errors_total{controller="persona"} 0x10 0+60x20
   bland_operator_binding_deletion_timestamp_seconds{namespace="telephony", name="old"} 0x40
   bland_operator_api_calls_total{endpoint="attach_numbers", outcome="success"} 0+60x30
   bland_operator_api_calls_total{endpoint="attach_numbers", outcome="server_error"} 0x10 0+30x20

@@ -32,7 +32,7 @@ func reconcileCount(t *testing.T, addr string) float64 {
 	total := 0.0
 	for _, m := range families["controller_runtime_reconcile_total"].GetMetric() {
 		for _, l := range m.GetLabel() {
-			if l.GetName() == "controller" && l.GetValue() == "personabinding" {
+			if l.GetName() == "controller" && l.GetValue() == "persona" {
 				total += m.GetCounter().GetValue()
 			}
 		}
