@@ -116,8 +116,7 @@ func deletionState(b *Binding, record []string) (Readiness, string, string) {
 // nothing it sweeps is left.
 func Unmet(b *Binding, owners Owners, p Plan, obs Observation, record []string) string {
 	snap, key := b.Object, b.Key()
-	want := WantedSettings(&snap.Spec)
-	applied := AppliedSettings(&snap.Status)
+	want, applied := WantedSettings(&snap.Spec), appliedBy(b, p)
 	var missing, settings, dropped, stray, waiting []string
 	for _, n := range snap.Spec.InboundNumbers {
 		if owners.Conflicts[key][n] != "" || refused(b, n) {
@@ -186,14 +185,7 @@ func numberStatuses(b *Binding, owners Owners, p Plan, obs Observation, record [
 	snap, key := b.Object, b.Key()
 	desired := sets.New(snap.Spec.InboundNumbers...)
 	all := desired.Union(sets.New(record...))
-	want, applied := WantedSettings(&snap.Spec), AppliedSettings(&snap.Status)
-	for _, h := range p.Handovers {
-		if h.To == key {
-			if h.Applied != nil {
-				applied[h.Number] = h.Applied
-			}
-		}
-	}
+	want, applied := WantedSettings(&snap.Spec), appliedBy(b, p)
 	out := make([]v1alpha1.NumberStatus, 0, all.Len())
 	for _, n := range sets.List(all) {
 		ns := v1alpha1.NumberStatus{Number: n}
@@ -233,6 +225,18 @@ func numberStatuses(b *Binding, owners Owners, p Plan, obs Observation, record [
 		return nil
 	}
 	return out
+}
+
+// appliedBy returns the overrides the operator set on the binding's numbers,
+// those of numbers handed over to it included.
+func appliedBy(b *Binding, p Plan) map[string]*Settings {
+	applied := AppliedSettings(&b.Object.Status)
+	for _, h := range p.Handovers {
+		if h.To == b.Key() && h.Applied != nil {
+			applied[h.Number] = h.Applied
+		}
+	}
+	return applied
 }
 
 func refusals(b *Binding) (notOwned, rejected []string) {
