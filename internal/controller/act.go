@@ -172,7 +172,7 @@ func (r *PersonaReconciler) applySettings(ctx context.Context, p *pass, c person
 func (p *pass) callFailed(batch []persona.Move, err error) {
 	f := classify(err, "")
 	if unanswered(err) {
-		until := p.now.Add(p.r.grace())
+		until := p.r.now().Add(p.r.grace()) // from when the client gave up
 		p.r.memory.unanswer(p.id, numbersOf(batch), until)
 		if p.obs.Unsettled == nil {
 			p.obs.Unsettled = map[string]bool{}

@@ -143,3 +143,28 @@ func TestTransientErrorsRetryUntilConverged(t *testing.T) {
 	f.g.Expect(calls[1].Time.Sub(calls[0].Done)).To(BeNumerically(">=", 900*time.Millisecond))
 	f.g.Expect(calls[2].Time.Sub(calls[1].Done)).To(BeNumerically(">=", 1800*time.Millisecond))
 }
+
+// A resync whose read fails is not due again at once: the next one is a whole
+// interval away, and the failure waits for its own retry time.
+func TestAFailedResyncDoesNotLoop(t *testing.T) {
+	f := newFixture(t, 1)
+	f.secret("wrong", "sk-not-a-real-key")
+	pb := f.binding("refused", f.numbers...)
+	pb.Spec.CredentialsRef.Name = "wrong"
+	pb.Spec.ResyncInterval = &metav1.Duration{Duration: 30 * time.Second}
+	f.create(pb)
+	f.waitFor(pb, v1alpha1.ReasonUnauthorized)
+	sibling := f.binding("sibling")
+	sibling.Spec.CredentialsRef.Name = "absent"
+	f.create(sibling)
+	f.waitFor(sibling, v1alpha1.ReasonCredentialsNotFound)
+
+	// Two intervals later the persona is due; a change of the sibling
+	// brings a pass, which reads once and fails.
+	mark := f.mark()
+	clock.Advance(time.Minute + time.Second)
+	f.update(sibling, func(cur *v1alpha1.PersonaBinding) { cur.Spec.ResyncInterval = &metav1.Duration{Duration: time.Hour} })
+	f.g.Eventually(func() int { return len(f.calls(mark)) }).WithTimeout(10 * time.Second).Should(BeNumerically(">=", 1))
+	f.g.Consistently(func() int { return len(f.calls(mark)) }).WithTimeout(3*time.Second).Should(Equal(1),
+		"a failed resync read the persona again and again")
+}

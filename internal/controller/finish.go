@@ -104,13 +104,11 @@ func (p *pass) next() (ctrl.Result, error) {
 }
 
 // resyncAfter requeues a persona for its next resync at low priority, so
-// that changed personas go first when many resyncs are due at once.
+// that changed personas go first when many resyncs are due at once. It never
+// requeues sooner than a second: a resync is never worth a busy loop.
 func resyncAfter(d time.Duration) ctrl.Result {
-	if d <= 0 {
-		return ctrl.Result{RequeueAfter: time.Millisecond}
-	}
 	low := handler.LowPriority
-	return ctrl.Result{RequeueAfter: d, Priority: &low}
+	return ctrl.Result{RequeueAfter: max(d, time.Second), Priority: &low}
 }
 
 // latest is the server's latest copy of a binding we patched in this pass,

@@ -74,13 +74,22 @@ func (m *memory) resyncDue(id string, interval time.Duration, now time.Time) boo
 	return !now.Before(pm.resyncAt)
 }
 
-// read records a fresh read of the persona: the next resync is one interval
-// (jittered) away, and calls whose grace has ended are settled by it.
-func (m *memory) read(id string, interval time.Duration, now time.Time) {
+// looked records an attempt to read the persona, successful or not: the
+// next resync is one interval (jittered) away. A failed read is retried by
+// the queue's backoff or at its stall's retry time, never by the resync
+// clock, which would otherwise stay due.
+func (m *memory) looked(id string, interval time.Duration, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.persona(id, now).resyncAt = now.Add(jittered(interval))
+}
+
+// read records a fresh read of the persona: calls whose grace has ended are
+// settled by it.
+func (m *memory) read(id string, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	pm := m.persona(id, now)
-	pm.resyncAt = now.Add(jittered(interval))
 	for n, until := range pm.unanswered {
 		if !until.After(now) {
 			delete(pm.unanswered, n)

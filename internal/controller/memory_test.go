@@ -37,7 +37,7 @@ func TestResyncsAreSpreadAfterAStart(t *testing.T) {
 	if !m.resyncDue("p0", interval, clock.Now()) {
 		t.Fatalf("p0 is not due two intervals after the start (%v)", clock.Since(start))
 	}
-	m.read("p0", interval, clock.Now())
+	m.looked("p0", interval, clock.Now())
 	if wait := m.resyncIn("p0", clock.Now()); wait < interval*9/10 || wait > interval*11/10 {
 		t.Errorf("after a read, next resync in %v, want %v ±10%%", wait, interval)
 	}
@@ -61,7 +61,7 @@ func TestAnUnansweredCallStaysUnsettledForItsGrace(t *testing.T) {
 	if len(nums) != 0 || !pending {
 		t.Fatalf("after the grace: numbers %v (want none), pending %v (want a read owed)", nums, pending)
 	}
-	m.read("p", time.Minute, clock.Now())
+	m.read("p", clock.Now())
 	if _, pending, _ = m.unsettled("p", clock.Now()); pending {
 		t.Fatal("a read after the grace did not settle the call")
 	}

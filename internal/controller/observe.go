@@ -12,6 +12,7 @@ import (
 // bindings that use it, and the next key is tried. It reports whether a read
 // succeeded; a transient failure stops the pass.
 func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
+	r.memory.looked(p.id, p.interval(), p.now)
 	tried := map[string]bool{}
 	for i := range p.bindings {
 		b := &p.bindings[i]
@@ -23,7 +24,7 @@ func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
 		if err == nil {
 			p.observed(got)
 			p.read = p.obs.Clone()
-			r.memory.read(p.id, p.interval(), p.now)
+			r.memory.read(p.id, p.now)
 			p.settling = false
 			return true
 		}

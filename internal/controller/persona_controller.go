@@ -53,8 +53,8 @@ type PersonaReconciler struct {
 	// least the API timeout. Until it has passed, a read does not settle the
 	// numbers of that call.
 	CallGrace time.Duration
-	// Clock tells the time (tests give a fake one).
-	Clock clock.Clock
+	// Clock tells the time (tests move it forward to make resyncs due).
+	Clock clock.PassiveClock
 
 	memory memory
 }

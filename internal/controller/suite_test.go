@@ -50,7 +50,9 @@ var (
 	reconciles reconcileLog
 	mgrStop    func()
 	reconciler *controller.PersonaReconciler
-	serial     atomic.Int64
+	// clock is the managers' clock: real time, plus what a test moves it on.
+	clock  = &skewClock{}
+	serial atomic.Int64
 )
 
 func TestMain(m *testing.M) {
@@ -127,6 +129,7 @@ func startManager() (func(), error) {
 		Recorder:        mgr.GetEventRecorder("bland-operator"),
 		AttachBatchSize: 100,
 		CallGrace:       callTimeout,
+		Clock:           clock,
 		// A manager-wide default that no other test reaches: the detach-limit
 		// test checks it applies, and that a binding's own 0 overrides it.
 		DefaultDetachLimit: 50,
@@ -336,3 +339,11 @@ func kstatus(g Gomega, pb *v1alpha1.PersonaBinding) status.Status {
 	g.Expect(err).NotTo(HaveOccurred())
 	return res.Status
 }
+
+// skewClock is the real time moved forward by what tests add, so that a test
+// can make resyncs due without waiting for them.
+type skewClock struct{ skew atomic.Int64 }
+
+func (c *skewClock) Now() time.Time                  { return time.Now().Add(time.Duration(c.skew.Load())) }
+func (c *skewClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+func (c *skewClock) Advance(d time.Duration)         { c.skew.Add(int64(d)) }
