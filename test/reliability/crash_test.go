@@ -44,10 +44,9 @@ func TestCrashConsistency(t *testing.T) {
 	deleted := map[int]bool{}
 	interrupted := 0
 	for k := range kills {
-		m := startManager(t, leaderElection(ns)...)
-		for !m.logContains("Starting workers") {
-			time.Sleep(20 * time.Millisecond)
-		}
+		id := fmt.Sprintf("crash-%d", k)
+		m := startManager(t, append(leaderElection(ns), "--leader-election-identity", id)...)
+		waitHolder(t, ns, id) // it leads, so it reconciles
 		// A few edits and a deletion while the manager works, then a kill -9 at
 		// a random moment of the reconciles they cause.
 		for range 5 {

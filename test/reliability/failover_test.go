@@ -2,10 +2,12 @@ package reliability
 
 import (
 	"context"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
@@ -20,9 +22,15 @@ func TestLeaderFailover(t *testing.T) {
 	ctx := context.Background()
 	key := client.ObjectKey{Namespace: ns, Name: "line"}
 	must(t, k8s.Create(ctx, newBinding(ns, key.Name, "failover-persona", "bland", numbers[0])))
-	args := []string{"--leader-elect", "--leader-election-namespace", ns}
-	a, b := startManager(t, args...), startManager(t, args...)
-	leader, standby := waitLeader(t, a, b)
+	args := func(id string) []string {
+		return []string{"--leader-elect", "--leader-election-namespace", ns, "--leader-election-identity", id}
+	}
+	managers := map[string]*manager{"a": startManager(t, args("a")...), "b": startManager(t, args("b")...)}
+	leader := managers[waitHolder(t, ns, "a", "b")]
+	standby := managers["a"]
+	if leader == standby {
+		standby = managers["b"]
+	}
 	waitConverged(t, ns, []string{"failover-persona"}, 30*time.Second)
 
 	leader.signal(syscall.SIGTERM)
@@ -30,31 +38,38 @@ func TestLeaderFailover(t *testing.T) {
 	if released > 5*time.Second {
 		t.Errorf("after SIGTERM of the leader a change took %s, want <= 5s", released)
 	}
+	if got := waitHolder(t, ns, "a", "b"); managers[got] != standby {
+		t.Errorf("after SIGTERM the Lease is held by %q, not the standby", got)
+	}
 
 	leader = standby
-	startManager(t, args...) // a new standby
+	startManager(t, args("c")...) // a new standby
 	leader.kill()
 	expired := changeAndWait(t, key, numbers[:3])
 	if expired > 25*time.Second {
 		t.Errorf("after SIGKILL of the leader a change took %s, want about lease duration + retry (<= 25s)", expired)
 	}
+	if got := waitHolder(t, ns, "c"); got != "c" {
+		t.Errorf("after SIGKILL the Lease is held by %q, not the new standby", got)
+	}
 	report(t, "change applied %.1fs after SIGTERM of the leader, %.1fs after SIGKILL", released.Seconds(), expired.Seconds())
 }
 
-func waitLeader(t *testing.T, a, b *manager) (leader, standby *manager) {
+// waitHolder waits until the Lease's holderIdentity is one of ids (the
+// managers' --leader-election-identity) and returns it.
+func waitHolder(t *testing.T, ns string, ids ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		switch {
-		case a.logContains("Successfully acquired lease"):
-			return a, b
-		case b.logContains("Successfully acquired lease"):
-			return b, a
+		var lease coordinationv1.Lease
+		err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: leaseName}, &lease)
+		if err == nil && lease.Spec.HolderIdentity != nil && slices.Contains(ids, *lease.Spec.HolderIdentity) {
+			return *lease.Spec.HolderIdentity
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatal("no manager became leader")
-	return nil, nil
+	t.Fatalf("no manager of %v became leader", ids)
+	return ""
 }
 
 // changeAndWait sets the binding's numbers and returns how long until the

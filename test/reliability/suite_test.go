@@ -7,14 +7,13 @@
 package reliability
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -32,12 +32,16 @@ import (
 )
 
 var (
-	k8s        client.Client
+	k8s        client.WithWatch
 	kubeconfig string
 	managerBin string
 	sim        *blandsim.Server
-	simURL     string
-	long       = os.Getenv("RELIABILITY_LONG") == "1"
+	// apiServerProxy sits between the managers (through kubeconfig) and the
+	// API server, so a test can cut them off; the tests' own client k8s
+	// talks to the API server directly and never sees a cut.
+	apiServerProxy *apiProxy
+	simURL         string
+	long           = os.Getenv("RELIABILITY_LONG") == "1"
 )
 
 // size picks the short or the long form of a figure.
@@ -84,6 +88,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	kc, _ := admin.KubeConfig()
+	if kc, err = throughProxy(kc); err != nil {
+		fmt.Fprintln(os.Stderr, "putting the API proxy in front of the control plane:", err)
+		return 1
+	}
+	defer apiServerProxy.Close()
 	kubeconfig = filepath.Join(dir, "kubeconfig")
 	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -93,7 +102,7 @@ func run(m *testing.M) int {
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = v1alpha1.AddToScheme(scheme)
 	cfg.QPS, cfg.Burst = 500, 1000
-	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+	if k8s, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -103,6 +112,33 @@ func run(m *testing.M) int {
 	defer srv.Close()
 	simURL = srv.URL
 	return m.Run()
+}
+
+// throughProxy starts apiServerProxy in front of the server of kubeconfig kc
+// and returns kc pointing at the proxy. TLS passes through the proxy, and the
+// server's certificate names 127.0.0.1, so only the port changes.
+func throughProxy(kc []byte) ([]byte, error) {
+	cfg, err := clientcmd.Load(kc)
+	if err != nil {
+		return nil, err
+	}
+	for _, cluster := range cfg.Clusters {
+		u, err := url.Parse(cluster.Server)
+		if err != nil {
+			return nil, err
+		}
+		if apiServerProxy == nil {
+			if apiServerProxy, err = newAPIProxy(u.Host); err != nil {
+				return nil, err
+			}
+		}
+		u.Host = apiServerProxy.Addr()
+		cluster.Server = u.String()
+	}
+	if apiServerProxy == nil {
+		return nil, fmt.Errorf("kubeconfig names no cluster")
+	}
+	return clientcmd.Write(*cfg)
 }
 
 // manager is one manager process.
@@ -155,23 +191,6 @@ func (m *manager) signal(sig syscall.Signal) {
 func leaderElection(ns string) []string {
 	return []string{"--leader-elect", "--leader-election-namespace", ns, "--leader-election-lease-duration=2s",
 		"--leader-election-renew-deadline=1s", "--leader-election-retry-period=200ms"}
-}
-
-// logContains reports whether the manager logged s.
-func (m *manager) logContains(s string) bool {
-	f, err := os.Open(m.log)
-	if err != nil {
-		return false
-	}
-	defer func() { _ = f.Close() }()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), s) {
-			return true
-		}
-	}
-	return false
 }
 
 // account makes a namespace with a Secret for a new simulated account that

@@ -1,0 +1,252 @@
+package reliability
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/blandsim"
+)
+
+// quietWindow is how long a settled system is watched for calls and status
+// writes: longer than the 4 s a backoff loop may wait between rounds.
+const quietWindow = 6 * time.Second
+
+// quiesce ends the nemesis, approves any detach waiting on a detach limit,
+// asks for a fresh look (except in half the long-form runs, or all with
+// MODEL_RESYNC=1, where drift must be repaired by the 30 s resyncs), waits until the model's expectations
+// hold, then watches a quiet window.
+func (r *modelRun) quiesce() {
+	if !r.nemesis.revokedAt.IsZero() {
+		r.restoreKey()
+	}
+	sim.ClearFaults()
+	for _, p := range r.personas {
+		sim.SetPersonaLatency(p, 0)
+	}
+	// A write already hanging is given up after the API timeout and lands
+	// lateDelay later: the model must not settle before it has.
+	time.Sleep(apiTimeout + r.lateDelay + 200*time.Millisecond)
+	for _, c := range r.nemesis.cuts {
+		time.Sleep(time.Until(c[1]))
+	}
+	byResync := (r.longForm && r.rng.IntN(2) == 0) || os.Getenv("MODEL_RESYNC") != ""
+	stamp := ""
+	if !byResync {
+		stamp = fmt.Sprint(time.Now().UnixNano())
+	}
+	for _, b := range r.now().live() {
+		var pb v1alpha1.PersonaBinding
+		must(r.t, k8s.Get(r.ctx, client.ObjectKey{Namespace: r.ns, Name: b.name}, &pb))
+		// A merge patch of annotations keeps the generation the approval names.
+		annotations := fmt.Sprintf(`%q:"%d"`, v1alpha1.ApproveDetachAnnotation, pb.Generation)
+		if stamp != "" {
+			annotations += fmt.Sprintf(`,%q:%q`, v1alpha1.ReconcileRequestedAtAnnotation, stamp)
+		}
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%s}}}`, annotations)
+		must(r.t, k8s.Patch(r.ctx, &pb, client.RawPatch(types.MergePatchType, []byte(patch))))
+	}
+	limit := 90 * time.Second
+	if byResync {
+		limit = 150 * time.Second // first resyncs after a restart spread over one to two intervals
+		r.note("quiesce without a requested reconcile: drift is repaired by resyncs")
+	}
+	deadline := time.Now().Add(limit)
+	var problems []string
+	for time.Now().Before(deadline) {
+		r.truth.checkUpTo(time.Now().Add(-500 * time.Millisecond))
+		if problems = r.violations(stamp); len(problems) == 0 {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if len(problems) > 0 {
+		r.t.Errorf("at quiescence (%s after the last operation):\n  %s", limit, strings.Join(problems, "\n  "))
+		return
+	}
+	r.quietWindow()
+	r.truth.checkUpTo(time.Now())
+}
+
+// quietWindow: a settled system writes nothing to Bland and no status; it
+// reads only for resyncs, at most one GET per binding in the window (their
+// resyncInterval is 30 s). The run's calls are those naming its account or
+// one of its personas (a 401 names no account).
+func (r *modelRun) quietWindow() {
+	ours := func(c blandsim.Call) bool { return c.Account == r.account || slices.Contains(r.personas, c.PersonaID) }
+	mark, since := len(sim.Calls(ours)), time.Now()
+	time.Sleep(quietWindow)
+	extra := sim.Calls(ours)[mark:]
+	writes := slices.ContainsFunc(extra, func(c blandsim.Call) bool { return c.IsWrite() || c.Endpoint != blandsim.EndpointGet })
+	if writes || len(extra) > len(r.now().live()) {
+		r.t.Errorf("%d Bland calls in the %s after the bindings settled: %s", len(extra), quietWindow, describeCalls(extra))
+	}
+	if events := r.truth.eventsSince(since); len(events) > 0 {
+		var names []string
+		for _, o := range events {
+			names = append(names, fmt.Sprintf("%s@%s (%s)", o.pb.Name, o.at.Format("15:04:05.000"), readyMessage(o.pb)))
+		}
+		r.t.Errorf("%d binding writes in the %s after the bindings settled: %s", len(events), quietWindow, strings.Join(names, ", "))
+	}
+}
+
+func describeCalls(calls []blandsim.Call) string {
+	var out []string
+	for i, c := range calls {
+		if i == 12 {
+			out = append(out, fmt.Sprintf("… and %d more", len(calls)-i))
+			break
+		}
+		out = append(out, fmt.Sprintf("%s %s %s %v → %d", c.Time.Format("15:04:05.000"), c.Endpoint, c.PersonaID, c.Numbers, c.Status))
+	}
+	return strings.Join(out, "; ")
+}
+
+// violations compares the cluster and the simulator with the model.
+func (r *modelRun) violations(stamp string) []string {
+	w := r.now()
+	var out []string
+	var list v1alpha1.PersonaBindingList
+	must(r.t, k8s.List(r.ctx, &list, client.InNamespace(r.ns)))
+	objects := map[string]v1alpha1.PersonaBinding{}
+	for _, pb := range list.Items {
+		objects[pb.Name] = pb
+	}
+	attached := map[string][]string{}
+	for _, p := range r.personas {
+		attached[p] = sim.Attached(p)
+	}
+	for _, b := range w.bindings {
+		pb, exists := objects[b.name]
+		if b.deleted {
+			if exists {
+				out = append(out, fmt.Sprintf("%s was deleted but remains, finalizers %v, Ready %q", b.name, pb.Finalizers, readyMessage(&pb)))
+			}
+			continue
+		}
+		if !exists {
+			out = append(out, b.name+" is missing")
+			continue
+		}
+		out = append(out, r.bindingViolations(w, b, pb, attached[b.persona], stamp)...)
+	}
+	for _, p := range r.personas {
+		for _, n := range attached[p] {
+			if why := r.unexplained(w, objects, p, n); why != "" {
+				out = append(out, why)
+			}
+		}
+	}
+	return out
+}
+
+func (r *modelRun) bindingViolations(w world, b modelBinding, pb v1alpha1.PersonaBinding, onPersona []string, stamp string) []string {
+	var out []string
+	bad := func(format string, args ...any) { out = append(out, b.name+": "+fmt.Sprintf(format, args...)) }
+	if pb.Status.ObservedGeneration != pb.Generation || (stamp != "" && pb.Status.LastHandledReconcileAt != stamp) {
+		bad("status describes generation %d, not %d (or the requested reconcile is not handled)", pb.Status.ObservedGeneration, pb.Generation)
+		return out
+	}
+	want := []string{v1alpha1.ReasonSynced}
+	switch {
+	case b.suspend:
+		want = []string{v1alpha1.ReasonSuspended}
+	case w.conflicted(b) && w.listsForeign(b):
+		want = []string{v1alpha1.ReasonNumberConflict, v1alpha1.ReasonNumberNotOwned}
+	case w.conflicted(b):
+		want = []string{v1alpha1.ReasonNumberConflict}
+	case w.listsForeign(b):
+		want = []string{v1alpha1.ReasonNumberNotOwned}
+	}
+	if got := readyReason(&pb); !slices.Contains(want, got) {
+		bad("Ready reason %q (%s), model expects %v", got, readyMessage(&pb), want)
+	}
+	for _, n := range b.numbers {
+		h, ok := w.holder(n)
+		if !ok || h.name != b.name {
+			continue
+		}
+		if !slices.Contains(onPersona, n) {
+			bad("holds %s but it is not attached to %s", n, b.persona)
+		}
+		if !slices.Contains(pb.Status.BoundNumbers, n) {
+			bad("holds %s but boundNumbers %v does not list it", n, pb.Status.BoundNumbers)
+		}
+		got := sim.SettingsOf(b.persona, n)
+		if s, ok := b.settings[n]; ok && !sameSettings(got, s) {
+			bad("holds %s with settings %+v, spec wants %+v", n, deref(got), toSettings(s))
+		}
+		if _, ok := b.settings[n]; !ok && got != nil && r.onlySetter(b.persona, n, b.name) {
+			bad("holds %s with settings %+v it removed from its spec (nobody else ever set any)", n, *got)
+		}
+	}
+	for _, n := range pb.Status.BoundNumbers {
+		if !slices.Contains(onPersona, n) {
+			bad("boundNumbers lists %s, which is not attached", n)
+		}
+	}
+	for _, ns := range pb.Status.Numbers {
+		if h, ok := w.holder(ns.Number); ok && h.name == b.name && (ns.State == v1alpha1.NumberAttached) != slices.Contains(onPersona, ns.Number) {
+			bad("number status %s=%s disagrees with the simulator", ns.Number, ns.State)
+		}
+	}
+	hasFinalizer := slices.Contains(pb.Finalizers, v1alpha1.Finalizer)
+	if !b.orphan && len(pb.Status.BoundNumbers) > 0 && !hasFinalizer {
+		bad("owns %v with deletionPolicy Detach but has no finalizer", pb.Status.BoundNumbers)
+	}
+	return out
+}
+
+// onlySetter reports whether name is the only binding that ever had settings
+// for n on persona p (and it had some).
+func (r *modelRun) onlySetter(p, n, name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	setters := r.everSet[[2]string{p, n}]
+	return len(setters) == 1 && setters[name]
+}
+
+// unexplained says why n should not be attached to p, or "" if it may be.
+// Being listed somewhere explains nothing by itself: an attached number needs
+// an owner in the model, an exemption still on (out of band, or left by a
+// deletion, until a binding's record takes it back), or a binding on p that
+// lists it or has it in its record but may not act on it (suspended, shut
+// out of the persona, or an older binding lists the number), which leaves it
+// alone. A binding on p that may act and
+// still has it in its record should have detached it.
+func (r *modelRun) unexplained(w world, objects map[string]v1alpha1.PersonaBinding, p, n string) string {
+	if h, ok := w.holder(n); ok {
+		if h.persona != p {
+			return fmt.Sprintf("%s is on %s but %s holds it on %s", n, p, h.name, h.persona)
+		}
+		return ""
+	}
+	for _, b := range w.live() {
+		if b.persona == p && b.exclusive && !b.suspend && !w.lostPersona(b) && !w.listedAnywhere(n) {
+			return fmt.Sprintf("%s is on %s, whose exclusive binding %s should have swept it", n, p, b.name)
+		}
+	}
+	if r.truth.exempted(p, n, time.Now(), time.Now()) {
+		return ""
+	}
+	for _, b := range w.live() {
+		recorded := slices.Contains(objects[b.name].Status.BoundNumbers, n)
+		if b.persona != p || (!recorded && !slices.Contains(b.numbers, n)) {
+			continue
+		}
+		older, _ := w.oldestLister(n)
+		if b.suspend || w.lostPersona(b) || (older.name != "" && older.name != b.name) {
+			return ""
+		}
+		if recorded {
+			return fmt.Sprintf("%s is on %s, owned by nobody; %s's record lists it but it should have detached it", n, p, b.name)
+		}
+	}
+	return fmt.Sprintf("%s is on %s, owned by nobody, and no record or operation explains it", n, p)
+}
