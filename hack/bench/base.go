@@ -91,15 +91,17 @@ func (b *bench) onGroupA(a *group) {
 // bucketAndResync measures P3b (the token bucket on) and P4c (idle
 // resyncs), and leaves the manager running with the bucket off.
 func (b *bench) bucketAndResync() {
-	// P3b: 200 bindings at once with the token bucket at R calls/s.
+	// P3b: 200 bindings at once with the token bucket at R calls/s, each on
+	// its own persona so that Bland calls, not the API server, are what the
+	// bucket paces (bindings sharing a persona share their calls).
 	const rate = 20
 	b.stopManager()
 	b.startManager(fmt.Sprintf("--api-qps=%d", rate), "--api-burst=1")
 	start := time.Now()
-	d := b.makeGroup("d", 200, 10, 10*time.Minute, false)
+	d := b.makeGroup("d", 200, 1, 10*time.Minute, false)
 	readyAt := b.awaitReady(d, readyLimit(200))
 	throughput := float64(b.callsOf(d.name)[blandsim.EndpointAttach]) / readyAt.Sub(start).Seconds()
-	b.add(row{"P3b", fmt.Sprintf("200 bindings created at once, bucket at R = %d calls/s", rate), fmt.Sprintf("%.1f calls/s (%.0f%% of R)", throughput, 100*throughput/rate), ">= 0.9 R", throughput >= 0.9*rate})
+	b.add(row{"P3b", fmt.Sprintf("200 bindings on as many personas created at once, bucket at R = %d calls/s", rate), fmt.Sprintf("%.1f calls/s (%.0f%% of R)", throughput, 100*throughput/rate), ">= 0.9 R", throughput >= 0.9*rate})
 	b.stopManager()
 	b.startManager("--api-qps=-1")
 

@@ -19,10 +19,23 @@ import (
 // call. Bindings of one persona normally share a key; when they do not, each
 // number's calls use the key of the binding they are made for.
 func (r *PersonaReconciler) readKeys(ctx context.Context, p *pass) {
+	type read struct {
+		key string
+		err error
+	}
+	// Bindings of one persona usually share one Secret or account: read
+	// each once per pass.
+	done := map[string]read{}
 	for i := range p.bindings {
 		b := &p.bindings[i]
 		pb := b.Object
-		key, err := r.readAPIKey(ctx, pb)
+		source := keySource(pb)
+		got, ok := done[source]
+		if !ok {
+			got.key, got.err = r.readAPIKey(ctx, pb)
+			done[source] = got
+		}
+		key, err := got.key, got.err
 		if err == nil {
 			r.memory.rememberKey(pb.UID, key)
 			p.keys[b.Key()] = key
@@ -79,4 +92,16 @@ func keyGroup(key string) string {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(key))
 	return strconv.FormatUint(h.Sum64(), 36)
+}
+
+// keySource names where a binding's key comes from: bindings with the same
+// source read the same key (an account's answer depends on the namespace).
+func keySource(pb *v1alpha1.PersonaBinding) string {
+	switch {
+	case pb.Spec.AccountRef != nil:
+		return "account " + pb.Namespace + " " + pb.Spec.AccountRef.Name
+	case pb.Spec.CredentialsRef != nil:
+		return "secret " + pb.Namespace + " " + pb.Spec.CredentialsRef.Name + " " + pb.Spec.CredentialsRef.Key
+	}
+	return "none " + pb.Namespace + " " + pb.Name
 }
