@@ -153,7 +153,9 @@ func (r *PersonaReconciler) removeFinalizer(ctx context.Context, p *pass, b *per
 	if err := r.Patch(ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{})); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("removing the finalizer of %s: %w", b.Key(), err))
 	}
-	r.memory.forgetBinding(cur.UID)
+	// Until the cache shows the binding gone, a pass reads it live: a cached
+	// copy that still has the finalizer must not be planned from.
+	p.accept(b, next)
 	return nil
 }
 
