@@ -166,11 +166,11 @@ func (p *pass) unsettled() map[string]bool {
 	if early, started, end := p.r.memory.inStartupGrace(p.r.grace(), p.now); early {
 		for i := range p.bindings {
 			pb := p.bindings[i].Object
-			// Reconciling since the start or before (status times are in
-			// whole seconds, so the second of the start counts as before):
+			// Reconciling since before this process started (status times
+			// are in whole seconds; a Lease changes hands in more than one):
 			// possibly an earlier process's change.
 			c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReconciling)
-			if c != nil && c.Status == metav1.ConditionTrue && !c.LastTransitionTime.After(started) {
+			if c != nil && c.Status == metav1.ConditionTrue && c.LastTransitionTime.Before(&metav1.Time{Time: started.Truncate(time.Second)}) {
 				for _, n := range pb.Status.BoundNumbers {
 					nums[n] = true
 				}
