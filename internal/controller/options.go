@@ -8,6 +8,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
+// maxBackoff caps the wait between failed passes of a persona.
+const maxBackoff = time.Minute
+
 // Options are the knobs the manager's flags set.
 type Options struct {
 	MaxConcurrentReconciles int
@@ -19,7 +22,10 @@ type Options struct {
 }
 
 // controllerOptions backs off failed reconciles per persona from one
-// second, capped at five minutes.
+// second, doubling to at most a minute (as Crossplane's managed reconciler
+// does): a persona that failed through a long outage is looked at again
+// within a minute of its end, and the client's token bucket, not the
+// backoff, is what keeps many failing personas from crowding Bland.
 func (o Options) controllerOptions() controller.TypedOptions[Request] {
 	workers := o.MaxConcurrentReconciles
 	if workers <= 0 {
@@ -32,6 +38,6 @@ func (o Options) controllerOptions() controller.TypedOptions[Request] {
 		EnableWarmup:            &warmup,
 		SkipNameValidation:      &skip,
 		MaxConcurrentReconciles: workers,
-		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[Request](time.Second, 5*time.Minute),
+		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[Request](time.Second, maxBackoff),
 	}
 }

@@ -35,32 +35,59 @@ import (
 //   - at quiescence, every persona, status, setting and finalizer is what the
 //     model expects, and then nothing calls Bland or writes a status for 6 s.
 //
-// MODEL_SEED picks the run (default: a new one, printed), MODEL_STEPS its
-// length, MODEL_DURATION keeps running new seeds for that long. On failure it
+// MODEL_SEED picks the run (default: the fixed ciSeeds in the short form, a
+// new one in the long), MODEL_STEPS its length, MODEL_DURATION keeps running
+// new seeds for that long. On failure it
 // prints the seed and the operation log: MODEL_SEED=n reproduces the workload.
 // MODEL_KEEP_GOING=1 runs on after a failing seed (to survey seeds),
 // MODEL_LOG=1 prints the operation log of passing seeds too, and
 // MODEL_NEMESIS=kind,kind keeps only those faults (see nemesisKinds).
+// MODEL_TRACE=+1…,+1… prints, for a failing seed, every status and call
+// that touched those numbers.
 func TestModel(t *testing.T) {
 	steps := envInt("MODEL_STEPS", 60)
-	seed := uint64(envInt("MODEL_SEED", int(time.Now().UnixNano()%1_000_000)))
-	duration := time.Duration(size(90, 0)) * time.Second
-	if d, err := time.ParseDuration(os.Getenv("MODEL_DURATION")); err == nil {
-		duration = d
-	}
+	seeds, duration := modelSeeds()
 	installSimHook()
 	start := time.Now()
 	runs, totalSteps := 0, 0
-	for {
+	for i := 0; ; i++ {
+		seed := seeds[min(i, len(seeds)-1)] + uint64(max(i-len(seeds)+1, 0))
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runModel(t, seed, steps, duration >= 10*time.Minute) })
 		runs++
 		totalSteps += steps
-		if (t.Failed() && os.Getenv("MODEL_KEEP_GOING") == "") || time.Since(start) >= duration {
+		if t.Failed() && os.Getenv("MODEL_KEEP_GOING") == "" {
 			break
 		}
-		seed++
+		if i+1 >= len(seeds) && time.Since(start) >= duration {
+			break
+		}
 	}
 	report(t, "%d runs, %d random steps in %s", runs, totalSteps, time.Since(start).Round(time.Second))
+}
+
+// ciSeeds are the seeds the short form (make test) replays: fixed, so that
+// a run of make test is reproducible; finding new failing seeds is make
+// test-model's job, and a seed it finds is added here once fixed.
+var ciSeeds = []uint64{632, 477568, 798564}
+
+// modelSeeds returns the seeds to run first and how long to go on with new
+// ones after them: MODEL_SEED alone replays one seed; MODEL_DURATION runs
+// new seeds (from MODEL_SEED, else a random one) for that long; otherwise
+// the short form replays ciSeeds and the long form runs one new seed.
+func modelSeeds() ([]uint64, time.Duration) {
+	d, timed := time.ParseDuration(os.Getenv("MODEL_DURATION"))
+	random := uint64(time.Now().UnixNano() % 1_000_000)
+	switch seed := uint64(envInt("MODEL_SEED", 0)); {
+	case timed == nil && seed != 0:
+		return []uint64{seed}, d
+	case timed == nil:
+		return []uint64{random}, d
+	case seed != 0:
+		return []uint64{seed}, 0
+	case long:
+		return []uint64{random}, 0
+	}
+	return ciSeeds, 0
 }
 
 // simHook is the run whose truth recorder sees the simulator's calls.
@@ -136,6 +163,7 @@ func runModel(t *testing.T, seed uint64, steps int, longForm bool) {
 		r.stop()
 		if t.Failed() || os.Getenv("MODEL_LOG") != "" {
 			t.Logf("MODEL_SEED=%d MODEL_STEPS=%d; operations:\n%s", seed, steps, strings.Join(r.log, "\n"))
+			r.trace()
 		}
 	}()
 	r.truth.start()

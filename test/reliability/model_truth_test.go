@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,6 +59,13 @@ type observation struct {
 type exemption struct {
 	start, end time.Time
 	by         string
+	// takenBy is the binding whose record ended the exemption; confirmed
+	// says a finished pass of it (Ready not Progressing) still held the
+	// number. An unconfirmed claim the record rolls back, with no call of
+	// the operator on the number since, reopens the exemption: the number
+	// is where the out-of-band change left it.
+	takenBy   string
+	confirmed bool
 }
 
 // truth is the recorder and checker of one model run.
@@ -147,13 +155,38 @@ func (tr *truth) observe(pb *v1alpha1.PersonaBinding) {
 	if leaving {
 		return
 	}
+	ready := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReady)
+	finished := ready != nil && ready.Reason != v1alpha1.ReasonProgressing
+	held := map[string]bool{}
 	for _, n := range pb.Status.BoundNumbers {
+		held[n] = true
 		for _, e := range tr.exempt[[2]string{pb.Spec.PersonaID, n}] {
 			if e.end.IsZero() && e.start.Before(at) && e.by != pb.Name {
-				e.end = at
+				e.end, e.takenBy = at, pb.Name
+			}
+			if e.takenBy == pb.Name && finished {
+				e.confirmed = true
 			}
 		}
 	}
+	for k, es := range tr.exempt {
+		if k[0] != pb.Spec.PersonaID || held[k[1]] {
+			continue
+		}
+		last := es[len(es)-1]
+		if last.takenBy == pb.Name && !last.confirmed && !last.end.IsZero() && !tr.operatorWrote(k[0], k[1], last.end) {
+			tr.exempt[k] = append(es, &exemption{start: at})
+		}
+	}
+}
+
+// operatorWrote reports whether a write of the operator naming number n on
+// persona p was answered with success since t.
+func (tr *truth) operatorWrote(p, n string, since time.Time) bool {
+	calls := sim.Calls(func(c blandsim.Call) bool {
+		return c.IsWrite() && c.PersonaID == p && c.Status < 300 && !c.Time.Before(since.Add(-time.Second)) && slices.Contains(c.Numbers, n)
+	})
+	return len(calls) > 0
 }
 
 // exemptFrom lets n stay on p without an owner from at on; by is the
