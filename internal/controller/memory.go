@@ -168,10 +168,12 @@ func (m *memory) stale(cached *v1alpha1.PersonaBinding) bool {
 	return ok
 }
 
-func (m *memory) caughtUp(uid types.UID) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.lastWrite, uid)
+// readLive records a live read of a binding the cache lagged behind: the
+// version read is now the one to wait for, so a pass that comes before the
+// cache shows it reads live again instead of planning from the lagging copy
+// (forgetting the entry here let that next pass plan from before our write).
+func (m *memory) readLive(pb *v1alpha1.PersonaBinding) {
+	m.wrote(pb)
 }
 
 func (m *memory) rememberKey(uid types.UID, key string) {

@@ -5,7 +5,10 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
 )
 
 // TestResyncsAreSpreadAfterAStart checks that a restart costs no burst of
@@ -68,5 +71,28 @@ func TestAnUnansweredCallStaysUnsettledForItsGrace(t *testing.T) {
 	m.forget("p")
 	if len(m.personas) != 0 {
 		t.Errorf("forget left %d personas in memory", len(m.personas))
+	}
+}
+
+// A binding whose cached copy lags our write is read live until the cache
+// shows the version read: a second pass before then must not plan from the
+// lagging copy.
+func TestABindingIsReadLiveUntilTheCacheShowsOurWrite(t *testing.T) {
+	var m memory
+	written := &v1alpha1.PersonaBinding{ObjectMeta: metav1.ObjectMeta{UID: "b", ResourceVersion: "5"}}
+	lagging := &v1alpha1.PersonaBinding{ObjectMeta: metav1.ObjectMeta{UID: "b", ResourceVersion: "3"}}
+	m.wrote(written)
+	if !m.stale(lagging) {
+		t.Fatal("a cached copy older than our write was taken as current")
+	}
+	m.readLive(written)
+	if !m.stale(lagging) {
+		t.Fatal("after one live read, the next pass planned from the lagging cached copy")
+	}
+	if m.stale(written) {
+		t.Fatal("the cache showing our write still counts as stale")
+	}
+	if m.stale(lagging) {
+		t.Fatal("the entry outlived the cache catching up")
 	}
 }

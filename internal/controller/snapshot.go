@@ -63,7 +63,7 @@ func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, err
 				}
 				return nil, fmt.Errorf("reading PersonaBinding %s: %w", client.ObjectKeyFromObject(pb), err)
 			}
-			r.memory.caughtUp(pb.UID)
+			r.memory.readLive(fresh)
 			pb = fresh
 		}
 		if pb.Spec.PersonaID != id || (!pb.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(pb, v1alpha1.Finalizer)) {
