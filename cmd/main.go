@@ -30,13 +30,13 @@ import (
 var version = "dev"
 
 type flags struct {
-	blandURL, metricsAddr, probeAddr, watchNamespaces, leaderNamespace string
-	leaderIdentity                                                     string
-	allowInsecure, leaderElect, secureMetrics, http2                   bool
-	qps                                                                float64
-	apiTimeout, leaseDuration, renewDeadline, retryPeriod              time.Duration
-	burst, workers, batchSize, detachLimit                             int
-	showVersion                                                        bool
+	blandURL, metricsAddr, probeAddr, pprofAddr, watchNamespaces, leaderNamespace string
+	leaderIdentity                                                                string
+	allowInsecure, leaderElect, secureMetrics, http2                              bool
+	qps                                                                           float64
+	apiTimeout, leaseDuration, renewDeadline, retryPeriod                         time.Duration
+	burst, workers, batchSize, detachLimit                                        int
+	showVersion                                                                   bool
 }
 
 func parseFlags() (flags, zap.Options) {
@@ -54,6 +54,7 @@ func parseFlags() (flags, zap.Options) {
 	flag.BoolVar(&f.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.BoolVar(&f.http2, "enable-http2", false, "Serve metrics over HTTP/2 as well (off: protects against HTTP/2 stream attacks).")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
+	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "Address of Go's profiling endpoints (/debug/pprof), unauthenticated: bind it to localhost and port-forward (0 to turn it off).")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
 	flag.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a standby waits before taking a Lease its leader stopped renewing.")
 	flag.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it steps down.")
@@ -125,6 +126,7 @@ func run(f flags) error {
 		Scheme:                              scheme,
 		Metrics:                             metricsOpts,
 		HealthProbeBindAddress:              f.probeAddr,
+		PprofBindAddress:                    f.pprofAddr,
 		LeaderElection:                      f.leaderElect,
 		LeaderElectionID:                    leaseName,
 		LeaderElectionResourceLockInterface: lock,

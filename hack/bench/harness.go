@@ -33,11 +33,13 @@ type harness struct {
 	clientset  *kubernetes.Clientset
 	kubeconfig string
 	managerBin string
-	simURL     string
-	sim        *blandsim.Server
-	dir        string
-	mgr        *managerProc
-	groups     int
+	// managerArgs are added to every manager's arguments (--manager-arg).
+	managerArgs []string
+	simURL      string
+	sim         *blandsim.Server
+	dir         string
+	mgr         *managerProc
+	groups      int
 	// made counts the bindings of every group so far (floors excluded): the
 	// manager watching everything sees that many after a restart.
 	made int
@@ -60,7 +62,7 @@ func (h *harness) startManager(args ...string) {
 	check(err)
 	base := []string{"--bland-api-url", h.simURL, "--allow-insecure-api-url", "--metrics-bind-address", addr,
 		"--metrics-secure=false", "--health-probe-bind-address", "0", "--max-concurrent-reconciles", "16"}
-	cmd := exec.Command(h.managerBin, append(base, args...)...)
+	cmd := exec.Command(h.managerBin, append(append(base, h.managerArgs...), args...)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.kubeconfig)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	check(cmd.Start())
@@ -108,6 +110,22 @@ func (h *harness) apiWrites() float64 {
 		}
 	}
 	return total
+}
+
+// apiRequests counts the API server's requests so far by verb and resource,
+// for the resources a reconcile touches.
+func (h *harness) apiRequests() map[string]float64 {
+	body, err := h.clientset.RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	check(err)
+	out := map[string]float64{}
+	for _, verb := range []string{"GET", "LIST", "POST", "PUT", "PATCH", "DELETE"} {
+		for _, res := range []string{"personabindings", "secrets", "events", "namespaces", "clusterblandaccounts"} {
+			if n := sumMetric(bytes.NewReader(body), "apiserver_request_total", map[string]string{"verb": verb, "resource": res}); n > 0 {
+				out[verb+" "+res] = n
+			}
+		}
+	}
+	return out
 }
 
 // sumMetric parses a Prometheus text exposition and adds the samples of one

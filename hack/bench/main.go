@@ -32,6 +32,9 @@ func main() {
 	scale := flag.Float64("scale", 1, "Multiplies the bindings and personas of P3, P3m, P8 and P9 and of their floors, "+
 		"for a quick check of the harness (0.1: 100, 100, 1,000 and 100 bindings); the targets are for 1. "+
 		"Only with --only naming none but those rows.")
+	var managerArgs []string
+	flag.Func("manager-arg", "An extra argument for every manager the run starts (repeatable), e.g. --manager-arg=--pprof-bind-address=127.0.0.1:6060 to profile a row.",
+		func(v string) error { managerArgs = append(managerArgs, v); return nil })
 	flag.Parse()
 	sel, err := parseSelection(*only, *scale)
 	check(err)
@@ -48,7 +51,7 @@ func main() {
 	check(err)
 	kc, err := admin.KubeConfig()
 	check(err)
-	h := &harness{dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig"), managerBin: *managerBin}
+	h := &harness{dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig"), managerBin: *managerBin, managerArgs: managerArgs}
 	check(os.WriteFile(h.kubeconfig, kc, 0o600))
 	scheme := kruntime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)

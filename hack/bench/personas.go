@@ -2,6 +2,10 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -78,9 +82,19 @@ func (b *bench) p9() {
 // burst creates n bindings, perPersona to a persona, at once, and says how
 // long from the first create until all were Ready.
 func (b *bench) burst(name string, n, perPersona int) (*group, time.Duration) {
+	before := b.apiRequests()
 	start := time.Now()
 	g := b.makeGroup(name, n, perPersona, 10*time.Minute, false)
-	return g, b.awaitReady(g, readyLimit(n)).Sub(start)
+	took := b.awaitReady(g, readyLimit(n)).Sub(start)
+	after := b.apiRequests()
+	var per []string
+	for _, k := range slices.Sorted(maps.Keys(after)) {
+		if d := after[k] - before[k]; d > 0 {
+			per = append(per, fmt.Sprintf("%s %.2f", k, d/float64(n)))
+		}
+	}
+	fmt.Fprintf(os.Stderr, "%s: API requests per binding (harness and manager): %s\n", name, strings.Join(per, ", "))
+	return g, took
 }
 
 // floorThenManager measures the API-server floor for n bindings with the

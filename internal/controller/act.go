@@ -21,8 +21,7 @@ import (
 // leaves no attached number that no record knows about, and no record the
 // next process would trust without reading the persona first.
 func (r *PersonaReconciler) recordIntent(ctx context.Context, p *pass) error {
-	for i := range p.bindings {
-		b := &p.bindings[i]
+	return p.eachBinding(func(b *persona.Binding) error {
 		var doing []string
 		if gains := newClaims(b, p.plan); len(gains) > 0 {
 			doing = append(doing, "taking "+persona.List(gains))
@@ -31,7 +30,7 @@ func (r *PersonaReconciler) recordIntent(ctx context.Context, p *pass) error {
 			doing = append(doing, "detaching "+persona.List(d))
 		}
 		if len(doing) == 0 {
-			continue
+			return nil
 		}
 		record := persona.Intent(b, p.plan)
 		if err := r.ensureFinalizer(ctx, p, b, record); err != nil {
@@ -44,8 +43,8 @@ func (r *PersonaReconciler) recordIntent(ctx context.Context, p *pass) error {
 		if err := r.patchStatus(ctx, p, b, st); err != nil {
 			return fmt.Errorf("recording the change about to be made: %w", err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // act makes the plan's calls: detach, then attach, each grouped by API key

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,37 +29,65 @@ var errNotConverged = errors.New("the persona does not match the spec yet")
 // and status, computed from the shared outcome. Only what changed is patched.
 // A deleted binding that owns nothing any more is released.
 func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, error) {
-	var errs []error
-	for i := range p.bindings {
-		b := &p.bindings[i]
+	err := p.eachBinding(func(b *persona.Binding) error {
 		record := persona.RecordAfter(b, p.plan, p.obs)
 		live := b.Object.DeletionTimestamp.IsZero()
 		if !live && len(record) == 0 {
 			r.released(b)
-			errs = append(errs, r.removeFinalizer(ctx, p, b))
-			continue
+			return r.removeFinalizer(ctx, p, b)
 		}
 		if err := r.ensureFinalizer(ctx, p, b, record); err != nil {
-			errs = append(errs, err)
-			continue
+			return err
 		}
 		st := persona.Status(b, p.owners, p.plan, p.obs, record)
 		keepTransitionTimes(&st, p.latest(b).Status)
 		before := persona.ReadyReason(b.Object)
 		if err := r.patchStatus(ctx, p, b, st); err != nil {
-			errs = append(errs, err)
-			continue
+			return err
 		}
 		r.warnOnNewFailure(p.latest(b), before)
 		reason := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady).Reason
 		if live && (reason == v1alpha1.ReasonProgressing) {
+			p.mu.Lock()
 			p.converged = false
+			p.mu.Unlock()
 		}
-	}
-	if err := errors.Join(errs...); err != nil {
+		return nil
+	})
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 	return p.next()
+}
+
+// bindingWriters is how many bindings of one pass are written at once. The
+// writes of different bindings are independent; side by side, a persona
+// with many bindings costs a few API round trips instead of one per binding.
+const bindingWriters = 8
+
+// eachBinding runs write for every binding of the pass, up to
+// bindingWriters at once, and joins their errors.
+func (p *pass) eachBinding(write func(b *persona.Binding) error) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		slot = make(chan struct{}, bindingWriters)
+	)
+	for i := range p.bindings {
+		b := &p.bindings[i]
+		slot <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slot }()
+			if err := write(b); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // released says why a deleted binding lets go of numbers it did not detach.
@@ -114,6 +143,8 @@ func resyncAfter(d time.Duration) ctrl.Result {
 // latest is the server's latest copy of a binding we patched in this pass,
 // else the snapshot. It is only the base of the next patch.
 func (p *pass) latest(b *persona.Binding) *v1alpha1.PersonaBinding {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if w := p.written[b.Key()]; w != nil {
 		return w
 	}
@@ -121,7 +152,9 @@ func (p *pass) latest(b *persona.Binding) *v1alpha1.PersonaBinding {
 }
 
 func (p *pass) accept(b *persona.Binding, next *v1alpha1.PersonaBinding) {
+	p.mu.Lock()
 	p.written[b.Key()] = next
+	p.mu.Unlock()
 	p.r.memory.wrote(next)
 }
 
