@@ -129,6 +129,9 @@ func (r *PersonaReconciler) addRivals(ctx context.Context, p *pass, numbers []st
 		}
 		for j := range same.Items {
 			o := &same.Items[j]
+			if !slices.Contains(o.Spec.InboundNumbers, n) {
+				continue // it holds the number without listing it: not a rival
+			}
 			if k := o.Namespace + "/" + o.Name; !seen[k] && o.DeletionTimestamp.IsZero() {
 				seen[k] = true
 				p.rivals = append(p.rivals, o)

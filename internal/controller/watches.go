@@ -24,18 +24,19 @@ import (
 
 // Cache indexes on PersonaBindings, so that finding the bindings of a
 // persona, a number or an account costs no API call and no scan.
+// One index serves the numbers a binding lists and those it holds: they
+// are mostly the same, and an index entry per number and field is most of
+// what the cache spends on a binding beyond the object itself.
 const (
 	indexPersona = "spec.personaID"
-	indexNumber  = "spec.inboundNumbers"
+	indexNumber  = "numbers" // spec.inboundNumbers and status.boundNumbers
 	indexAccount = "spec.accountRef.name"
-	indexOwned   = "status.boundNumbers"
 )
 
 func addIndexes(ctx context.Context, mgr manager.Manager) error {
 	fields := map[string]client.IndexerFunc{
 		indexPersona: func(o client.Object) []string { return []string{o.(*v1alpha1.PersonaBinding).Spec.PersonaID} },
-		indexNumber:  func(o client.Object) []string { return o.(*v1alpha1.PersonaBinding).Spec.InboundNumbers },
-		indexOwned:   func(o client.Object) []string { return o.(*v1alpha1.PersonaBinding).Status.BoundNumbers },
+		indexNumber:  func(o client.Object) []string { return listedOrHeld(o.(*v1alpha1.PersonaBinding)) },
 		indexAccount: func(o client.Object) []string {
 			if ref := o.(*v1alpha1.PersonaBinding).Spec.AccountRef; ref != nil {
 				return []string{ref.Name}
@@ -49,6 +50,14 @@ func addIndexes(ctx context.Context, mgr manager.Manager) error {
 		}
 	}
 	return nil
+}
+
+// listedOrHeld returns the numbers a binding lists or holds, each once.
+func listedOrHeld(pb *v1alpha1.PersonaBinding) []string {
+	if slices.Equal(pb.Spec.InboundNumbers, pb.Status.BoundNumbers) {
+		return pb.Spec.InboundNumbers
+	}
+	return slices.Compact(slices.Sorted(slices.Values(slices.Concat(pb.Spec.InboundNumbers, pb.Status.BoundNumbers))))
 }
 
 type queue = workqueue.TypedRateLimitingInterface[Request]
@@ -96,19 +105,17 @@ func (r *PersonaReconciler) enqueue(ctx context.Context, q queue, pb *v1alpha1.P
 	if own {
 		q.Add(Request{PersonaID: pb.Spec.PersonaID})
 	}
-	numbers := slices.Concat(pb.Spec.InboundNumbers, pb.Status.BoundNumbers)
 	seen := map[string]bool{pb.Spec.PersonaID: true}
-	for _, index := range []string{indexNumber, indexOwned} {
-		for _, n := range numbers {
-			var list v1alpha1.PersonaBindingList
-			if err := r.List(ctx, &list, client.MatchingFields{index: n}); err != nil {
-				continue
-			}
-			for _, other := range list.Items {
-				if id := other.Spec.PersonaID; !seen[id] {
-					seen[id] = true
-					q.Add(Request{PersonaID: id})
-				}
+	for _, n := range listedOrHeld(pb) {
+		var list v1alpha1.PersonaBindingList
+		// Only the persona ID is read: the cached objects need no copy.
+		if err := r.List(ctx, &list, client.MatchingFields{indexNumber: n}, client.UnsafeDisableDeepCopy); err != nil {
+			continue
+		}
+		for _, other := range list.Items {
+			if id := other.Spec.PersonaID; !seen[id] {
+				seen[id] = true
+				q.Add(Request{PersonaID: id})
 			}
 		}
 	}
