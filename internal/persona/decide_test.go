@@ -203,6 +203,14 @@ func TestDecide(t *testing.T) {
 		obs:      fresh(n1),
 		want:     outcome{holders: map[string]string{}},
 	}, {
+		name: "a number its holder drops is not detached while a blocked binding lists it: it stays, held by nobody",
+		bindings: []spec{
+			{name: "a", age: 0, record: []string{n1}},
+			{name: "b", age: 1, blocked: true, numbers: []string{n1}},
+		},
+		obs:  fresh(n1),
+		want: outcome{holders: map[string]string{}, releases: []string{"a:" + n1}},
+	}, {
 		name:     "a number a call without an answer may still change is left alone",
 		bindings: []spec{{name: "a", record: []string{n1}}},
 		obs:      Observation{Numbers: map[string]*Settings{}, Fresh: true, Unsettled: map[string]bool{n1: true}},

@@ -27,8 +27,8 @@ func FuzzDecide(f *testing.F) {
 					s.record = append(s.record, number(i))
 				}
 			}
-			bit := func(k int) bool { return flags&(1<<(b*3+k)) != 0 }
-			s.exclusive, s.suspend, s.deleting = bit(0), bit(1), bit(2)
+			bit := func(k int) bool { return flags&(1<<(b*4+k)) != 0 }
+			s.exclusive, s.suspend, s.deleting, s.blocked = bit(0), bit(1), bit(2), bit(3)
 			specs = append(specs, s)
 		}
 		// Records do not overlap in a real cluster: the first wins here.
@@ -47,6 +47,13 @@ func FuzzDecide(f *testing.F) {
 		for _, m := range p.Detach {
 			if owners.Holder[m.Number] != "" {
 				t.Fatalf("plan detaches %s, which %s holds", m.Number, owners.Holder[m.Number])
+			}
+		}
+		for _, m := range p.Detach {
+			for i := range bs {
+				if bs[i].live() && !bs[i].suspended() && slices.Contains(bs[i].Object.Spec.InboundNumbers, m.Number) {
+					t.Fatalf("plan detaches %s, which live binding %s lists", m.Number, bs[i].Key())
+				}
 			}
 		}
 		for _, m := range p.Attach {

@@ -63,9 +63,9 @@ func (p Plan) Writes() bool { return len(p.Detach)+len(p.Attach)+len(p.Settings)
 
 // Decide is the persona's plan: from its bindings, the rivals listing their
 // numbers elsewhere, and the observation. It never detaches a number a live
-// binding lists (exclusive sweeps and drops alike), never touches a number a
-// call without an answer may still change, and makes no call for a number
-// that only changes owner.
+// binding lists and is not suspended (exclusive sweeps and drops alike),
+// never touches a number a call without an answer may still change, and
+// makes no call for a number that only changes owner.
 func Decide(bindings []Binding, rivals []PB, obs Observation) (Owners, Plan) {
 	owners := OwnersOf(bindings, rivals)
 	p := Plan{Claims: map[string][]string{}, Releases: map[string][]string{}, PendingDetach: map[string][]string{},
@@ -91,11 +91,22 @@ func Decide(bindings []Binding, rivals []PB, obs Observation) (Owners, Plan) {
 		}
 	}
 
+	// wanted are the numbers a live binding of this persona lists and is
+	// not suspended: none is detached, even when no binding can hold it now
+	// (its key or account is refused); it stays attached, held by nobody,
+	// until one can. A suspended binding asked for nothing to change for
+	// it, so a number only it lists goes as its holder drops it.
+	wanted := sets.New[string]()
+	for i := range bindings {
+		if bindings[i].live() && !bindings[i].suspended() {
+			wanted.Insert(bindings[i].Object.Spec.InboundNumbers...)
+		}
+	}
 	detaches := map[string][]string{} // binding -> numbers, before the limit
 	for i := range bindings {
 		b := &bindings[i]
 		for _, n := range b.Object.Status.BoundNumbers {
-			p.record(b, n, owners, obs, detaches)
+			p.record(b, n, owners, obs, wanted, detaches)
 		}
 	}
 	for _, n := range sets.List(sets.KeySet(owners.Holder)) {
@@ -125,7 +136,7 @@ func Decide(bindings []Binding, rivals []PB, obs Observation) (Owners, Plan) {
 }
 
 // record decides what happens to one number in b's record.
-func (p *Plan) record(b *Binding, n string, owners Owners, obs Observation, detaches map[string][]string) {
+func (p *Plan) record(b *Binding, n string, owners Owners, obs Observation, wanted sets.Set[string], detaches map[string][]string) {
 	key, holder := b.Key(), owners.Holder[n]
 	switch {
 	case holder == key, obs.Unsettled[n]:
@@ -141,7 +152,7 @@ func (p *Plan) record(b *Binding, n string, owners Owners, obs Observation, deta
 	case !b.live() && (b.orphan() || b.suspended() || b.LetGo):
 		p.Releases[key] = append(p.Releases[key], n)
 	case b.Blocked():
-	case obs.Fresh && !obs.Has(n):
+	case obs.Fresh && !obs.Has(n), wanted.Has(n):
 		p.Releases[key] = append(p.Releases[key], n)
 	default:
 		detaches[key] = append(detaches[key], n)
