@@ -1,0 +1,353 @@
+// Package preview says what applying a set of PersonaBindings would do to
+// Bland: per binding, the numbers attached, detached and handed over, the
+// settings changed, the detach limits tripped and the conflicts met, and the
+// Ready reason each binding would reach. It runs the controller's own
+// decisions (package persona) on the bindings as they would be stored, so
+// the preview cannot drift from the behaviour. It is pure: the plugin reads
+// the cluster, this package decides.
+package preview
+
+import (
+	"slices"
+	"strconv"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/persona"
+)
+
+// FormatVersion is the version of the JSON report. Consumers ignore fields
+// they do not know and refuse a major version they do not know.
+const FormatVersion = "1.0"
+
+// Input is what a preview is made from.
+type Input struct {
+	// Proposed are the bindings as the API server would store them (after
+	// a server-side dry run: defaults, generation), or as parsed.
+	Proposed []*v1alpha1.PersonaBinding
+	// Live are the bindings in the cluster, of every persona involved.
+	Live []v1alpha1.PersonaBinding
+	// Observed, when set, is a fresh read of a persona (by persona ID):
+	// the numbers attached and their settings. Without it, the preview
+	// plans from what the bindings' statuses recorded, as the controller
+	// does for a spec change.
+	Observed map[string]map[string]*persona.Settings
+	// DefaultDetachLimit is the manager's --default-detach-limit.
+	DefaultDetachLimit int
+	Now                time.Time
+}
+
+// Report is the whole preview.
+type Report struct {
+	FormatVersion string          `json:"formatVersion"`
+	Personas      []PersonaReport `json:"personas"`
+	Summary       Summary         `json:"summary"`
+}
+
+// PersonaReport is the plan of one persona.
+type PersonaReport struct {
+	ID string `json:"id"`
+	// Source is "records" (the statuses, no call) or "bland" (a fresh read).
+	Source string `json:"source"`
+	// RecordedAt is when a status of the persona's bindings last changed:
+	// how old a plan made from the records may be.
+	RecordedAt *time.Time `json:"recordedAt,omitempty"`
+	// NeedsRead: the controller reads the persona before this plan (a
+	// handover, an exclusive sweep), so a drift since the records would
+	// change it.
+	NeedsRead bool `json:"needsRead,omitempty"`
+	// Calls are the Bland writes the controller would make (one detach, one
+	// attach, one per settings change; batches split past 100 numbers).
+	Calls    int             `json:"calls"`
+	Bindings []BindingReport `json:"bindings"`
+}
+
+// BindingReport is what one binding would see.
+type BindingReport struct {
+	Namespace  string `json:"namespace"`
+	Name       string `json:"name"`
+	Proposed   bool   `json:"proposed"`
+	New        bool   `json:"new,omitempty"`
+	Generation int64  `json:"generation"`
+
+	Attach       []string          `json:"attach,omitempty"`
+	Detach       []string          `json:"detach,omitempty"`
+	Settings     []SettingsChange  `json:"settings,omitempty"`
+	HandoverOut  []Handover        `json:"handoverOut,omitempty"`
+	HandoverIn   []Handover        `json:"handoverIn,omitempty"`
+	Guard        *Guard            `json:"guard,omitempty"`
+	Conflicts    map[string]string `json:"conflicts,omitempty"`
+	PendingAfter []string          `json:"pendingDetach,omitempty"`
+
+	// Ready is the Ready condition the binding would reach.
+	Ready Condition `json:"ready"`
+	// Stalls: it would stop and wait for a person.
+	Stalls  bool `json:"stalls,omitempty"`
+	Changes bool `json:"changes"`
+}
+
+// SettingsChange is one number's overrides, from and to (nil: none).
+type SettingsChange struct {
+	Number string            `json:"number"`
+	From   *persona.Settings `json:"from"`
+	To     *persona.Settings `json:"to"`
+}
+
+// Handover is a number that changes binding without a call.
+type Handover struct {
+	Number  string `json:"number"`
+	Binding string `json:"binding"`
+}
+
+// Guard is a detach limit the change would trip, and how to approve it.
+type Guard struct {
+	Limit    int      `json:"limit"`
+	Numbers  []string `json:"numbers"`
+	Approval string   `json:"approval"`
+}
+
+// Condition is a predicted condition.
+type Condition struct {
+	Status  string `json:"status"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// Summary counts the report.
+type Summary struct {
+	Changed   int `json:"bindingsToChange"`
+	Attach    int `json:"attach"`
+	Detach    int `json:"detach"`
+	Settings  int `json:"settings"`
+	Handovers int `json:"handovers"`
+	Calls     int `json:"calls"`
+	Stalls    int `json:"bindingsThatWouldStall"`
+}
+
+// Make plans every persona a proposed binding names (or named before).
+func Make(in Input) Report {
+	merged, proposed := merge(in.Live, in.Proposed)
+	var ids []string
+	for _, pb := range in.Proposed {
+		ids = append(ids, pb.Spec.PersonaID)
+	}
+	for i := range in.Live {
+		if proposed[key(&in.Live[i])] != nil {
+			ids = append(ids, in.Live[i].Spec.PersonaID)
+		}
+	}
+	slices.Sort(ids)
+	rep := Report{FormatVersion: FormatVersion}
+	for _, id := range slices.Compact(ids) {
+		pr := planPersona(id, merged, proposed, in)
+		rep.Personas = append(rep.Personas, pr)
+		rep.Summary.Calls += pr.Calls
+		for _, b := range pr.Bindings {
+			if b.Changes {
+				rep.Summary.Changed++
+			}
+			if b.Stalls {
+				rep.Summary.Stalls++
+			}
+			rep.Summary.Attach += len(b.Attach)
+			rep.Summary.Detach += len(b.Detach)
+			rep.Summary.Settings += len(b.Settings)
+			rep.Summary.Handovers += len(b.HandoverIn)
+		}
+	}
+	return rep
+}
+
+// merge puts each proposed binding in place of its live copy, or adds it.
+func merge(live []v1alpha1.PersonaBinding, proposed []*v1alpha1.PersonaBinding) ([]*v1alpha1.PersonaBinding, map[string]*v1alpha1.PersonaBinding) {
+	byKey := map[string]*v1alpha1.PersonaBinding{}
+	for _, pb := range proposed {
+		byKey[key(pb)] = pb
+	}
+	var out []*v1alpha1.PersonaBinding
+	seen := map[string]bool{}
+	for i := range live {
+		k := key(&live[i])
+		seen[k] = true
+		if p := byKey[k]; p != nil {
+			out = append(out, p)
+			continue
+		}
+		out = append(out, &live[i])
+	}
+	for _, pb := range proposed {
+		if !seen[key(pb)] {
+			out = append(out, pb)
+		}
+	}
+	return out, byKey
+}
+
+func key(pb *v1alpha1.PersonaBinding) string { return pb.Namespace + "/" + pb.Name }
+
+// planPersona runs the controller's decision for one persona.
+func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[string]*v1alpha1.PersonaBinding, in Input) PersonaReport {
+	var bindings []persona.Binding
+	var rivals []persona.PB
+	for _, pb := range merged {
+		if pb.Spec.PersonaID != id {
+			continue
+		}
+		limit := in.DefaultDetachLimit
+		if pb.Spec.DetachLimit != nil {
+			limit = int(*pb.Spec.DetachLimit)
+		}
+		b := persona.Binding{Object: pb, DetachLimit: limit}
+		if pb.Status.ObservedGeneration == pb.Generation {
+			b.Refused = persona.RefusedInStatus(pb)
+		}
+		bindings = append(bindings, b)
+	}
+	slices.SortFunc(bindings, func(a, b persona.Binding) int {
+		if persona.OlderThan(a.Object, b.Object) {
+			return -1
+		}
+		return 1
+	})
+	for _, pb := range merged {
+		if pb.Spec.PersonaID != id && pb.DeletionTimestamp.IsZero() && listsAny(pb, bindings) {
+			rivals = append(rivals, pb)
+		}
+	}
+	pr := PersonaReport{ID: id, Source: "records", RecordedAt: recordedAt(bindings)}
+	obs := persona.FromRecords(bindings, "")
+	if seen, ok := in.Observed[id]; ok {
+		obs = persona.Observation{Numbers: seen, Fresh: true}
+		pr.Source = "bland"
+	}
+	owners, plan := persona.Decide(bindings, rivals, obs)
+	pr.NeedsRead = plan.NeedsRead
+	pr.Calls = calls(plan)
+	after := applied(obs, plan)
+	for i := range bindings {
+		b := &bindings[i]
+		br := report(b, owners, plan, obs, after)
+		br.Proposed = proposed[b.Key()] != nil
+		br.New = br.Proposed && b.Object.Status.ObservedGeneration == 0 && len(b.Object.Status.Conditions) == 0
+		pr.Bindings = append(pr.Bindings, br)
+	}
+	return pr
+}
+
+func listsAny(pb *v1alpha1.PersonaBinding, bindings []persona.Binding) bool {
+	for i := range bindings {
+		if slices.ContainsFunc(pb.Spec.InboundNumbers, func(n string) bool { return slices.Contains(bindings[i].Object.Spec.InboundNumbers, n) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// recordedAt is the latest status change among the bindings.
+func recordedAt(bindings []persona.Binding) *time.Time {
+	var at *time.Time
+	for i := range bindings {
+		if c := meta.FindStatusCondition(bindings[i].Object.Status.Conditions, v1alpha1.ConditionReady); c != nil {
+			if t := c.LastTransitionTime.Time; at == nil || t.After(*at) {
+				at = &t
+			}
+		}
+	}
+	return at
+}
+
+// calls counts the Bland writes of a plan, as the controller groups them
+// (bindings of one persona normally share a key).
+func calls(p persona.Plan) int {
+	const batch = 100
+	n := len(p.Settings)
+	if len(p.Detach) > 0 {
+		n += (len(p.Detach) + batch - 1) / batch
+	}
+	if len(p.Attach) > 0 {
+		n += (len(p.Attach) + batch - 1) / batch
+	}
+	return n
+}
+
+// applied is the observation once the plan's calls succeeded.
+func applied(obs persona.Observation, p persona.Plan) persona.Observation {
+	after := obs.Clone()
+	after.Fresh = true
+	for _, m := range p.Detach {
+		delete(after.Numbers, m.Number)
+	}
+	for _, m := range p.Attach {
+		after.Numbers[m.Number] = nil
+	}
+	for _, s := range p.Settings {
+		after.Numbers[s.Number] = s.Settings
+	}
+	return after
+}
+
+// report builds one binding's part of the preview.
+func report(b *persona.Binding, owners persona.Owners, p persona.Plan, before, after persona.Observation) BindingReport {
+	k := b.Key()
+	br := BindingReport{Namespace: b.Object.Namespace, Name: b.Object.Name, Generation: b.Object.Generation, Conflicts: owners.Conflicts[k]}
+	for _, m := range p.Attach {
+		if m.Binding == k {
+			br.Attach = append(br.Attach, m.Number)
+		}
+	}
+	for _, m := range p.Detach {
+		if m.Binding == k {
+			br.Detach = append(br.Detach, m.Number)
+		}
+	}
+	for _, s := range p.Settings {
+		if s.Binding == k {
+			br.Settings = append(br.Settings, SettingsChange{Number: s.Number, From: before.Numbers[s.Number], To: s.Settings})
+		}
+	}
+	for _, h := range p.Handovers {
+		if h.From == k {
+			br.HandoverOut = append(br.HandoverOut, Handover{Number: h.Number, Binding: h.To})
+		}
+		if h.To == k {
+			br.HandoverIn = append(br.HandoverIn, Handover{Number: h.Number, Binding: h.From})
+		}
+	}
+	if pending := p.PendingDetach[k]; len(pending) > 0 {
+		br.PendingAfter = pending
+		br.Guard = &Guard{Limit: p.Limits[k], Numbers: pending,
+			Approval: "kubectl annotate pb -n " + b.Object.Namespace + " " + b.Object.Name + " " + v1alpha1.ApproveDetachAnnotation + "=" + itoa(b.Object.Generation) + " --overwrite"}
+	}
+	st := persona.Status(b, owners, p, after, persona.RecordAfter(b, p, after))
+	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady); c != nil {
+		br.Ready = Condition{Status: string(c.Status), Reason: c.Reason, Message: c.Message}
+	}
+	br.Stalls = meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionStalled)
+	cur := meta.FindStatusCondition(b.Object.Status.Conditions, v1alpha1.ConditionReady)
+	br.Changes = len(br.Attach)+len(br.Detach)+len(br.Settings)+len(br.HandoverIn)+len(br.HandoverOut) > 0 ||
+		cur == nil || cur.Reason != br.Ready.Reason || string(cur.Status) != br.Ready.Status
+	return br
+}
+
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }
+
+// Exit statuses of a plan, as the plugin returns them.
+const (
+	ExitNoChange = 0
+	ExitChanges  = 3
+	ExitStalls   = 4
+)
+
+// ExitCode is 0 when nothing would change, 4 when something would and a
+// binding would stall (a detach limit, a conflict), else 3.
+func (r Report) ExitCode() int {
+	switch {
+	case r.Summary.Changed == 0:
+		return ExitNoChange
+	case r.Summary.Stalls > 0:
+		return ExitStalls
+	}
+	return ExitChanges
+}
