@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/internal/bland"
+	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
 // BlandAPI is the part of the Bland client the reconciler uses.
@@ -89,6 +90,9 @@ func (r *PersonaReconciler) Reconcile(ctx context.Context, req Request) (ctrl.Re
 	p.decide()
 	if p.mustRead() || p.plan.NeedsRead {
 		if !r.observe(ctx, p) {
+			// A plan that needed a read is not applied without it: no
+			// handover, claim or release; the records stay as they are.
+			p.plan = persona.Plan{}
 			return r.finish(ctx, p)
 		}
 		if err := r.addRivals(ctx, p, slices.Collect(maps.Keys(p.obs.Numbers))); err != nil {

@@ -445,3 +445,36 @@ func describeCalls(calls []blandsim.Call) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// A handover planned from the records needs a read first. When that read is
+// refused (the key was revoked), the handover must not take effect: the
+// taker owns nothing and, deleted before the key comes back, goes at once;
+// the giver keeps the number in its record. (Found by the model test, seed
+// 845799: the taker was stuck in deletion, unable to detach a number it had
+// taken from a record without a read.)
+func TestAHandoverWhoseReadWasRefusedIsNotMade(t *testing.T) {
+	f := newFixture(t, 1)
+	n := f.numbers[0]
+	giver := f.create(f.binding("a-giver", n))
+	f.waitFor(giver, v1alpha1.ReasonSynced)
+	taker := f.binding("b-taker", n)
+	f.create(taker)
+	f.releaseOnCleanup(taker)
+	f.waitFor(taker, v1alpha1.ReasonNumberConflict)
+
+	sim.RevokeKey(f.apiKey)
+	defer sim.RestoreKey(f.apiKey)
+	f.update(giver, func(cur *v1alpha1.PersonaBinding) { cur.Spec.InboundNumbers = []string{} })
+	got := f.waitFor(giver, v1alpha1.ReasonUnauthorized)
+	f.g.Expect(got.Status.BoundNumbers).To(Equal([]string{n}), "the giver let go of a number without the read its handover needed")
+	f.g.Expect(f.get(taker).Status.BoundNumbers).To(BeEmpty(), "the taker took a number from a record without a read")
+
+	f.g.Expect(k8s.Delete(context.Background(), taker)).To(Succeed())
+	f.g.Eventually(func() bool { return gone(taker) }).WithTimeout(15*time.Second).Should(BeTrue(),
+		func() string {
+			cur := f.get(taker)
+			return fmt.Sprintf("the taker is still held (finalizers %v, boundNumbers %v, Ready %s %q)",
+				cur.Finalizers, cur.Status.BoundNumbers, readyReasonOf(cur), readyMessage(cur))
+		})
+	f.g.Expect(sim.Attached(f.personaID)).To(Equal([]string{n}), "the number was detached with a revoked key")
+}
