@@ -95,7 +95,7 @@ unit: ## Unit tests, the fuzz seed corpora, and the alert rules under Prometheus
 
 .PHONY: integration
 integration: ## Integration tests on a real kube-apiserver and etcd (envtest).
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 -timeout 15m ./internal/controller/...
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 -timeout 15m ./internal/controller/... ./test/plugin/...
 
 .PHONY: e2e
 e2e: ## End-to-end: config/ applied with kubectl, the manager binary as an RBAC-limited user, make demo.

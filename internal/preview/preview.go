@@ -41,9 +41,12 @@ type Input struct {
 
 // Report is the whole preview.
 type Report struct {
-	FormatVersion string          `json:"formatVersion"`
-	Personas      []PersonaReport `json:"personas"`
-	Summary       Summary         `json:"summary"`
+	FormatVersion string `json:"formatVersion"`
+	// Notes say what the plan could not see (a dry run not performed,
+	// namespaces not listed).
+	Notes    []string        `json:"notes,omitempty"`
+	Personas []PersonaReport `json:"personas"`
+	Summary  Summary         `json:"summary"`
 }
 
 // PersonaReport is the plan of one persona.
@@ -128,7 +131,7 @@ type Summary struct {
 
 // Make plans every persona a proposed binding names (or named before).
 func Make(in Input) Report {
-	merged, proposed := merge(in.Live, in.Proposed)
+	merged, proposed, fresh := merge(in.Live, in.Proposed)
 	var ids []string
 	for _, pb := range in.Proposed {
 		ids = append(ids, pb.Spec.PersonaID)
@@ -141,7 +144,7 @@ func Make(in Input) Report {
 	slices.Sort(ids)
 	rep := Report{FormatVersion: FormatVersion}
 	for _, id := range slices.Compact(ids) {
-		pr := planPersona(id, merged, proposed, in)
+		pr := planPersona(id, merged, proposed, fresh, in)
 		rep.Personas = append(rep.Personas, pr)
 		rep.Summary.Calls += pr.Calls
 		for _, b := range pr.Bindings {
@@ -160,8 +163,9 @@ func Make(in Input) Report {
 	return rep
 }
 
-// merge puts each proposed binding in place of its live copy, or adds it.
-func merge(live []v1alpha1.PersonaBinding, proposed []*v1alpha1.PersonaBinding) ([]*v1alpha1.PersonaBinding, map[string]*v1alpha1.PersonaBinding) {
+// merge puts each proposed binding in place of its live copy, or adds it
+// (and says so in fresh).
+func merge(live []v1alpha1.PersonaBinding, proposed []*v1alpha1.PersonaBinding) ([]*v1alpha1.PersonaBinding, map[string]*v1alpha1.PersonaBinding, map[string]bool) {
 	byKey := map[string]*v1alpha1.PersonaBinding{}
 	for _, pb := range proposed {
 		byKey[key(pb)] = pb
@@ -177,18 +181,20 @@ func merge(live []v1alpha1.PersonaBinding, proposed []*v1alpha1.PersonaBinding) 
 		}
 		out = append(out, &live[i])
 	}
+	fresh := map[string]bool{}
 	for _, pb := range proposed {
 		if !seen[key(pb)] {
 			out = append(out, pb)
+			fresh[key(pb)] = true
 		}
 	}
-	return out, byKey
+	return out, byKey, fresh
 }
 
 func key(pb *v1alpha1.PersonaBinding) string { return pb.Namespace + "/" + pb.Name }
 
 // planPersona runs the controller's decision for one persona.
-func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[string]*v1alpha1.PersonaBinding, in Input) PersonaReport {
+func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[string]*v1alpha1.PersonaBinding, fresh map[string]bool, in Input) PersonaReport {
 	var bindings []persona.Binding
 	var rivals []persona.PB
 	for _, pb := range merged {
@@ -230,7 +236,7 @@ func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[stri
 		b := &bindings[i]
 		br := report(b, owners, plan, obs, after)
 		br.Proposed = proposed[b.Key()] != nil
-		br.New = br.Proposed && b.Object.Status.ObservedGeneration == 0 && len(b.Object.Status.Conditions) == 0
+		br.New = fresh[b.Key()]
 		pr.Bindings = append(pr.Bindings, br)
 	}
 	return pr

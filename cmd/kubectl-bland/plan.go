@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/resource"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/preview"
+)
+
+const planLong = `Show what applying PersonaBindings would do to Bland: per binding, the
+numbers attached (+), detached (-) and handed over between bindings without a
+call (> <), settings changed (~), detach limits tripped and conflicts met (!),
+the Ready condition each binding would reach, and the Bland calls it costs.
+
+Each manifest is first checked by the API server as it would be stored (a
+dry-run create, or a dry-run update with the manifest's spec: defaults,
+validation, admission, and the generation it would get, which the printed
+approval names). Without the verbs for that, the manifest is read as written
+and the output says "dry run not performed". Bland is not called: the plan is
+made from what the bindings' statuses last recorded, as the operator does for
+a spec change. Nothing is ever written, to the cluster or to Bland.
+
+Exit status:
+  0  nothing would change
+  3  changes
+  4  changes, and at least one binding would stall (a detach limit without
+     approval, a number held by an older binding)
+  2  the API server would reject an input
+  1  the plan could not be made (cluster unreachable, permissions, bad flags)
+With --exit-code=false, 3 and 4 become 0.`
+
+type planOptions struct {
+	config        *genericclioptions.ConfigFlags
+	streams       genericiooptions.IOStreams
+	files         resource.FilenameOptions
+	output        string
+	noColor       bool
+	showUnchanged bool
+	exitCode      bool
+	detachLimit   int
+}
+
+func newPlan(config *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &planOptions{config: config, streams: streams}
+	cmd := &cobra.Command{
+		Use:   "plan -f FILENAME",
+		Short: "Show what applying PersonaBindings would do to Bland",
+		Long:  planLong,
+		Example: `  kubectl bland plan -f bindings/
+  kubectl bland plan -k overlays/prod -o json
+  kustomize build . | kubectl bland plan -f -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(o.files.Filenames) == 0 && o.files.Kustomize == "" {
+				return &exitError{code: 1, err: fmt.Errorf("name the manifests with -f or -k")}
+			}
+			if o.output != "text" && o.output != "json" {
+				return &exitError{code: 1, err: fmt.Errorf("--output must be text or json, not %q", o.output)}
+			}
+			return o.run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVarP(&o.files.Filenames, "filename", "f", nil, "Files, directories or URLs of the manifests; - reads standard input.")
+	f.StringVarP(&o.files.Kustomize, "kustomize", "k", "", "A kustomization directory to build and plan.")
+	f.BoolVarP(&o.files.Recursive, "recursive", "R", false, "Read the directories of -f recursively.")
+	f.StringVarP(&o.output, "output", "o", "text", "text or json (formatVersion "+preview.FormatVersion+").")
+	f.BoolVar(&o.noColor, "no-color", false, "Print no colour.")
+	f.BoolVar(&o.showUnchanged, "show-unchanged", false, "Also list the bindings nothing happens to.")
+	f.BoolVar(&o.exitCode, "exit-code", true, "Exit 3 or 4 when something would change (see above).")
+	f.IntVar(&o.detachLimit, "default-detach-limit", 0, "The manager's --default-detach-limit, for bindings without spec.detachLimit.")
+	return cmd
+}
+
+func (o *planOptions) run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c, err := o.client()
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	inputs, err := o.read()
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	var proposed []*v1alpha1.PersonaBinding
+	var notes []string
+	for _, u := range inputs {
+		pb, note, err := stored(ctx, c, u)
+		switch {
+		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+			return &exitError{code: 2, err: fmt.Errorf("PersonaBinding %s/%s would be rejected: %w", u.GetNamespace(), u.GetName(), err)}
+		case err != nil:
+			return &exitError{code: 1, err: err}
+		}
+		proposed = append(proposed, pb)
+		if note != "" {
+			notes = append(notes, note)
+		}
+	}
+	live, note, err := listLive(ctx, c, proposed)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	if note != "" {
+		notes = append(notes, note)
+	}
+	now := time.Now()
+	rep := preview.Make(preview.Input{Proposed: proposed, Live: live, DefaultDetachLimit: o.detachLimit, Now: now})
+	rep.Notes = notes
+	if err := o.print(rep, now); err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	if code := rep.ExitCode(); code != 0 && o.exitCode {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+func (o *planOptions) client() (client.Client, error) {
+	cfg, err := o.config.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	return client.New(cfg, client.Options{Scheme: scheme})
+}
+
+// read returns the PersonaBindings among the manifests, each with its
+// namespace (the manifest's, else --namespace, else the context's).
+func (o *planOptions) read() ([]*unstructured.Unstructured, error) {
+	ns, explicit, err := o.config.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return nil, err
+	}
+	infos, err := resource.NewBuilder(o.config).Unstructured().Local().
+		NamespaceParam(ns).DefaultNamespace().FilenameParam(explicit, &o.files).Flatten().Do().Infos()
+	if err != nil {
+		return nil, fmt.Errorf("reading the manifests: %w", err)
+	}
+	var out []*unstructured.Unstructured
+	for _, info := range infos {
+		u, ok := info.Object.(*unstructured.Unstructured)
+		if !ok || u.GroupVersionKind() != v1alpha1.GroupVersion.WithKind("PersonaBinding") {
+			continue
+		}
+		if u.GetNamespace() == "" {
+			u.SetNamespace(ns)
+		}
+		out = append(out, u)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("the manifests hold no %s PersonaBinding", v1alpha1.GroupVersion)
+	}
+	return out, nil
+}
+
+// stored is the binding as the API server would store it: a dry-run create,
+// or a dry-run update of the live object with the manifest's spec, labels
+// and annotations (annotations others set, such as an approval, are kept,
+// as kubectl apply keeps them). Without the verbs, it is the manifest read
+// as written, and the note says so.
+func stored(ctx context.Context, c client.Client, u *unstructured.Unstructured) (*v1alpha1.PersonaBinding, string, error) {
+	var want v1alpha1.PersonaBinding
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &want); err != nil {
+		return nil, "", apierrors.NewBadRequest(err.Error())
+	}
+	var cur v1alpha1.PersonaBinding
+	err := c.Get(ctx, client.ObjectKeyFromObject(&want), &cur)
+	exists := err == nil
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, "", fmt.Errorf("reading PersonaBinding %s/%s: %w", want.Namespace, want.Name, err)
+	}
+	next := want.DeepCopy()
+	next.Status = v1alpha1.PersonaBindingStatus{}
+	if exists {
+		next = cur.DeepCopy()
+		next.Spec = want.Spec
+		next.Labels = merged(cur.Labels, want.Labels)
+		next.Annotations = merged(cur.Annotations, want.Annotations)
+		err = c.Update(ctx, next, client.DryRunAll)
+	} else {
+		err = c.Create(ctx, next, client.DryRunAll)
+	}
+	if apierrors.IsForbidden(err) {
+		note := fmt.Sprintf("%s/%s: dry run not performed (%s); the manifest is read as written", want.Namespace, want.Name, apierrors.ReasonForError(err))
+		return asWritten(&want, &cur, exists), note, nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if exists {
+		next.Status = cur.Status // an update returns the status as stored; keep the live one
+	}
+	return next, "", nil
+}
+
+// asWritten predicts what a dry run would have: the live object's
+// metadata and status, the manifest's spec, the next generation when the
+// spec changes; a new binding is the youngest, at generation 1.
+func asWritten(want, cur *v1alpha1.PersonaBinding, exists bool) *v1alpha1.PersonaBinding {
+	if !exists {
+		pb := want.DeepCopy()
+		pb.Status = v1alpha1.PersonaBindingStatus{}
+		pb.Generation, pb.CreationTimestamp = 1, metav1.Now()
+		return pb
+	}
+	pb := cur.DeepCopy()
+	pb.Labels, pb.Annotations = merged(cur.Labels, want.Labels), merged(cur.Annotations, want.Annotations)
+	if !equality.Semantic.DeepEqual(cur.Spec, want.Spec) {
+		pb.Spec = want.Spec
+		pb.Generation++
+	}
+	return pb
+}
+
+func merged(live, manifest map[string]string) map[string]string {
+	if live == nil && manifest == nil {
+		return nil
+	}
+	out := maps.Clone(live)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, manifest)
+	return out
+}
+
+// listLive returns the live bindings every persona involved may have: all
+// namespaces when the user may list them, else the manifests' namespaces
+// (and the note says that bindings elsewhere were not seen).
+func listLive(ctx context.Context, c client.Client, proposed []*v1alpha1.PersonaBinding) ([]v1alpha1.PersonaBinding, string, error) {
+	var all v1alpha1.PersonaBindingList
+	err := c.List(ctx, &all)
+	if err == nil {
+		return all.Items, "", nil
+	}
+	if !apierrors.IsForbidden(err) {
+		return nil, "", fmt.Errorf("listing PersonaBindings: %w", err)
+	}
+	var namespaces []string
+	for _, pb := range proposed {
+		namespaces = append(namespaces, pb.Namespace)
+	}
+	slices.Sort(namespaces)
+	namespaces = slices.Compact(namespaces)
+	var out []v1alpha1.PersonaBinding
+	for _, ns := range namespaces {
+		var list v1alpha1.PersonaBindingList
+		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return nil, "", fmt.Errorf("listing PersonaBindings in %s: %w", ns, err)
+		}
+		out = append(out, list.Items...)
+	}
+	return out, fmt.Sprintf("PersonaBindings could be listed only in %v: bindings of the same personas elsewhere are not part of this plan", namespaces), nil
+}
+
+func (o *planOptions) print(rep preview.Report, now time.Time) error {
+	if o.output == "json" {
+		enc := json.NewEncoder(o.streams.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(o.streams.ErrOut, "note: %s\n", n)
+	}
+	return preview.WriteText(o.streams.Out, rep, preview.TextOptions{Color: !o.noColor && isTerminal(o.streams.Out), ShowUnchanged: o.showUnchanged, Now: now})
+}
