@@ -163,9 +163,13 @@ IMG ?= ghcr.io/bland-operator/bland-operator:v0.1.0
 VERSION ?= dev
 
 .PHONY: build
-build: ## Build the manager and the Bland simulator into bin/.
+build: kubectl-bland ## Build the manager, the Bland simulator and the kubectl plugin into bin/.
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(LOCALBIN)/manager ./cmd
 	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/blandsim ./cmd/blandsim
+
+.PHONY: kubectl-bland
+kubectl-bland: ## Build the kubectl plugin (kubectl bland plan) into bin/.
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/kubectl-bland ./cmd/kubectl-bland
 
 .PHONY: run
 run: ## Run the manager against the current kubeconfig.
