@@ -66,6 +66,7 @@ func newRoot(streams genericiooptions.IOStreams) *cobra.Command {
 		SilenceErrors: true,
 	}
 	config.AddFlags(root.PersistentFlags())
-	root.AddCommand(newPlan(config, streams))
+	root.AddCommand(newPlan(config, streams), newReconcile(config, streams), newApprove(config, streams),
+		newSuspend(config, streams, true), newSuspend(config, streams, false), newStatus(config, streams))
 	return root
 }
