@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -20,7 +21,8 @@ func bland(t *testing.T, ns string, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(plugin, append(args, "--kubeconfig", adminKube, "-n", ns)...)
 	out, err := cmd.CombinedOutput()
-	if exit, ok := err.(*exec.ExitError); ok {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
 		return string(out), exit.ExitCode()
 	}
 	if err != nil {
