@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,9 +47,7 @@ func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, e
 		r.warnOnNewFailure(p.latest(b), before)
 		reason := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady).Reason
 		if live && (reason == v1alpha1.ReasonProgressing) {
-			p.mu.Lock()
 			p.converged = false
-			p.mu.Unlock()
 		}
 		return nil
 	})
@@ -60,33 +57,17 @@ func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, e
 	return p.next()
 }
 
-// bindingWriters is how many bindings of one pass are written at once. The
-// writes of different bindings are independent; side by side, a persona
-// with many bindings costs a few API round trips instead of one per binding.
-const bindingWriters = 8
-
-// eachBinding runs write for every binding of the pass, up to
-// bindingWriters at once, and joins their errors.
+// eachBinding runs write for every binding of the pass, one after the
+// other, and joins their errors. (Side by side, up to eight at once, made a
+// burst of new bindings faster but loaded the API server past what
+// --max-concurrent-reconciles allows, and slowed every other reconcile.)
 func (p *pass) eachBinding(write func(b *persona.Binding) error) error {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		slot = make(chan struct{}, bindingWriters)
-	)
+	var errs []error
 	for i := range p.bindings {
-		b := &p.bindings[i]
-		slot <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slot }()
-			if err := write(b); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		})
+		if err := write(&p.bindings[i]); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	wg.Wait()
 	return errors.Join(errs...)
 }
 
@@ -143,8 +124,6 @@ func resyncAfter(d time.Duration) ctrl.Result {
 // latest is the server's latest copy of a binding we patched in this pass,
 // else the snapshot. It is only the base of the next patch.
 func (p *pass) latest(b *persona.Binding) *v1alpha1.PersonaBinding {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if w := p.written[b.Key()]; w != nil {
 		return w
 	}
@@ -152,9 +131,7 @@ func (p *pass) latest(b *persona.Binding) *v1alpha1.PersonaBinding {
 }
 
 func (p *pass) accept(b *persona.Binding, next *v1alpha1.PersonaBinding) {
-	p.mu.Lock()
 	p.written[b.Key()] = next
-	p.mu.Unlock()
 	p.r.memory.wrote(next)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -33,10 +32,7 @@ type pass struct {
 	read   persona.Observation // the read before any write, for drift
 	owners persona.Owners
 	plan   persona.Plan
-	// written holds the server's latest copy of each binding we patched;
-	// mu guards it and converged, which the per-binding writes of one pass
-	// set side by side (see eachBinding).
-	mu      sync.Mutex
+	// written holds the server's latest copy of each binding we patched.
 	written map[string]*v1alpha1.PersonaBinding
 
 	resyncDue, requested, settling bool
