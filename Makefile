@@ -95,7 +95,7 @@ unit: ## Unit tests, the fuzz seed corpora, and the alert rules under Prometheus
 
 .PHONY: integration
 integration: ## Integration tests on a real kube-apiserver and etcd (envtest).
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 -timeout 15m ./internal/controller/... ./test/plugin/...
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 -timeout 15m ./internal/controller/... ./test/plugin/... ./test/admission/...
 
 .PHONY: e2e
 e2e: ## End-to-end: config/ applied with kubectl, the manager binary as an RBAC-limited user, make demo.
@@ -148,6 +148,7 @@ control-plane: ## Build (or find in the cache) kube-apiserver, etcd and kubectl.
 bench: build ## Measure the performance targets against the built manager; writes docs/benchmarks.md.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./hack/bench --manager $(LOCALBIN)/manager --out docs/benchmarks.md
 	go test -run '^$$' -bench . -benchmem ./internal/persona/ ./internal/bland/
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -run '^$$' -bench . -benchtime 5x ./test/plugin/
 
 ##@ Demo
 
@@ -176,10 +177,12 @@ run: ## Run the manager against the current kubeconfig.
 	go run ./cmd
 
 .PHONY: build-installer
-build-installer: manifests $(KUSTOMIZE) ## Write dist/install.yaml (CRD, RBAC, Deployment) for IMG.
+build-installer: manifests $(KUSTOMIZE) ## Write dist/install.yaml (CRD, RBAC, Deployment, the detach warning policy) for IMG.
 	mkdir -p dist
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
 	$(KUSTOMIZE) build config/default > dist/install.yaml
+	echo --- >> dist/install.yaml
+	$(KUSTOMIZE) build config/admission >> dist/install.yaml
 
 .PHONY: release
 release: $(KUSTOMIZE) $(HELM) ## Every release artefact into dist/: make release VERSION=v0.2.0.

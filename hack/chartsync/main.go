@@ -2,7 +2,7 @@
 // chart's files/ folder, so chart and kustomize never drift: the CRDs (marked
 // to be kept on uninstall), the manager's RBAC rules (split into namespaced
 // and cluster-scoped ones, for installs that watch only some namespaces), the
-// alert rules and the Argo CD health check. `make chart-files` runs it and
+// alert rules, the Argo CD health check and the detach warning policy. `make chart-files` runs it and
 // `make verify` fails when its output is not committed.
 package main
 
@@ -98,11 +98,36 @@ func run() error {
 		return err
 	}
 
+	if err := admissionPolicySpec(); err != nil {
+		return err
+	}
+
 	lua, err := os.ReadFile("config/argocd/resource_customizations/personas.bland-operator.dev/PersonaBinding/health.lua")
 	if err != nil {
 		return err
 	}
 	return write(filepath.Join("files", "argocd", "health.lua"), string(lua))
+}
+
+// admissionPolicySpec copies the spec of the detach warning policy: the
+// chart names the policy after the release and renders it behind a value.
+func admissionPolicySpec() error {
+	b, err := os.ReadFile("config/admission/detach_warning.yaml")
+	if err != nil {
+		return err
+	}
+	first, _, _ := strings.Cut(string(b), "\n---\n")
+	var policy struct {
+		Spec any `json:"spec"`
+	}
+	if err := yaml.Unmarshal([]byte(first), &policy); err != nil {
+		return err
+	}
+	spec, err := yaml.Marshal(policy.Spec)
+	if err != nil {
+		return err
+	}
+	return write(filepath.Join("files", "admission", "policy-spec.yaml"), string(spec))
 }
 
 func write(rel, content string) error {
