@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -293,5 +294,45 @@ func TestPlanWithoutWriteVerbsSaysTheDryRunWasNotPerformed(t *testing.T) {
 	out, errOut, code := plan(t, readKube, "-f", manifest(t, binding("team-c", "a", "", c1)))
 	if code != 3 || !strings.Contains(out, "- detach "+c2) || !strings.Contains(errOut, "dry run not performed") {
 		t.Errorf("exit %d, want 3 with a detach and a note\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
+
+// BenchmarkPlanOf100Bindings times kubectl bland plan, the binary, on a
+// manifest that edits 100 live bindings of 10 personas (dry runs, the list,
+// the plan, the output). The target is 2 s per plan.
+func BenchmarkPlanOf100Bindings(b *testing.B) {
+	ns := fmt.Sprintf("bench-%d", time.Now().UnixNano()%1_000_000)
+	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		b.Fatal(err)
+	}
+	var docs []string
+	for i := range 100 {
+		name := fmt.Sprintf("b-%03d", i)
+		number := func(k int) string { return fmt.Sprintf("+1415%03d%04d", 700+i%10, i*2+k) }
+		pb := &v1alpha1.PersonaBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: v1alpha1.PersonaBindingSpec{PersonaID: fmt.Sprintf("persona-%s-%d", ns, i%10), InboundNumbers: []string{number(0), number(1)},
+				CredentialsRef: &v1alpha1.SecretKeyRef{Name: "bland"}},
+		}
+		if err := k8s.Create(context.Background(), pb); err != nil {
+			b.Fatal(err)
+		}
+		pb.Status = v1alpha1.PersonaBindingStatus{ObservedGeneration: 1, BoundNumbers: pb.Spec.InboundNumbers}
+		if err := k8s.Status().Update(context.Background(), pb); err != nil {
+			b.Fatal(err)
+		}
+		doc := strings.ReplaceAll(binding(ns, name, "", number(0), number(2)), "personaID: persona-"+ns, fmt.Sprintf("personaID: persona-%s-%d", ns, i%10))
+		docs = append(docs, doc)
+	}
+	path := filepath.Join(b.TempDir(), "bindings.yaml")
+	if err := os.WriteFile(path, []byte(strings.Join(docs, "\n---\n")), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		cmd := exec.Command(plugin, "plan", "--kubeconfig", adminKube, "--no-color", "--exit-code=false", "-f", path)
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "Plan: 100 bindings to change") {
+			b.Fatalf("%v\n%s", err, out)
+		}
 	}
 }

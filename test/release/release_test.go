@@ -28,7 +28,10 @@ func TestMakeRelease(t *testing.T) {
 	}
 
 	want := []string{"install.yaml", "crds.yaml", "bland-operator-0.2.0-rc.1.tgz", "checksums.txt",
-		"manager-linux-amd64", "manager-linux-arm64", "blandsim-linux-amd64", "blandsim-linux-arm64"}
+		"manager-linux-amd64", "manager-linux-arm64", "blandsim-linux-amd64", "blandsim-linux-arm64", "bland.yaml"}
+	for _, p := range []string{"linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64"} {
+		want = append(want, "kubectl-bland-"+p+".tar.gz")
+	}
 	for _, name := range want {
 		if _, err := os.Stat(filepath.Join(dist, name)); err != nil {
 			t.Errorf("missing %s", name)
@@ -79,6 +82,48 @@ func TestMakeRelease(t *testing.T) {
 		}
 	})
 
+	t.Run("the krew manifest names every archive with its checksum", func(t *testing.T) {
+		manifest, err := os.ReadFile(filepath.Join(dist, "bland.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64"} {
+			archive := "kubectl-bland-" + p + ".tar.gz"
+			b, err := os.ReadFile(filepath.Join(dist, archive))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(b)
+			if !strings.Contains(string(manifest), "releases/download/"+version+"/"+archive+"\n    sha256: "+hex.EncodeToString(sum[:])) {
+				t.Errorf("bland.yaml lacks %s with its checksum:\n%s", archive, manifest)
+			}
+		}
+		if !strings.Contains(string(manifest), "version: "+version) {
+			t.Error("bland.yaml is not stamped with the version")
+		}
+	})
+
+	t.Run("the plugin archive holds a binary that runs", func(t *testing.T) {
+		if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+			t.Skip("runs the linux/amd64 binary")
+		}
+		bin := extract(t, filepath.Join(dist, "kubectl-bland-linux-amd64.tar.gz"), "kubectl-bland")
+		out, err := exec.Command(bin, "plan", "--help").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Exit status:") {
+			t.Errorf("kubectl-bland plan --help: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("install.yaml carries the detach warning policy", func(t *testing.T) {
+		install, err := os.ReadFile(filepath.Join(dist, "install.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(install), "kind: ValidatingAdmissionPolicyBinding") {
+			t.Error("install.yaml lacks the detach warning policy")
+		}
+	})
+
 	t.Run("crds.yaml holds exactly the CRDs", func(t *testing.T) {
 		crds, err := os.ReadFile(filepath.Join(dist, "crds.yaml"))
 		if err != nil {
@@ -88,6 +133,38 @@ func TestMakeRelease(t *testing.T) {
 			t.Errorf("crds.yaml has %d CRDs (want 2) or more than CRDs", n)
 		}
 	})
+}
+
+// extract writes one file of a .tar.gz into a temporary folder, executable.
+func extract(t *testing.T, archive, name string) string {
+	t.Helper()
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no %s in %s: %v", name, archive, err)
+		}
+		if h.Name == name {
+			out := filepath.Join(t.TempDir(), name)
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(out, b, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+	}
 }
 
 // chartYAML returns Chart.yaml from a packaged chart.
