@@ -101,7 +101,11 @@ func (r *PersonaReconciler) Reconcile(ctx context.Context, req Request) (ctrl.Re
 		p.decide()
 	}
 	if err := r.recordIntent(ctx, p); err != nil {
-		return ctrl.Result{}, err
+		// No call is made: the claims already written go back in this
+		// pass, so that no record lists a number nothing attached (with a
+		// refused key, no read could clear it before the key came back).
+		p.plan, p.retry = persona.Plan{}, err
+		return r.finish(ctx, p)
 	}
 	r.act(ctx, stopping, p)
 	return r.finish(ctx, p)
