@@ -211,6 +211,15 @@ func TestDecide(t *testing.T) {
 		obs:  fresh(n1),
 		want: outcome{holders: map[string]string{}, releases: []string{"a:" + n1}},
 	}, {
+		name: "a number its holder drops is detached when the binding listing it here is younger than its claimant elsewhere",
+		bindings: []spec{
+			{name: "a", age: 0, record: []string{n1}},
+			{name: "b", age: 2, blocked: true, numbers: []string{n1}},
+		},
+		rivals: []spec{{name: "r", persona: p2, age: 1, numbers: []string{n1}}},
+		obs:    fresh(n1),
+		want:   outcome{holders: map[string]string{}, conflicts: []string{"b:" + n1 + "<r"}, detach: []string{"a:" + n1}},
+	}, {
 		name:     "a number a call without an answer may still change is left alone",
 		bindings: []spec{{name: "a", record: []string{n1}}},
 		obs:      Observation{Numbers: map[string]*Settings{}, Fresh: true, Unsettled: map[string]bool{n1: true}},

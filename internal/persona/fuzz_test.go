@@ -51,8 +51,8 @@ func FuzzDecide(f *testing.F) {
 		}
 		for _, m := range p.Detach {
 			for i := range bs {
-				if bs[i].live() && !bs[i].suspended() && slices.Contains(bs[i].Object.Spec.InboundNumbers, m.Number) {
-					t.Fatalf("plan detaches %s, which live binding %s lists", m.Number, bs[i].Key())
+				if !bs[i].suspended() && owners.claims(&bs[i], m.Number) {
+					t.Fatalf("plan detaches %s, which live binding %s claims", m.Number, bs[i].Key())
 				}
 			}
 		}

@@ -62,8 +62,8 @@ type Plan struct {
 func (p Plan) Writes() bool { return len(p.Detach)+len(p.Attach)+len(p.Settings) > 0 }
 
 // Decide is the persona's plan: from its bindings, the rivals listing their
-// numbers elsewhere, and the observation. It never detaches a number a live
-// binding lists and is not suspended (exclusive sweeps and drops alike),
+// numbers elsewhere, and the observation. It never detaches a number a live,
+// unsuspended binding of the persona claims (exclusive sweeps and drops alike),
 // never touches a number a call without an answer may still change, and
 // makes no call for a number that only changes owner.
 func Decide(bindings []Binding, rivals []PB, obs Observation) (Owners, Plan) {
@@ -91,15 +91,23 @@ func Decide(bindings []Binding, rivals []PB, obs Observation) (Owners, Plan) {
 		}
 	}
 
-	// wanted are the numbers a live binding of this persona lists and is
-	// not suspended: none is detached, even when no binding can hold it now
-	// (its key or account is refused); it stays attached, held by nobody,
-	// until one can. A suspended binding asked for nothing to change for
-	// it, so a number only it lists goes as its holder drops it.
+	// wanted are the numbers a live, unsuspended binding of this persona
+	// claims (the oldest binding anywhere that lists them): none is
+	// detached, even when that binding cannot hold it now (its key or
+	// account is refused); it stays attached, held by nobody, until the
+	// binding can take it. A number whose claimant is elsewhere goes to that
+	// persona, and one only a suspended binding lists goes as its holder
+	// drops it (a suspended binding asked for nothing to change for it).
 	wanted := sets.New[string]()
 	for i := range bindings {
-		if bindings[i].live() && !bindings[i].suspended() {
-			wanted.Insert(bindings[i].Object.Spec.InboundNumbers...)
+		b := &bindings[i]
+		if !b.live() || b.suspended() {
+			continue
+		}
+		for _, n := range b.Object.Spec.InboundNumbers {
+			if owners.claims(b, n) {
+				wanted.Insert(n)
+			}
 		}
 	}
 	detaches := map[string][]string{} // binding -> numbers, before the limit
