@@ -195,8 +195,8 @@ func TestDroppingMoreThanTheDetachLimitWarnsAtApplyTime(t *testing.T) {
 	}
 
 	// kubectl shows it on apply --dry-run=server (and so on apply and diff).
-	manifest := fmt.Sprintf(`{"apiVersion":"personas.bland-operator.dev/v1alpha1","kind":"PersonaBinding","metadata":{"name":"limited","namespace":"default"},
-"spec":{"personaID":"persona-limited","inboundNumbers":[],"detachLimit":2,"credentialsRef":{"name":"bland"}}}`)
+	manifest := `{"apiVersion":"personas.bland-operator.dev/v1alpha1","kind":"PersonaBinding","metadata":{"name":"limited","namespace":"default"},
+"spec":{"personaID":"persona-limited","inboundNumbers":[],"detachLimit":2,"credentialsRef":{"name":"bland"}}}`
 	cmd := exec.Command(kubectl, "--kubeconfig", kubecfg, "apply", "--dry-run=server", "-f", "-")
 	cmd.Stdin = strings.NewReader(manifest)
 	out, err := cmd.CombinedOutput()
