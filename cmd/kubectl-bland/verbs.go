@@ -46,7 +46,7 @@ func newReconcile(config *genericclioptions.ConfigFlags, streams genericiooption
 	cmd := &cobra.Command{
 		Use:   "reconcile pb/NAME",
 		Short: "Ask the operator to look at a binding's persona now, and wait for the outcome",
-		Long: `Sets the reconcile.bland-operator.dev/requested-at annotation, waits until
+		Long: `Sets the personas.bland-operator.dev/reconcile-requested-at annotation, waits until
 the binding's status.lastHandledReconcileAt shows it (the operator read the
 persona and acted), and prints the Ready condition reached. Exit status 1
 when the wait times out or the binding is not Ready.`,

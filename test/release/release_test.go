@@ -138,6 +138,22 @@ func TestMakeRelease(t *testing.T) {
 // extract writes one file of a .tar.gz into a temporary folder, executable.
 func extract(t *testing.T, archive, name string) string {
 	t.Helper()
+	out := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(out, fileIn(t, archive, name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// chartYAML returns Chart.yaml from a packaged chart.
+func chartYAML(t *testing.T, path string) string {
+	t.Helper()
+	return string(fileIn(t, path, "bland-operator/Chart.yaml"))
+}
+
+// fileIn returns the content of one file of a .tar.gz.
+func fileIn(t *testing.T, archive, name string) []byte {
+	t.Helper()
 	f, err := os.Open(archive)
 	if err != nil {
 		t.Fatal(err)
@@ -154,43 +170,11 @@ func extract(t *testing.T, archive, name string) string {
 			t.Fatalf("no %s in %s: %v", name, archive, err)
 		}
 		if h.Name == name {
-			out := filepath.Join(t.TempDir(), name)
 			b, err := io.ReadAll(tr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(out, b, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			return out
-		}
-	}
-}
-
-// chartYAML returns Chart.yaml from a packaged chart.
-func chartYAML(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = f.Close() }()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(gz)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("no Chart.yaml in %s: %v", path, err)
-		}
-		if h.Name == "bland-operator/Chart.yaml" {
-			b, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return string(b)
+			return b
 		}
 	}
 }
