@@ -22,6 +22,7 @@ type outcome struct {
 	handovers []string
 	releases  []string
 	pending   []string
+	kept      []string
 	needsRead bool
 }
 
@@ -54,6 +55,11 @@ func summarize(o Owners, p Plan) outcome {
 	for b, ns := range p.PendingDetach {
 		for _, n := range ns {
 			out.pending = append(out.pending, short(b)+":"+n)
+		}
+	}
+	for b, ns := range p.Kept {
+		for n, c := range ns {
+			out.kept = append(out.kept, short(b)+":"+n+">"+short(c))
 		}
 	}
 	out.needsRead = p.NeedsRead
@@ -105,11 +111,23 @@ func TestDecide(t *testing.T) {
 		obs:      fresh(),
 		want:     outcome{holders: map[string]string{n1: "a"}, conflicts: []string{"b:" + n1 + "<a"}, attach: []string{"a:" + n1}},
 	}, {
-		name:     "an older binding of another persona keeps the number; the younger here leaves it alone",
+		name:     "an older binding of another persona claims the number; the younger here keeps it in its record while it is still here",
 		bindings: []spec{{name: "b", age: 2, numbers: []string{n1}, record: []string{n1}}},
 		rivals:   []spec{{name: "a", age: 1, persona: p2, numbers: []string{n1}}},
 		obs:      fresh(n1),
+		want:     outcome{holders: map[string]string{}, conflicts: []string{"b:" + n1 + "<a"}},
+	}, {
+		name:     "a number an older binding of another persona claims is released once a read shows it gone",
+		bindings: []spec{{name: "b", age: 2, numbers: []string{n1}, record: []string{n1}}},
+		rivals:   []spec{{name: "a", age: 1, persona: p2, numbers: []string{n1}, record: []string{n1}}},
+		obs:      fresh(),
 		want:     outcome{holders: map[string]string{}, conflicts: []string{"b:" + n1 + "<a"}, releases: []string{"b:" + n1}},
+	}, {
+		name:     "a number the older binding of another persona has recorded is looked for with a read",
+		bindings: []spec{{name: "b", age: 2, numbers: []string{n1}, record: []string{n1}}},
+		rivals:   []spec{{name: "a", age: 1, persona: p2, numbers: []string{n1}, record: []string{n1}}},
+		obs:      Observation{Numbers: map[string]*Settings{n1: nil}},
+		want:     outcome{holders: map[string]string{}, conflicts: []string{"b:" + n1 + "<a"}, needsRead: true},
 	}, {
 		name:     "a younger binding of another persona changes nothing here",
 		bindings: []spec{{name: "a", age: 1, numbers: []string{n1}}},
@@ -203,13 +221,29 @@ func TestDecide(t *testing.T) {
 		obs:      fresh(n1),
 		want:     outcome{holders: map[string]string{}},
 	}, {
-		name: "a number its holder drops is not detached while a blocked binding lists it: it stays, held by nobody",
+		name: "a number its holder drops is not detached while a blocked binding lists it: the holder keeps it for that binding",
 		bindings: []spec{
 			{name: "a", age: 0, record: []string{n1}},
 			{name: "b", age: 1, blocked: true, numbers: []string{n1}},
 		},
 		obs:  fresh(n1),
-		want: outcome{holders: map[string]string{}, releases: []string{"a:" + n1}},
+		want: outcome{holders: map[string]string{}, kept: []string{"a:" + n1 + ">b"}},
+	}, {
+		name: "a deleted binding keeps a number for the blocked binding that lists it",
+		bindings: []spec{
+			{name: "a", age: 0, deleting: true, numbers: []string{n1}, record: []string{n1}},
+			{name: "b", age: 1, blocked: true, numbers: []string{n1}},
+		},
+		obs:  fresh(n1),
+		want: outcome{holders: map[string]string{}, kept: []string{"a:" + n1 + ">b"}},
+	}, {
+		name: "a number kept for a blocked binding is detached once that binding is gone",
+		bindings: []spec{
+			{name: "a", age: 0, record: []string{n1}},
+			{name: "b", age: 1, deleting: true, blocked: true, numbers: []string{n1}},
+		},
+		obs:  fresh(n1),
+		want: outcome{holders: map[string]string{}, detach: []string{"a:" + n1}},
 	}, {
 		name: "a number its holder drops is detached when the binding listing it here is younger than its claimant elsewhere",
 		bindings: []spec{
@@ -329,5 +363,29 @@ func TestStatusClaimsOnlyWhatIsObserved(t *testing.T) {
 				t.Errorf("record = %v, want %v", record, tt.record)
 			}
 		})
+	}
+}
+
+// TestAKeptNumberIsNamedInTheStatus checks what a binding says of a number it
+// keeps for a blocked binding: not Synced, the number still in its record,
+// and the binding it waits for named, live or deleted.
+func TestAKeptNumberIsNamedInTheStatus(t *testing.T) {
+	for _, deleting := range []bool{false, true} {
+		bs := bindings(spec{name: "a", deleting: deleting, record: []string{n1}}, spec{name: "b", age: 1, blocked: true, numbers: []string{n1}})
+		obs := fresh(n1)
+		owners, p := Decide(bs, nil, obs)
+		record := RecordAfter(&bs[0], p, obs)
+		st := Status(&bs[0], owners, p, obs, record)
+		ready := st.Conditions[0]
+		want := "keeping " + n1 + " attached until PersonaBinding ns/b, which lists it, can take it"
+		if ready.Status != "False" || !strings.Contains(ready.Message, want) {
+			t.Errorf("deleting=%v: Ready = %s %s %q, want False with %q", deleting, ready.Status, ready.Reason, ready.Message, want)
+		}
+		if !slices.Equal(record, []string{n1}) {
+			t.Errorf("deleting=%v: record = %v, want [%s]", deleting, record, n1)
+		}
+		if len(st.Numbers) != 1 || st.Numbers[0].State != v1alpha1.NumberPending || !strings.Contains(st.Numbers[0].Message, "ns/b") {
+			t.Errorf("deleting=%v: numbers = %+v, want %s pending for ns/b", deleting, st.Numbers, n1)
+		}
 	}
 }

@@ -6,10 +6,13 @@ import (
 	"testing"
 )
 
-// FuzzDecide draws three bindings of one persona (lists, records, switches)
-// and an observation from the fuzz input, and checks the plan's promises:
-// nothing a binding holds is detached, nothing unheld is attached, no number
-// ends in two records, and a second pass over the outcome has nothing to do.
+// FuzzDecide draws three bindings of one persona (lists, records, switches),
+// a binding of another persona that may list the same numbers, and an
+// observation from the fuzz input, and checks the plan's promises: nothing a
+// binding holds or claims is detached, nothing unheld is attached, no
+// attached number leaves every record without a call (but by an orphaning
+// deletion), no number ends in two records, and a second pass over the
+// outcome has nothing to do.
 func FuzzDecide(f *testing.F) {
 	f.Add(uint64(0x0f0f), uint64(0x00ff), uint64(0xf0), uint16(0x1))
 	f.Add(uint64(0xffffff), uint64(0xff00ff), uint64(0xffff), uint16(0x2a))
@@ -42,8 +45,24 @@ func FuzzDecide(f *testing.F) {
 				obs.Numbers[number(i)] = nil
 			}
 		}
+		var rivals []PB
+		if flags&(1<<12) != 0 {
+			r := spec{name: "r", persona: p2, age: 3, record: nil}
+			if flags&(1<<13) != 0 {
+				r.age = -1 // older than every binding here
+			}
+			for i := range 8 {
+				if lists&(1<<(24+i)) != 0 {
+					r.numbers = append(r.numbers, number(i))
+					if flags&(1<<14) != 0 {
+						r.record = append(r.record, number(i))
+					}
+				}
+			}
+			rivals = append(rivals, r.object())
+		}
 		bs := bindings(specs...)
-		owners, p := Decide(bs, nil, obs)
+		owners, p := Decide(bs, rivals, obs)
 		for _, m := range p.Detach {
 			if owners.Holder[m.Number] != "" {
 				t.Fatalf("plan detaches %s, which %s holds", m.Number, owners.Holder[m.Number])
@@ -53,6 +72,22 @@ func FuzzDecide(f *testing.F) {
 			for i := range bs {
 				if !bs[i].suspended() && owners.claims(&bs[i], m.Number) {
 					t.Fatalf("plan detaches %s, which live binding %s claims", m.Number, bs[i].Key())
+				}
+			}
+		}
+		claimed := map[string]bool{}
+		for _, ns := range p.Claims {
+			for _, n := range ns {
+				claimed[n] = true
+			}
+		}
+		for i := range bs {
+			if !bs[i].live() && bs[i].suspended() {
+				continue // a suspended binding deleted lets go on purpose
+			}
+			for _, n := range p.Releases[bs[i].Key()] {
+				if obs.Has(n) && !claimed[n] {
+					t.Fatalf("%s lets go of %s, still attached, and no record takes it", bs[i].Key(), n)
 				}
 			}
 		}
@@ -84,7 +119,7 @@ func FuzzDecide(f *testing.F) {
 				next = append(next, s)
 			}
 		}
-		_, again := Decide(bindings(next...), nil, after)
+		_, again := Decide(bindings(next...), rivals, after)
 		if again.Writes() || len(again.Handovers) > 0 {
 			t.Fatalf("a second pass still has work: %+v (first %+v)", again, p)
 		}

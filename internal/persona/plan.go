@@ -53,6 +53,10 @@ type Plan struct {
 	Drift map[string]Drift
 	// Sweeps are the unlisted numbers each exclusive binding detaches.
 	Sweeps map[string][]string
+	// Kept are the numbers a binding keeps in its record, though its spec
+	// no longer asks for them, for the binding of this persona that claims
+	// them and cannot take them yet (number -> that binding).
+	Kept map[string]map[string]string
 	// NeedsRead: this plan may only be made from a fresh read (a handover,
 	// an exclusive sweep, a suspended binding's report).
 	NeedsRead bool
@@ -69,7 +73,8 @@ func (p Plan) Writes() bool { return len(p.Detach)+len(p.Attach)+len(p.Settings)
 func Decide(bindings []Binding, rivals []PB, obs Observation) (Owners, Plan) {
 	owners := OwnersOf(bindings, rivals)
 	p := Plan{Claims: map[string][]string{}, Releases: map[string][]string{}, PendingDetach: map[string][]string{},
-		Limits: map[string]int{}, Would: map[string]Plan{}, Drift: map[string]Drift{}, Sweeps: map[string][]string{}}
+		Limits: map[string]int{}, Would: map[string]Plan{}, Drift: map[string]Drift{}, Sweeps: map[string][]string{},
+		Kept: map[string]map[string]string{}}
 	byKey := map[string]*Binding{}
 	recordOf := map[string]string{} // number -> the binding whose record holds it
 	for i := range bindings {
@@ -79,7 +84,7 @@ func Decide(bindings []Binding, rivals []PB, obs Observation) (Owners, Plan) {
 			recordOf[n] = b.Key()
 		}
 	}
-	listed := sets.New[string]()
+	listed, heldElsewhere := sets.New[string](), sets.New[string]()
 	for i := range bindings {
 		if bindings[i].live() {
 			listed.Insert(bindings[i].Object.Spec.InboundNumbers...)
@@ -89,16 +94,17 @@ func Decide(bindings []Binding, rivals []PB, obs Observation) (Owners, Plan) {
 		if r.DeletionTimestamp.IsZero() {
 			listed.Insert(r.Spec.InboundNumbers...)
 		}
+		heldElsewhere.Insert(r.Status.BoundNumbers...)
 	}
 
 	// wanted are the numbers a live, unsuspended binding of this persona
-	// claims (the oldest binding anywhere that lists them): none is
-	// detached, even when that binding cannot hold it now (its key or
-	// account is refused); it stays attached, held by nobody, until the
-	// binding can take it. A number whose claimant is elsewhere goes to that
-	// persona, and one only a suspended binding lists goes as its holder
-	// drops it (a suspended binding asked for nothing to change for it).
-	wanted := sets.New[string]()
+	// claims (the oldest binding anywhere that lists them), each with that
+	// binding: none is detached, even when that binding cannot hold it now
+	// (its key or account is refused); the record holding it keeps it until
+	// the binding can take it. A number whose claimant is elsewhere goes to
+	// that persona, and one only a suspended binding lists goes as its
+	// holder drops it (a suspended binding asked for nothing to change for it).
+	wanted := map[string]string{}
 	for i := range bindings {
 		b := &bindings[i]
 		if !b.live() || b.suspended() {
@@ -106,7 +112,7 @@ func Decide(bindings []Binding, rivals []PB, obs Observation) (Owners, Plan) {
 		}
 		for _, n := range b.Object.Spec.InboundNumbers {
 			if owners.claims(b, n) {
-				wanted.Insert(n)
+				wanted[n] = b.Key()
 			}
 		}
 	}
@@ -114,7 +120,7 @@ func Decide(bindings []Binding, rivals []PB, obs Observation) (Owners, Plan) {
 	for i := range bindings {
 		b := &bindings[i]
 		for _, n := range b.Object.Status.BoundNumbers {
-			p.record(b, n, owners, obs, wanted, detaches)
+			p.record(b, n, owners, obs, wanted, heldElsewhere, detaches)
 		}
 	}
 	for _, n := range sets.List(sets.KeySet(owners.Holder)) {
@@ -143,8 +149,10 @@ func Decide(bindings []Binding, rivals []PB, obs Observation) (Owners, Plan) {
 	return owners, p
 }
 
-// record decides what happens to one number in b's record.
-func (p *Plan) record(b *Binding, n string, owners Owners, obs Observation, wanted sets.Set[string], detaches map[string][]string) {
+// record decides what happens to one number in b's record. A number
+// attached here stays in some record until it is detached, handed over or
+// seen gone: a number no record holds is one nobody would ever detach.
+func (p *Plan) record(b *Binding, n string, owners Owners, obs Observation, wanted map[string]string, heldElsewhere sets.Set[string], detaches map[string][]string) {
 	key, holder := b.Key(), owners.Holder[n]
 	switch {
 	case holder == key, obs.Unsettled[n]:
@@ -153,15 +161,27 @@ func (p *Plan) record(b *Binding, n string, owners Owners, obs Observation, want
 		p.Claims[holder] = append(p.Claims[holder], n)
 		p.Releases[key] = append(p.Releases[key], n)
 	case b.live() && slices.Contains(b.Object.Spec.InboundNumbers, n):
-		if !owners.claims(b, n) {
-			p.Releases[key] = append(p.Releases[key], n) // an older binding claims it
+		// An older binding claims it. Attaching it on its own persona moves
+		// it there; until a read shows it gone from here, b keeps it, so
+		// that a claimant that never takes it leaves no number behind.
+		switch {
+		case owners.claims(b, n):
+		case obs.Fresh && !obs.Has(n):
+			p.Releases[key] = append(p.Releases[key], n)
+		case !obs.Fresh && heldElsewhere.Has(n):
+			p.NeedsRead = true // the claimant took it (or is taking it)
 		}
 	case b.suspended() && b.live():
 	case !b.live() && (b.orphan() || b.suspended() || b.LetGo):
 		p.Releases[key] = append(p.Releases[key], n)
 	case b.Blocked():
-	case obs.Fresh && !obs.Has(n), wanted.Has(n):
+	case obs.Fresh && !obs.Has(n):
 		p.Releases[key] = append(p.Releases[key], n)
+	case wanted[n] != "":
+		if p.Kept[key] == nil {
+			p.Kept[key] = map[string]string{}
+		}
+		p.Kept[key][n] = wanted[n]
 	default:
 		detaches[key] = append(detaches[key], n)
 	}

@@ -71,7 +71,7 @@ func Status(b *Binding, owners Owners, p Plan, obs Observation, record []string)
 func assess(b *Binding, owners Owners, p Plan, obs Observation, record []string, attached int) (Readiness, string, string) {
 	snap, key := b.Object, b.Key()
 	if !b.live() {
-		return deletionState(b, record)
+		return deletionState(b, p, record)
 	}
 	if f := b.Failure; f != nil {
 		return f.State, f.Reason, f.Message
@@ -99,7 +99,10 @@ func assess(b *Binding, owners Owners, p Plan, obs Observation, record []string,
 }
 
 // deletionState says why a deleted binding still waits, if it does.
-func deletionState(b *Binding, record []string) (Readiness, string, string) {
+func deletionState(b *Binding, p Plan, record []string) (Readiness, string, string) {
+	if kept := p.Kept[b.Key()]; len(kept) == len(record) && len(kept) > 0 {
+		return Progressing, v1alpha1.ReasonDeleting, "deleting: " + describeKept(kept)
+	}
 	state, reason, why := Progressing, v1alpha1.ReasonDeleting, "detaching"
 	if f := b.Failure; f != nil {
 		why = f.Message
@@ -135,7 +138,7 @@ func Unmet(b *Binding, owners Owners, p Plan, obs Observation, record []string) 
 		}
 	}
 	for _, n := range record {
-		if !slices.Contains(snap.Spec.InboundNumbers, n) {
+		if !slices.Contains(snap.Spec.InboundNumbers, n) && p.Kept[key][n] == "" {
 			dropped = append(dropped, n)
 		}
 	}
@@ -156,6 +159,9 @@ func Unmet(b *Binding, owners Owners, p Plan, obs Observation, record []string) 
 	add("dropped but still attached: ", dropped)
 	add("unlisted numbers still attached: ", stray)
 	add("waiting for the outcome of a call Bland never answered: ", waiting)
+	if kept := p.Kept[key]; len(kept) > 0 {
+		parts = append(parts, describeKept(kept))
+	}
 	return strings.Join(parts, "; ")
 }
 
@@ -192,6 +198,8 @@ func numberStatuses(b *Binding, owners Owners, p Plan, obs Observation, record [
 		current, attached := obs.Numbers[n]
 		r, isRefused := b.Refused[n]
 		switch {
+		case p.Kept[key][n] != "":
+			ns.State, ns.Message = v1alpha1.NumberPending, "kept attached for PersonaBinding "+p.Kept[key][n]+", which lists it and cannot take it yet"
 		case !desired.Has(n) && slices.Contains(p.PendingDetach[key], n):
 			ns.State, ns.Message = v1alpha1.NumberPending, "dropped from the spec; the detach waits for approval (detach limit)"
 		case !desired.Has(n):
@@ -299,6 +307,22 @@ func describeConflicts(c map[string]string) string {
 		nums := byHolder[holder]
 		slices.Sort(nums)
 		parts = append(parts, fmt.Sprintf("%s held by older PersonaBinding %s", List(nums), holder))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// describeKept names the numbers a binding keeps for the bindings that
+// claim them and cannot take them yet.
+func describeKept(kept map[string]string) string {
+	byClaimant := map[string][]string{}
+	for n, c := range kept {
+		byClaimant[c] = append(byClaimant[c], n)
+	}
+	var parts []string
+	for _, c := range slices.Sorted(mapsKeys(byClaimant)) {
+		nums := byClaimant[c]
+		slices.Sort(nums)
+		parts = append(parts, fmt.Sprintf("keeping %s attached until PersonaBinding %s, which lists it, can take it", List(nums), c))
 	}
 	return strings.Join(parts, "; ")
 }
