@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +56,7 @@ type Client struct {
 
 	mu           sync.Mutex
 	blockedUntil map[[sha256.Size]byte]time.Time
+	pace         pace
 }
 
 // New checks the options and returns a Client.
@@ -97,6 +99,7 @@ func New(o Options) (*Client, error) {
 		base:         strings.TrimRight(u.String(), "/"),
 		http:         &http.Client{Timeout: o.Timeout, Transport: o.Transport},
 		limiter:      rate.NewLimiter(limit, o.Burst),
+		pace:         pace{qps: limit, burst: o.Burst},
 		maxBytes:     o.MaxResponseBytes,
 		now:          o.Now,
 		observe:      o.Observe,
@@ -143,6 +146,45 @@ func (c *Client) UpdateNumberSettings(ctx context.Context, apiKey, personaID, nu
 	return &n, nil
 }
 
+// ListPersonas reads every persona the key can see, page by page (100 a
+// page, Bland's largest). The operator uses it only to say where a number
+// that left a persona went.
+func (c *Client) ListPersonas(ctx context.Context, apiKey string) ([]Persona, error) {
+	var all []Persona
+	for page := 1; ; page++ {
+		var got []Persona
+		path := fmt.Sprintf("/v1/personas?page=%d&limit=%d", page, listPageSize)
+		if err := c.do(ctx, apiKey, "list personas", http.MethodGet, path, nil, &got); err != nil {
+			return nil, err
+		}
+		all = append(all, got...)
+		if len(got) < listPageSize || page >= maxListPages {
+			return all, nil
+		}
+	}
+}
+
+const (
+	listPageSize = 100
+	// maxListPages bounds a list against an answer that never ends.
+	maxListPages = 100
+)
+
+// CreatePersona creates an empty persona. The operator never creates or
+// deletes personas; the contract check does, for a persona of its own.
+func (c *Client) CreatePersona(ctx context.Context, apiKey, name string) (*Persona, error) {
+	var p Persona
+	err := c.do(ctx, apiKey, "create persona", http.MethodPost, "/v1/personas", map[string]string{"name": name}, &p)
+	return checkPersona("create persona", &p, err)
+}
+
+// DeletePersona deletes a persona. Without force Bland refuses while a
+// number is attached (PERSONA_IN_USE, the numbers in the error's Details).
+func (c *Client) DeletePersona(ctx context.Context, apiKey, personaID string, force bool) error {
+	var ignored json.RawMessage
+	return c.do(ctx, apiKey, "delete persona", http.MethodDelete, personaPath(personaID)+"?force="+strconv.FormatBool(force), nil, &ignored)
+}
+
 func personaPath(id string) string {
 	return "/v1/personas/" + url.PathEscape(id)
 }
@@ -163,22 +205,23 @@ func checkPersona(op string, p *Persona, err error) (*Persona, error) {
 type envelope struct {
 	Data   json.RawMessage `json:"data"`
 	Errors []struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
+		Error   string         `json:"error"`
+		Message string         `json:"message"`
+		Details map[string]any `json:"details"`
 	} `json:"errors"`
 }
 
 func (c *Client) do(ctx context.Context, apiKey, op, method, path string, body, out any) error {
 	key := sha256.Sum256([]byte(apiKey))
-	if wait := c.blockedFor(key); wait > 0 {
-		return &Error{Kind: KindRateLimited, Op: op, Message: "waiting for Bland's Retry-After", RetryAfter: wait}
+	if err := c.waitOutBlock(ctx, op, key); err != nil {
+		return err
 	}
 	if err := c.limiter.Wait(ctx); err != nil {
-		return &Error{Kind: KindTransient, Op: op, Message: "waiting for the client rate limit: " + err.Error()}
+		return &Error{Kind: KindTransient, Op: op, Message: "waiting for the client rate limit: " + err.Error(), NotSent: true}
 	}
 	// A 429 may have arrived while this call waited for its token.
-	if wait := c.blockedFor(key); wait > 0 {
-		return &Error{Kind: KindRateLimited, Op: op, Message: "waiting for Bland's Retry-After", RetryAfter: wait}
+	if err := c.waitOutBlock(ctx, op, key); err != nil {
+		return err
 	}
 
 	var reader io.Reader
@@ -226,8 +269,10 @@ func (c *Client) send(req *http.Request, op, apiKey string, key [sha256.Size]byt
 	if resp.StatusCode == http.StatusTooManyRequests {
 		wait := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 		c.block(key, wait)
+		c.slowDown()
 		return &Error{Kind: KindRateLimited, Op: op, StatusCode: resp.StatusCode, Message: "rate limited by Bland", RetryAfter: wait}
 	}
+	c.speedUp()
 	return decode(op, resp.StatusCode, raw, apiKey, out)
 }
 
@@ -240,6 +285,7 @@ func decode(op string, status int, raw []byte, apiKey string, out any) error {
 	if jsonErr == nil && len(env.Errors) > 0 {
 		e.Code = clean(env.Errors[0].Error, apiKey)
 		e.Message = clean(env.Errors[0].Message, apiKey)
+		e.Details = env.Errors[0].Details
 	}
 	ok := status >= 200 && status < 300
 	switch {
@@ -340,6 +386,31 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		}
 	}
 	return min(max(wait, time.Second), time.Hour)
+}
+
+// maxWaitInCall is the longest Retry-After a call waits out before it is
+// sent; a longer one fails the call at once (RateLimited, not sent), and
+// the caller retries after it.
+const maxWaitInCall = 2 * time.Second
+
+// waitOutBlock waits while the key is blocked by a 429, when the wait is
+// short: calls of one pass (a read, then an attach) go one after the other
+// instead of failing in turn.
+func (c *Client) waitOutBlock(ctx context.Context, op string, key [sha256.Size]byte) error {
+	wait := c.blockedFor(key)
+	if wait <= 0 {
+		return nil
+	}
+	if wait <= maxWaitInCall {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+			return nil
+		case <-ctx.Done():
+		}
+	}
+	return &Error{Kind: KindRateLimited, Op: op, Message: "waiting for Bland's Retry-After", RetryAfter: wait, NotSent: true}
 }
 
 func (c *Client) blockedFor(key [sha256.Size]byte) time.Duration {

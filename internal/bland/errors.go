@@ -38,6 +38,12 @@ type Error struct {
 	Message string
 	// RetryAfter is how long Bland asked to wait (KindRateLimited only).
 	RetryAfter time.Duration
+	// NotSent marks a call the client never sent (waiting out a 429, or its
+	// own rate limit gave up): Bland cannot have applied it.
+	NotSent bool
+	// Details is the error object's details, as Bland sent it (for example
+	// PERSONA_IN_USE's phone_numbers_using). It is not part of Error().
+	Details map[string]any
 }
 
 func (e *Error) Error() string {

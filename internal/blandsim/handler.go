@@ -20,6 +20,9 @@ type request struct {
 	personaID string
 	number    string
 	key       string
+	force     bool   // DELETE ?force=true
+	page      string // list ?page=
+	limit     string // list ?limit=
 	received  time.Time
 	raw       []byte
 	readErr   error
@@ -35,7 +38,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(s.History())
 		return
 	}
-	rq := &request{key: r.Header.Get("authorization")}
+	q := r.URL.Query()
+	rq := &request{key: r.Header.Get("authorization"), force: q.Get("force") == "true", page: q.Get("page"), limit: q.Get("limit")}
 	rq.ep, rq.personaID, rq.number = route(r)
 	// The body is read before any waiting: a call that lands late is served
 	// after the connection is gone, when the body can no longer be read.
@@ -79,20 +83,34 @@ func (s *Server) handle(w http.ResponseWriter, done <-chan struct{}, rq *request
 	if acct == nil {
 		call.Status = http.StatusUnauthorized
 		s.record(call)
-		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "invalid API key")
+		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "invalid API key", nil)
 		return
 	}
 	call.Account = acct.name
 
+	if (Call{Endpoint: rq.ep}).IsWrite() && !s.mayWrite(rq.key) {
+		call.Status = http.StatusForbidden
+		s.record(call)
+		writeError(w, http.StatusForbidden, "FORBIDDEN", "this API key's role may not make changes", nil)
+		return
+	}
+	if !late && s.overLimit(acct, rq.received) {
+		call.Status = http.StatusTooManyRequests
+		s.record(call)
+		writeError(w, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED", "organization rate limit exceeded", nil)
+		return
+	}
+
 	var body struct {
 		InboundNumbers  []string  `json:"inbound_numbers"`
 		PersonaSettings *Settings `json:"persona_settings"`
+		Name            string    `json:"name"`
 	}
 	if rq.raw != nil || rq.readErr != nil {
 		if err := json.NewDecoder(bytes.NewReader(rq.raw)).Decode(&body); err != nil || rq.readErr != nil {
 			call.Status = http.StatusBadRequest
 			s.record(call)
-			writeError(w, http.StatusBadRequest, "INVALID_BODY", "request body is not valid JSON")
+			writeError(w, http.StatusBadRequest, "INVALID_BODY", "request body is not valid JSON", nil)
 			return
 		}
 	}
@@ -101,7 +119,17 @@ func (s *Server) handle(w http.ResponseWriter, done <-chan struct{}, rq *request
 		call.Numbers = []string{rq.number}
 	}
 	serve := func(w http.ResponseWriter) int {
-		return s.serve(w, acct, rq.ep, rq.personaID, rq.number, body.InboundNumbers, body.PersonaSettings)
+		switch rq.ep {
+		case EndpointCreate:
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.create(w, acct, body.Name)
+		case EndpointAgentAttach:
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.attachToAgent(w, acct, rq.personaID, body.InboundNumbers)
+		}
+		return s.serve(w, acct, rq.ep, rq.personaID, rq.number, body.InboundNumbers, body.PersonaSettings, rq.force, rq.page, rq.limit)
 	}
 	// land serves c with no one listening; c is a copy, so the handler may
 	// return while the landing waits.
@@ -136,17 +164,25 @@ func (s *Server) handle(w http.ResponseWriter, done <-chan struct{}, rq *request
 	s.record(call)
 }
 
-// route splits a request into its endpoint and path parameters.
+// route splits a request into its endpoint and path parameters; for the
+// agent attach, personaID is the agent's ID.
 func route(r *http.Request) (ep Endpoint, personaID, number string) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if len(parts) == 5 && parts[0] == "v2" && parts[1] == "agents" && parts[3] == "inbound" && parts[4] == "attach" && r.Method == http.MethodPost {
+		return EndpointAgentAttach, parts[2], ""
+	}
 	if len(parts) < 2 || parts[0] != "v1" || parts[1] != "personas" {
 		return EndpointUnknownRoute, "", ""
 	}
 	switch {
 	case len(parts) == 2 && r.Method == http.MethodGet:
 		return EndpointList, "", ""
+	case len(parts) == 2 && r.Method == http.MethodPost:
+		return EndpointCreate, "", ""
 	case len(parts) == 3 && r.Method == http.MethodGet:
 		return EndpointGet, parts[2], ""
+	case len(parts) == 3 && r.Method == http.MethodDelete:
+		return EndpointDelete, parts[2], ""
 	case len(parts) == 5 && parts[3] == "inbound" && parts[4] == "attach" && r.Method == http.MethodPost:
 		return EndpointAttach, parts[2], ""
 	case len(parts) == 5 && parts[3] == "inbound" && parts[4] == "detach" && r.Method == http.MethodPost:
@@ -158,32 +194,28 @@ func route(r *http.Request) (ep Endpoint, personaID, number string) {
 }
 
 // serve carries out a valid call and returns the HTTP status it answered.
-func (s *Server) serve(w http.ResponseWriter, acct *account, ep Endpoint, personaID, number string, numbers []string, settings *Settings) int {
+func (s *Server) serve(w http.ResponseWriter, acct *account, ep Endpoint, personaID, number string, numbers []string, settings *Settings, force bool, page, limit string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ep == EndpointUnknownRoute {
-		return writeError(w, http.StatusNotFound, "NOT_FOUND", "no such endpoint")
+		return writeError(w, http.StatusNotFound, "NOT_FOUND", "no such endpoint", nil)
 	}
 	if ep == EndpointList {
-		var out []personaJSON
-		for _, p := range s.personas {
-			if p.account == acct {
-				out = append(out, p.json())
-			}
-		}
-		return writeData(w, out)
+		return s.list(w, acct, page, limit)
 	}
 	p := s.personas[personaID]
 	if p == nil || p.account != acct {
-		return writeError(w, s.NotFoundStatus, "PERSONA_NOT_FOUND", "Persona not found or access denied")
+		return writeError(w, s.NotFoundStatus, "PERSONA_NOT_FOUND", "Persona not found or access denied", nil)
 	}
 	switch ep {
 	case EndpointGet:
 		return writeData(w, p.json())
+	case EndpointDelete:
+		return s.remove(w, p, force)
 	case EndpointAttach, EndpointDetach:
 		for _, n := range numbers {
 			if !e164.MatchString(n) {
-				return writeError(w, http.StatusBadRequest, "INVALID_PHONE_NUMBER", fmt.Sprintf("%s is not an E.164 number", n))
+				return writeError(w, http.StatusBadRequest, "INVALID_PHONE_NUMBER", fmt.Sprintf("%s is not an E.164 number", n), nil)
 			}
 		}
 		if ep == EndpointDetach {
@@ -197,19 +229,19 @@ func (s *Server) serve(w http.ResponseWriter, acct *account, ep Endpoint, person
 			}
 		}
 		if len(missing) > 0 && acct.v1 {
-			return writeError(w, http.StatusBadRequest, "INVALID_PHONE_NUMBER", fmt.Sprintf("Phone number %s does not belong to your account", missing[0]))
+			return writeError(w, http.StatusBadRequest, "INVALID_PHONE_NUMBER", fmt.Sprintf("Phone number %s does not belong to your account", missing[0]), nil)
 		}
 		if len(missing) > 0 && acct.terse {
-			return writeError(w, http.StatusBadRequest, "NUMBER_NOT_FOUND", "one or more numbers are not in this account")
+			return writeError(w, http.StatusBadRequest, "NUMBER_NOT_FOUND", "one or more numbers are not in this account", nil)
 		}
 		if len(missing) > 0 {
-			return writeError(w, http.StatusBadRequest, "NUMBER_NOT_FOUND", "numbers not in this account: "+strings.Join(missing, ", "))
+			return writeError(w, http.StatusBadRequest, "NUMBER_NOT_FOUND", "numbers not in this account: "+strings.Join(missing, ", "), nil)
 		}
 		s.attach(p, numbers)
 		return writeData(w, p.json())
 	default: // settings
 		if _, ok := p.numbers[number]; !ok {
-			return writeError(w, http.StatusBadRequest, "NUMBER_NOT_ATTACHED", number+" is not attached to this persona")
+			return writeError(w, http.StatusBadRequest, "NUMBER_NOT_ATTACHED", number+" is not attached to this persona", nil)
 		}
 		if settings != nil && *settings == (Settings{}) {
 			settings = nil
@@ -225,13 +257,13 @@ func (s *Server) applyFault(w http.ResponseWriter, done <-chan struct{}, f Fault
 	switch f.Kind {
 	case FaultRateLimit:
 		w.Header().Set("Retry-After", f.RetryAfter)
-		return writeError(w, http.StatusTooManyRequests, "RATE_LIMITED", "too many requests")
+		return writeError(w, http.StatusTooManyRequests, "RATE_LIMITED", "too many requests", nil)
 	case FaultHang:
 		select {
 		case <-time.After(f.Duration):
 		case <-done:
 		}
-		return writeError(w, http.StatusGatewayTimeout, "TIMEOUT", "upstream timed out")
+		return writeError(w, http.StatusGatewayTimeout, "TIMEOUT", "upstream timed out", nil)
 	case FaultReset:
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
@@ -239,7 +271,7 @@ func (s *Server) applyFault(w http.ResponseWriter, done <-chan struct{}, f Fault
 				return 0
 			}
 		}
-		return writeError(w, http.StatusBadGateway, "RESET", "connection reset")
+		return writeError(w, http.StatusBadGateway, "RESET", "connection reset", nil)
 	case FaultEnvelope:
 		w.Header().Set("content-type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"data": nil, "errors": []map[string]string{{"error": f.Code, "message": "injected error"}}})
@@ -292,9 +324,15 @@ func writeData(w http.ResponseWriter, data any) int {
 	return http.StatusOK
 }
 
-func writeError(w http.ResponseWriter, status int, code, msg string) int {
+// writeError answers Bland's error envelope; details, when not nil, is the
+// error object's details field.
+func writeError(w http.ResponseWriter, status int, code, msg string, details map[string]any) int {
 	w.Header().Set("content-type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"data": nil, "errors": []map[string]string{{"error": code, "message": msg}}})
+	e := map[string]any{"error": code, "message": msg}
+	if details != nil {
+		e["details"] = details
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"data": nil, "errors": []map[string]any{e}})
 	return status
 }

@@ -15,6 +15,9 @@ const (
 	EndpointAttach       Endpoint = "attach"
 	EndpointDetach       Endpoint = "detach"
 	EndpointSettings     Endpoint = "settings"
+	EndpointCreate       Endpoint = "create"
+	EndpointDelete       Endpoint = "delete"
+	EndpointAgentAttach  Endpoint = "agent-attach"
 	EndpointUnknownRoute Endpoint = "unknown"
 )
 
@@ -39,7 +42,11 @@ type Call struct {
 
 // IsWrite reports whether the call changes state in Bland.
 func (c Call) IsWrite() bool {
-	return c.Endpoint == EndpointAttach || c.Endpoint == EndpointDetach || c.Endpoint == EndpointSettings
+	switch c.Endpoint {
+	case EndpointAttach, EndpointDetach, EndpointSettings, EndpointCreate, EndpointDelete, EndpointAgentAttach:
+		return true
+	}
+	return false
 }
 
 // History returns a copy of every call received so far.

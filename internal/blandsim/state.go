@@ -26,6 +26,11 @@ type account struct {
 	// v1 answers a refused attach in the words Bland's v1 API uses, naming
 	// only the first number that is not the account's.
 	v1 bool
+	// rateLimit is the calls allowed in one second (0: no limit), and
+	// inWindow the calls made in the second that starts at window.
+	rateLimit int
+	window    time.Time
+	inWindow  int
 }
 
 type persona struct {
@@ -50,6 +55,8 @@ type Server struct {
 	latency  map[string]time.Duration // by persona
 	late     time.Duration            // see SetLateLanding
 	revoked  map[string]bool          // API keys answered as unknown
+	roles    map[string]string        // by API key; see SetKeyRole
+	created  int                      // personas created through the API
 
 	// NotFoundStatus is the HTTP status of a PERSONA_NOT_FOUND answer (404);
 	// set it to 200 to mimic an API that reports errors only in the envelope.
