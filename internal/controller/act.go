@@ -51,6 +51,7 @@ func (r *PersonaReconciler) recordIntent(ctx context.Context, p *pass) error {
 // and split past the batch size, then the settings. Each answer becomes the
 // new observation. Once the manager is stopping, no new call starts.
 func (r *PersonaReconciler) act(ctx context.Context, stopping <-chan struct{}, p *pass) {
+	movedTo := r.whereDrifted(ctx, p)
 	halted := func() bool {
 		select {
 		case <-stopping:
@@ -82,7 +83,7 @@ func (r *PersonaReconciler) act(ctx context.Context, stopping <-chan struct{}, p
 		r.applySettings(ctx, p, c)
 	}
 	for i := range p.bindings {
-		r.reportDrift(p.bindings[i].Object, p.plan.Drift[p.bindings[i].Key()])
+		r.reportDrift(p.bindings[i].Object, p.plan.Drift[p.bindings[i].Key()], movedTo)
 	}
 }
 

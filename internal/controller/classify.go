@@ -30,6 +30,9 @@ func classify(err error, credentials string) *persona.Failure {
 	}
 	switch be.Kind {
 	case bland.KindUnauthorized:
+		if be.StatusCode == http.StatusForbidden {
+			return &persona.Failure{State: persona.Stalled, Reason: v1alpha1.ReasonUnauthorized, Message: fmt.Sprintf("Bland refused a change with the API key from %s (%s): a key must have the admin, owner, operator or prompter role to change personas", credentials, blandFailure(be)), Blocks: true}
+		}
 		return &persona.Failure{State: persona.Stalled, Reason: v1alpha1.ReasonUnauthorized, Message: fmt.Sprintf("Bland rejected the API key from %s (%s)", credentials, blandFailure(be)), Blocks: true}
 	case bland.KindNotFound:
 		return &persona.Failure{State: persona.Stalled, Reason: v1alpha1.ReasonPersonaNotFound, Message: "the persona does not exist or the API key may not see it", Blocks: true}
@@ -57,10 +60,11 @@ func refusal(err error) bool {
 }
 
 // unanswered reports whether a call's answer never came (timeout, reset, no
-// response): Bland may still apply it.
+// response): Bland may still apply it. A call the client never sent is not
+// one of them.
 func unanswered(err error) bool {
 	be, ok := bland.AsError(err)
-	return !ok || be.StatusCode == 0
+	return !ok || (be.StatusCode == 0 && !be.NotSent)
 }
 
 // notOwnedWords recognises Bland saying a number is not the account's. It

@@ -33,13 +33,13 @@ func (r *PersonaReconciler) warnOnNewFailure(pb *v1alpha1.PersonaBinding, previo
 
 // reportDrift emits one Warning and counts each number a fresh read found
 // changed behind the operator's back.
-func (r *PersonaReconciler) reportDrift(pb *v1alpha1.PersonaBinding, d persona.Drift) {
+func (r *PersonaReconciler) reportDrift(pb *v1alpha1.PersonaBinding, d persona.Drift, movedTo map[string]string) {
 	if d.Empty() {
 		return
 	}
 	var parts []string
 	if len(d.Attach) > 0 {
-		parts = append(parts, "re-attached "+persona.List(d.Attach)+" (detached or moved outside the operator)")
+		parts = append(parts, "re-attached "+persona.List(d.Attach)+" (detached or moved outside the operator"+where(d.Attach, movedTo)+")")
 		metrics.DriftRepairs.WithLabelValues("attach").Add(float64(len(d.Attach)))
 	}
 	if len(d.Settings) > 0 {
@@ -51,4 +51,18 @@ func (r *PersonaReconciler) reportDrift(pb *v1alpha1.PersonaBinding, d persona.D
 		metrics.DriftRepairs.WithLabelValues("detach").Add(float64(len(d.Detach)))
 	}
 	r.event(pb, corev1.EventTypeWarning, "DriftRepaired", "Resync", "Persona %s drifted: %s", pb.Spec.PersonaID, strings.Join(parts, "; "))
+}
+
+// where says which personas drifted numbers were found on, if any.
+func where(nums []string, movedTo map[string]string) string {
+	var found []string
+	for _, n := range nums {
+		if p := movedTo[n]; p != "" {
+			found = append(found, n+" was on "+p)
+		}
+	}
+	if len(found) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(found, ", ")
 }

@@ -25,6 +25,7 @@ type BlandAPI interface {
 	AttachNumbers(ctx context.Context, apiKey, personaID string, numbers []string) (*bland.Persona, error)
 	DetachNumbers(ctx context.Context, apiKey, personaID string, numbers []string) (*bland.Persona, error)
 	UpdateNumberSettings(ctx context.Context, apiKey, personaID, number string, s *bland.Settings) (*bland.InboundNumber, error)
+	ListPersonas(ctx context.Context, apiKey string) ([]bland.Persona, error)
 }
 
 // Request is the unit of work: one Bland persona. The work queue's own
