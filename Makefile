@@ -86,7 +86,7 @@ verify: ## Fail if make manifests generate docs would change a file, or code is 
 	if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(MAKE) --no-print-directory vet lint actionlint
 
-UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/persona/... ./test/argocd/... ./test/monitoring/... ./test/controlplane/...
+UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/persona/... ./test/contract/... ./test/argocd/... ./test/monitoring/... ./test/controlplane/...
 
 .PHONY: unit
 unit: ## Unit tests, the fuzz seed corpora, and the alert rules under Prometheus' own parser and PromQL engine.
@@ -124,6 +124,12 @@ test-reliability: ## The reliability suite, long form (200 bindings, 50 crashes)
 SEED ?=
 STEPS ?= 60
 MODEL_DURATION ?= 30m
+
+.PHONY: test-live
+test-live: ## The contract check against the real Bland (BLAND_LIVE_API_KEY, BLAND_LIVE_NUMBERS; see docs/contract.md); without them, against the simulator.
+	@if [ -z "$$BLAND_LIVE_API_KEY" ] || [ -z "$$BLAND_LIVE_NUMBERS" ]; then \
+		echo "BLAND_LIVE_API_KEY or BLAND_LIVE_NUMBERS is not set: running the contract against the simulator as a stand-in"; fi
+	go test -count=1 -v -run '^TestContract$$' ./test/contract/ 2>&1 | grep -E '^(--- |ok|FAIL)|REPORT|wrote|step|answered|Bland'
 
 .PHONY: test-model
 test-model: ## The randomized model test. SEED=n STEPS=n replays one run; without SEED, new seeds for MODEL_DURATION (30m).
