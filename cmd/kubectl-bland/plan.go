@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/bland"
+	"github.com/bland-operator/bland-operator/internal/persona"
 	"github.com/bland-operator/bland-operator/internal/preview"
 )
 
@@ -32,9 +35,13 @@ Each manifest is first checked by the API server as it would be stored (a
 dry-run create, or a dry-run update with the manifest's spec: defaults,
 validation, admission, and the generation it would get, which the printed
 approval names). Without the verbs for that, the manifest is read as written
-and the output says "dry run not performed". Bland is not called: the plan is
-made from what the bindings' statuses last recorded, as the operator does for
-a spec change. Nothing is ever written, to the cluster or to Bland.
+and the output says "dry run not performed". By default Bland is not called:
+the plan is made from what the bindings' statuses last recorded (their age is
+printed), as the operator does for a spec change. With --refresh, each
+persona is read from Bland once, with the API key of one of its bindings'
+Secrets (if you may read it) or --api-key-file, and the plan shows what
+drifted since the last sync. Nothing is ever written, to the cluster or to
+Bland.
 
 Exit status:
   0  nothing would change
@@ -54,6 +61,11 @@ type planOptions struct {
 	showUnchanged bool
 	exitCode      bool
 	detachLimit   int
+
+	refresh          bool
+	apiKeyFile       string
+	apiURL           string
+	allowInsecureAPI bool
 }
 
 func newPlan(config *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
@@ -85,6 +97,10 @@ func newPlan(config *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 	f.BoolVar(&o.showUnchanged, "show-unchanged", false, "Also list the bindings nothing happens to.")
 	f.BoolVar(&o.exitCode, "exit-code", true, "Exit 3 or 4 when something would change (see above).")
 	f.IntVar(&o.detachLimit, "default-detach-limit", 0, "The manager's --default-detach-limit, for bindings without spec.detachLimit.")
+	f.BoolVar(&o.refresh, "refresh", false, "Read each persona from Bland once (reads only) instead of planning from the recorded statuses.")
+	f.StringVar(&o.apiKeyFile, "api-key-file", "", "With --refresh: a file holding the API key, instead of the bindings' Secrets.")
+	f.StringVar(&o.apiURL, "api-url", bland.DefaultBaseURL, "With --refresh: Bland's API URL.")
+	f.BoolVar(&o.allowInsecureAPI, "allow-insecure-api-url", false, "With --refresh: allow a plain-http --api-url (a local simulator).")
 	return cmd
 }
 
@@ -122,8 +138,14 @@ func (o *planOptions) run(ctx context.Context) error {
 	if note != "" {
 		notes = append(notes, note)
 	}
+	var observed map[string]map[string]*persona.Settings
+	if o.refresh {
+		if observed, err = o.readBland(ctx, c, proposed, live); err != nil {
+			return &exitError{code: 1, err: err}
+		}
+	}
 	now := time.Now()
-	rep := preview.Make(preview.Input{Proposed: proposed, Live: live, DefaultDetachLimit: o.detachLimit, Now: now})
+	rep := preview.Make(preview.Input{Proposed: proposed, Live: live, Observed: observed, DefaultDetachLimit: o.detachLimit, Now: now})
 	rep.Notes = notes
 	if err := o.print(rep, now); err != nil {
 		return &exitError{code: 1, err: err}
@@ -146,6 +168,9 @@ func (o *planOptions) client() (client.Client, error) {
 	}
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := corev1.AddToScheme(scheme); err != nil { // Secrets, for --refresh
 		return nil, err
 	}
 	return client.New(cfg, client.Options{Scheme: scheme})

@@ -158,7 +158,7 @@ func (r *PersonaReconciler) applySettings(ctx context.Context, p *pass, c person
 		p.callFailed(move, err)
 		return
 	}
-	p.obs.Numbers[c.Number] = fromBland(got.PersonaSettings)
+	p.obs.Numbers[c.Number] = persona.FromBland(got.PersonaSettings)
 	if c.Settings == nil {
 		r.event(b.Object, corev1.EventTypeNormal, "SettingsCleared", "UpdateSettings", "Cleared the settings of %s on persona %s", c.Number, p.id)
 		return

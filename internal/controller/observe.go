@@ -45,11 +45,7 @@ func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
 // observed makes a persona returned by any call the new observation. The
 // numbers an unanswered call may still change stay unsettled.
 func (p *pass) observed(got *bland.Persona) {
-	obs := persona.Observation{Name: got.Name, Numbers: map[string]*persona.Settings{}, Fresh: true, Unsettled: p.obs.Unsettled}
-	for _, n := range got.InboundNumbers {
-		obs.Numbers[n.PhoneNumber] = fromBland(n.PersonaSettings)
-	}
-	p.obs = obs
+	p.obs = persona.Observation{Name: got.Name, Numbers: persona.NumbersOf(got), Fresh: true, Unsettled: p.obs.Unsettled}
 }
 
 // failAll records a failure that concerns the whole persona (a read that
@@ -78,18 +74,6 @@ func toBland(s *persona.Settings) *bland.Settings {
 		return nil
 	}
 	out := &bland.Settings{PathwayID: s.PathwayID, StartNodeID: s.StartNodeID}
-	if s.PathwayVersion != nil {
-		v := *s.PathwayVersion
-		out.PathwayVersion = &v
-	}
-	return out
-}
-
-func fromBland(s *bland.Settings) *persona.Settings {
-	if s.IsEmpty() {
-		return nil
-	}
-	out := &persona.Settings{PathwayID: s.PathwayID, StartNodeID: s.StartNodeID}
 	if s.PathwayVersion != nil {
 		v := *s.PathwayVersion
 		out.PathwayVersion = &v

@@ -17,6 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -193,6 +194,23 @@ func namespace(t *testing.T, name string) {
 
 func limitOf(n int32) *int32 { return &n }
 
+// grantPlanReader lets the user plan-reader get and list PersonaBindings,
+// and nothing else (no dry runs, no Secrets).
+func grantPlanReader(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "plan-reader"}, Rules: []rbacv1.PolicyRule{{
+		APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"personabindings"}, Verbs: []string{"get", "list"}}}}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "plan-reader"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "plan-reader"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "plan-reader"}}}
+	for _, obj := range []client.Object{role, binding} {
+		if err := k8s.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestPlanShowsAttachDetachHandoverAndTheGuardWithoutWriting plans a commit
 // that moves a number between bindings, adds and drops numbers, and trips a
 // detach limit, and checks the marks, the predicted approval generation,
@@ -284,13 +302,7 @@ func TestPlanWithoutWriteVerbsSaysTheDryRunWasNotPerformed(t *testing.T) {
 	namespace(t, "team-c")
 	const c1, c2 = "+14155552001", "+14155552002"
 	inSync(t, "team-c", "a", nil, c1, c2)
-	ctx := context.Background()
-	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "plan-reader"}, Rules: []rbacv1.PolicyRule{{
-		APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"personabindings"}, Verbs: []string{"get", "list"}}}}
-	must(t, k8s.Create(ctx, role))
-	must(t, k8s.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "plan-reader"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "plan-reader"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "plan-reader"}}}))
+	grantPlanReader(t)
 	out, errOut, code := plan(t, readKube, "-f", manifest(t, binding("team-c", "a", "", c1)))
 	if code != 3 || !strings.Contains(out, "- detach "+c2) || !strings.Contains(errOut, "dry run not performed") {
 		t.Errorf("exit %d, want 3 with a detach and a note\nstdout:\n%s\nstderr:\n%s", code, out, errOut)

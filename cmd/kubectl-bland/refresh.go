@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/bland"
+	"github.com/bland-operator/bland-operator/internal/persona"
+)
+
+// personaReader is all a plan may do with Bland: read a persona. The plan
+// holds its client only through this, so no code path of it can write.
+type personaReader interface {
+	GetPersona(ctx context.Context, apiKey, personaID string) (*bland.Persona, error)
+}
+
+// refresh reads each persona involved once, with the key of one of its
+// bindings (or --api-key-file), and returns what is attached to each.
+func (o *planOptions) readBland(ctx context.Context, c client.Client, proposed []*v1alpha1.PersonaBinding, live []v1alpha1.PersonaBinding) (map[string]map[string]*persona.Settings, error) {
+	reader, err := bland.New(bland.Options{BaseURL: o.apiURL, AllowInsecure: o.allowInsecureAPI, QPS: 5, Burst: 5})
+	if err != nil {
+		return nil, err
+	}
+	return readPersonas(ctx, reader, func(id string) (string, error) { return o.keyFor(ctx, c, id, proposed, live) }, personaIDs(proposed, live))
+}
+
+func readPersonas(ctx context.Context, reader personaReader, key func(personaID string) (string, error), ids []string) (map[string]map[string]*persona.Settings, error) {
+	out := map[string]map[string]*persona.Settings{}
+	for _, id := range ids {
+		k, err := key(id)
+		if err != nil {
+			return nil, err
+		}
+		got, err := reader.GetPersona(ctx, k, id)
+		if err != nil {
+			return nil, fmt.Errorf("reading persona %s from Bland: %w", id, err)
+		}
+		out[id] = persona.NumbersOf(got)
+	}
+	return out, nil
+}
+
+// personaIDs are the personas the plan covers: those the proposed bindings
+// name, and those they named before.
+func personaIDs(proposed []*v1alpha1.PersonaBinding, live []v1alpha1.PersonaBinding) []string {
+	var ids []string
+	named := map[string]bool{}
+	for _, pb := range proposed {
+		ids = append(ids, pb.Spec.PersonaID)
+		named[pb.Namespace+"/"+pb.Name] = true
+	}
+	for i := range live {
+		if named[live[i].Namespace+"/"+live[i].Name] {
+			ids = append(ids, live[i].Spec.PersonaID)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// keyFor is the API key to read the persona with: --api-key-file, else the
+// Secret a binding of the persona names (directly or through its
+// ClusterBlandAccount), if the user may read it.
+func (o *planOptions) keyFor(ctx context.Context, c client.Client, id string, proposed []*v1alpha1.PersonaBinding, live []v1alpha1.PersonaBinding) (string, error) {
+	if o.apiKeyFile != "" {
+		raw, err := os.ReadFile(o.apiKeyFile)
+		if err != nil {
+			return "", fmt.Errorf("--api-key-file: %w", err)
+		}
+		return strings.TrimSpace(string(raw)), nil
+	}
+	candidates := slices.Clone(proposed)
+	for i := range live {
+		candidates = append(candidates, &live[i])
+	}
+	var tried []string
+	for _, pb := range candidates {
+		if pb.Spec.PersonaID != id {
+			continue
+		}
+		ns, name, key, err := secretOf(ctx, c, pb)
+		if err != nil {
+			tried = append(tried, err.Error())
+			continue
+		}
+		var secret corev1.Secret
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &secret); err != nil {
+			tried = append(tried, fmt.Sprintf("Secret %s/%s: %v", ns, name, err))
+			continue
+		}
+		if v := strings.TrimSpace(string(secret.Data[key])); v != "" {
+			return v, nil
+		}
+		tried = append(tried, fmt.Sprintf("Secret %s/%s has no key %q", ns, name, key))
+	}
+	return "", fmt.Errorf("no API key to read persona %s (%s); pass --api-key-file", id, strings.Join(slices.Compact(tried), "; "))
+}
+
+// secretOf names the Secret and key holding a binding's API key.
+func secretOf(ctx context.Context, c client.Client, pb *v1alpha1.PersonaBinding) (ns, name, key string, err error) {
+	switch {
+	case pb.Spec.AccountRef != nil:
+		var acct v1alpha1.ClusterBlandAccount
+		if err := c.Get(ctx, client.ObjectKey{Name: pb.Spec.AccountRef.Name}, &acct); err != nil {
+			return "", "", "", fmt.Errorf("ClusterBlandAccount %s: %w", pb.Spec.AccountRef.Name, err)
+		}
+		ref := acct.Spec.SecretRef
+		return ref.Namespace, ref.Name, orAPIKey(ref.Key), nil
+	case pb.Spec.CredentialsRef != nil:
+		return pb.Namespace, pb.Spec.CredentialsRef.Name, orAPIKey(pb.Spec.CredentialsRef.Key), nil
+	}
+	return "", "", "", fmt.Errorf("%s/%s names no credentials", pb.Namespace, pb.Name)
+}
+
+func orAPIKey(key string) string {
+	if key == "" {
+		return "apiKey"
+	}
+	return key
+}
