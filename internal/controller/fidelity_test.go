@@ -1,0 +1,302 @@
+package controller_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/blandsim"
+	"github.com/bland-operator/bland-operator/internal/preview"
+)
+
+// TestThePlanPredictsWhatTheOperatorDoes is the preview's fidelity check.
+// Each seeded scenario puts one to three bindings of a persona in place and
+// lets them settle, then plans one change (an edit or a new binding) with
+// the very function kubectl bland plan uses, from the live bindings and the
+// API server's dry run, applies it, and waits for the operator. With nothing
+// else changing between plan and apply, the Bland writes the operator makes
+// must be exactly the predicted ones, and every binding must reach the
+// predicted Ready condition. FIDELITY_SCENARIOS sets how many (1,000).
+func TestThePlanPredictsWhatTheOperatorDoes(t *testing.T) {
+	scenarios := 1000
+	if v, err := strconv.Atoi(os.Getenv("FIDELITY_SCENARIOS")); err == nil {
+		scenarios = v
+	}
+	f := newFixture(t, 0)
+	start := time.Now()
+	var mu sync.Mutex
+	var failures []string
+	changed := 0
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	for i := range scenarios {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			writes, err := f.fidelityScenario(uint64(i))
+			mu.Lock()
+			defer mu.Unlock()
+			if writes {
+				changed++
+			}
+			if err != nil {
+				failures = append(failures, fmt.Sprintf("scenario %d: %v", i, err))
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("REPORT TestThePlanPredictsWhatTheOperatorDoes: %d scenarios (%d with Bland writes), %d mismatches, in %s",
+		scenarios, changed, len(failures), time.Since(start).Round(time.Second))
+	slices.Sort(failures)
+	for _, f := range failures[:min(len(failures), 10)] {
+		t.Error(f)
+	}
+}
+
+// fidelityScenario runs scenario i in the fixture's namespace, on a persona
+// and numbers of its own, and reports whether the change wrote to Bland.
+func (f *fixture) fidelityScenario(i uint64) (bool, error) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(uint64(f.id), i))
+	id := fmt.Sprintf("%s-fid-%d", f.personaID, i)
+	pool := make([]string, 4)
+	for k := range pool {
+		pool[k] = fmt.Sprintf("+1%03d%03d%04d", 200+f.id%700, i%1000, k*10+int(i/1000))
+	}
+	sim.AddAccount(f.account, f.apiKey, pool...)
+	sim.AddPersona(f.apiKey, id, "Fidelity "+id)
+
+	subset := func() []string {
+		out := []string{} // inboundNumbers is required: an empty list, not none
+		for _, n := range pool {
+			if rng.IntN(2) == 0 {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	var live []*v1alpha1.PersonaBinding
+	for k := range 1 + rng.IntN(3) {
+		pb := f.binding(fmt.Sprintf("fid-%d-%d", i, k), subset()...)
+		pb.Spec.PersonaID = id
+		pb.Labels = map[string]string{"fidelity-scenario": strconv.FormatUint(i, 10)}
+		pb.Spec.Exclusive = rng.IntN(8) == 0
+		pb.Spec.Suspend = rng.IntN(10) == 0
+		if rng.IntN(4) == 0 {
+			pb.Spec.DetachLimit = ptr(int32(rng.IntN(2)))
+		}
+		if err := k8s.Create(ctx, pb); err != nil {
+			return false, err
+		}
+		live = append(live, pb)
+		// Creation times are in whole seconds: a second binding created in
+		// the same second ties on age and is ordered by name, as planned.
+	}
+	if err := settled(ctx, live); err != nil {
+		return false, fmt.Errorf("setting up: %w", err)
+	}
+
+	// One change: an edit of a live binding, or a new one.
+	var next *v1alpha1.PersonaBinding
+	if rng.IntN(5) == 0 {
+		next = f.binding(fmt.Sprintf("fid-%d-new", i), subset()...)
+		next.Spec.PersonaID = id
+		next.Labels = map[string]string{"fidelity-scenario": strconv.FormatUint(i, 10)}
+		next.Spec.Exclusive = rng.IntN(8) == 0
+	} else {
+		next = &v1alpha1.PersonaBinding{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(live[rng.IntN(len(live))]), next); err != nil {
+			return false, err
+		}
+		next.Spec.InboundNumbers = subset()
+		switch rng.IntN(5) {
+		case 0:
+			next.Spec.Suspend = !next.Spec.Suspend
+		case 1:
+			next.Spec.DetachLimit = ptr(int32(rng.IntN(2)))
+		case 2:
+			if len(next.Spec.InboundNumbers) > 0 {
+				n := next.Spec.InboundNumbers[0]
+				next.Spec.NumberSettings = []v1alpha1.NumberSettings{{Number: n, PathwaySettings: v1alpha1.PathwaySettings{PathwayID: "pw-" + strconv.Itoa(rng.IntN(2))}}}
+			}
+		}
+	}
+	stored := next.DeepCopy()
+	var err error
+	if next.ResourceVersion == "" {
+		err = k8s.Create(ctx, stored, client.DryRunAll)
+	} else {
+		err = k8s.Update(ctx, stored, client.DryRunAll)
+	}
+	if err != nil {
+		return false, fmt.Errorf("dry run: %w", err)
+	}
+	var current v1alpha1.PersonaBindingList
+	if err := k8s.List(ctx, &current, client.InNamespace(f.ns), client.MatchingLabels{"fidelity-scenario": strconv.FormatUint(i, 10)}); err != nil {
+		return false, err
+	}
+	var mine []v1alpha1.PersonaBinding
+	for _, pb := range current.Items {
+		if pb.Spec.PersonaID == id {
+			mine = append(mine, pb)
+		}
+	}
+	rep := preview.Make(preview.Input{Live: mine, Proposed: []*v1alpha1.PersonaBinding{stored}, DefaultDetachLimit: int(reconciler.DefaultDetachLimit), Now: time.Now()})
+	mark := len(sim.CallsFor(id))
+
+	// Apply, with nothing else changing, and wait for the operator.
+	if next.ResourceVersion == "" {
+		err = k8s.Create(ctx, next)
+	} else {
+		err = k8s.Update(ctx, next)
+	}
+	if err != nil {
+		return false, fmt.Errorf("applying: %w", err)
+	}
+	if next.Generation != stored.Generation {
+		return false, fmt.Errorf("the dry run predicted generation %d, the API server gave %d", stored.Generation, next.Generation)
+	}
+	if err := settled(ctx, append(slices.Clone(live), next)); err != nil {
+		return false, fmt.Errorf("after the change: %w", err)
+	}
+
+	want, wantCalls := predictedWrites(rep, id)
+	calls := sim.CallsFor(id)[mark:]
+	got := actualWrites(calls)
+	writes := 0
+	for _, c := range calls {
+		if c.IsWrite() {
+			writes++
+		}
+	}
+	var problems []string
+	if !slices.Equal(want, got) || writes != wantCalls {
+		problems = append(problems, fmt.Sprintf("planned %v (%d calls), the operator wrote %v (%d calls)", want, wantCalls, got, writes))
+	}
+	for _, p := range rep.Personas {
+		for _, b := range p.Bindings {
+			var cur v1alpha1.PersonaBinding
+			if err := k8s.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.Name}, &cur); err != nil {
+				return false, err
+			}
+			ready := meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionReady)
+			if ready == nil || string(ready.Status) != b.Ready.Status || ready.Reason != b.Ready.Reason {
+				problems = append(problems, fmt.Sprintf("%s: planned Ready %s %s (%s), reached %v", b.Name, b.Ready.Status, b.Ready.Reason, b.Ready.Message, brief(ready)))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return writes > 0, errors.New(strings.Join(problems, "; ") + describeScenario(mine, stored))
+	}
+	return writes > 0, nil
+}
+
+// settled waits until every binding's status describes its generation and
+// no pass is left to make: nothing Reconciling, no finalizer left to add.
+func settled(ctx context.Context, pbs []*v1alpha1.PersonaBinding) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pending := ""
+		for _, pb := range pbs {
+			var cur v1alpha1.PersonaBinding
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(pb), &cur); err != nil {
+				return err
+			}
+			ready := meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionReady)
+			switch {
+			case cur.Status.ObservedGeneration != cur.Generation || ready == nil || ready.ObservedGeneration != cur.Generation:
+				pending = cur.Name + " has no status of generation " + strconv.FormatInt(cur.Generation, 10)
+			case meta.IsStatusConditionTrue(cur.Status.Conditions, v1alpha1.ConditionReconciling):
+				pending = cur.Name + " is reconciling: " + ready.Message
+			}
+		}
+		if pending == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New(pending)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// predictedWrites are the plan's Bland writes as "attach +1…" lines, sorted,
+// and the number of calls it predicts.
+func predictedWrites(rep preview.Report, id string) ([]string, int) {
+	var out []string
+	calls := 0
+	for _, p := range rep.Personas {
+		if p.ID != id {
+			continue
+		}
+		calls += p.Calls
+		for _, b := range p.Bindings {
+			for _, n := range b.Attach {
+				out = append(out, "attach "+n)
+			}
+			for _, n := range b.Detach {
+				out = append(out, "detach "+n)
+			}
+			for _, s := range b.Settings {
+				out = append(out, "settings "+s.Number)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, calls
+}
+
+// actualWrites are the simulator's answered writes in the same form.
+func actualWrites(calls []blandsim.Call) []string {
+	var out []string
+	for _, c := range calls {
+		if !c.IsWrite() {
+			continue
+		}
+		for _, n := range c.Numbers {
+			out = append(out, string(c.Endpoint)+" "+n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func brief(c *metav1.Condition) string {
+	if c == nil {
+		return "no Ready"
+	}
+	return fmt.Sprintf("%s %s (%s)", c.Status, c.Reason, c.Message)
+}
+
+// describeScenario prints the bindings a failed scenario started from and
+// the change, so that it can be turned into a table row.
+func describeScenario(live []v1alpha1.PersonaBinding, next *v1alpha1.PersonaBinding) string {
+	var b strings.Builder
+	for _, pb := range append(live, *next) {
+		fmt.Fprintf(&b, "\n  %s gen %d lists %v holds %v exclusive=%v suspend=%v limit=%v", pb.Name, pb.Generation, pb.Spec.InboundNumbers,
+			pb.Status.BoundNumbers, pb.Spec.Exclusive, pb.Spec.Suspend, deref(pb.Spec.DetachLimit))
+	}
+	return b.String()
+}
+
+func deref(p *int32) string {
+	if p == nil {
+		return "default"
+	}
+	return strconv.Itoa(int(*p))
+}
