@@ -30,6 +30,13 @@ func main() {
 	}
 }
 
+// keepAnnotations protect a CRD from every tool that could delete it when
+// it leaves the rendered chart: Helm, Argo CD and Flux.
+const keepAnnotations = `    helm.sh/resource-policy: keep
+    argocd.argoproj.io/sync-options: Prune=false,Delete=false
+    kustomize.toolkit.fluxcd.io/prune: disabled
+`
+
 func run() error {
 	crds, err := filepath.Glob("config/crd/bases/*.yaml")
 	if err != nil {
@@ -41,8 +48,9 @@ func run() error {
 			return err
 		}
 		// Deleting a CRD deletes every binding, and with Detach every number:
-		// helm uninstall must leave it.
-		out := strings.Replace(string(b), "  annotations:\n", "  annotations:\n    helm.sh/resource-policy: keep\n", 1)
+		// helm uninstall, an Argo CD prune and a Flux prune must all leave
+		// it. The chart drops these lines when crds.keep is false.
+		out := strings.Replace(string(b), "  annotations:\n", "  annotations:\n"+keepAnnotations, 1)
 		if err := write(filepath.Join("files", "crds", filepath.Base(path)), out); err != nil {
 			return err
 		}

@@ -155,8 +155,10 @@ func TestTemplateWithDefaults(t *testing.T) {
 		t.Fatalf("%d CRDs rendered, want 2", len(crds))
 	}
 	for _, crd := range crds {
-		if crd.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
-			t.Errorf("CRD %s is not kept on uninstall", crd.GetName())
+		for k, v := range keptBy {
+			if crd.GetAnnotations()[k] != v {
+				t.Errorf("CRD %s lacks %s: %s", crd.GetName(), k, v)
+			}
 		}
 	}
 	deployments := find(objs, "Deployment", "bland-operator-system")
@@ -224,6 +226,59 @@ func TestTemplateWithDefaults(t *testing.T) {
 	off, _ := helm(t, append([]string{"template", "bo", chartDir, "--set", "admissionWarnings.enabled=false"}, vap...)...)
 	if len(find(objects(t, off), "ValidatingAdmissionPolicy", "*")) != 0 {
 		t.Error("the detach warning policy rendered with admissionWarnings.enabled=false")
+	}
+}
+
+// keptBy are the annotations that keep a CRD from being deleted when it
+// leaves the rendered chart: by helm, by an Argo CD prune, by a Flux prune.
+var keptBy = map[string]string{
+	"helm.sh/resource-policy":           "keep",
+	"argocd.argoproj.io/sync-options":   "Prune=false,Delete=false",
+	"kustomize.toolkit.fluxcd.io/prune": "disabled",
+}
+
+// TestCRDValuesAndTheirOldNames checks crds.enabled and crds.keep, that the
+// old crds.install and replicas are still read, and that the kustomize install protects its CRDs the same way.
+func TestCRDValuesAndTheirOldNames(t *testing.T) {
+	count := func(args ...string) (crds int, annotated int) {
+		out, _ := helm(t, append([]string{"template", "bo", chartDir}, args...)...)
+		for _, crd := range find(objects(t, out), "CustomResourceDefinition", "*") {
+			crds++
+			if crd.GetAnnotations()["kustomize.toolkit.fluxcd.io/prune"] != "" {
+				annotated++
+			}
+		}
+		return crds, annotated
+	}
+	for _, tt := range []struct {
+		set             string
+		crds, annotated int
+	}{
+		{"crds.enabled=true", 2, 2},
+		{"crds.enabled=false", 0, 0},
+		{"crds.install=false", 0, 0},
+		{"crds.keep=false", 2, 0},
+	} {
+		if crds, annotated := count("--set", tt.set); crds != tt.crds || annotated != tt.annotated {
+			t.Errorf("--set %s: %d CRDs, %d protected; want %d and %d", tt.set, crds, annotated, tt.crds, tt.annotated)
+		}
+	}
+	for set, want := range map[string]int32{"replicaCount=3": 3, "replicas=1": 1} {
+		out, _ := helm(t, "template", "bo", chartDir, "--set", set)
+		d := convert[appsv1.Deployment](t, find(objects(t, out), "Deployment", "*")[0])
+		if *d.Spec.Replicas != want {
+			t.Errorf("--set %s: %d replicas, want %d", set, *d.Spec.Replicas, want)
+		}
+	}
+
+	kustomized, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range keptBy {
+		if k != "helm.sh/resource-policy" && !strings.Contains(string(kustomized), k+": "+v) {
+			t.Errorf("config/crd does not annotate its CRDs with %s: %s", k, v)
+		}
 	}
 }
 

@@ -28,3 +28,8 @@ annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{/* replicaCount, or replicas, its old name, when a user still sets it. */}}
+{{- define "bland-operator.replicaCount" -}}
+{{- if hasKey .Values "replicas" }}{{ .Values.replicas }}{{ else }}{{ .Values.replicaCount }}{{ end }}
+{{- end }}
