@@ -12,14 +12,15 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 )
 
-// leaseName is the leader election Lease of the manager.
-const leaseName = "bland-operator.personas.bland-operator.dev"
+// defaultLeaseName is the leader election Lease of the manager unless
+// --leader-election-id names another (two releases in one namespace).
+const defaultLeaseName = "bland-operator.personas.bland-operator.dev"
 
 // leaderLock builds the Lease lock with a chosen holder identity (for
 // example the Pod's name), so that a person or a test can tell from the
 // Lease which replica leads. Without one, the manager keeps controller-
 // runtime's default: the hostname and a random suffix.
-func leaderLock(cfg *rest.Config, namespace, identity string, renewDeadline time.Duration) (resourcelock.Interface, error) {
+func leaderLock(cfg *rest.Config, namespace, leaseName, identity string, renewDeadline time.Duration) (resourcelock.Interface, error) {
 	if namespace == "" {
 		b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 		if err != nil {

@@ -2,9 +2,12 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -31,7 +34,7 @@ var version = "dev"
 
 type flags struct {
 	blandURL, metricsAddr, probeAddr, pprofAddr, watchNamespaces, leaderNamespace string
-	leaderIdentity                                                                string
+	leaderIdentity, leaseName                                                     string
 	allowInsecure, leaderElect, secureMetrics, http2                              bool
 	qps                                                                           float64
 	apiTimeout, leaseDuration, renewDeadline, retryPeriod                         time.Duration
@@ -60,6 +63,7 @@ func parseFlags() (flags, zap.Options) {
 	flag.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it steps down.")
 	flag.DurationVar(&f.retryPeriod, "leader-election-retry-period", time.Second, "How often leader and standby look at the Lease; a released Lease is taken within about this long.")
 	flag.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; in a cluster, the manager's own.")
+	flag.StringVar(&f.leaseName, "leader-election-id", defaultLeaseName, "Name of the leader election Lease: give each release in a namespace its own.")
 	flag.StringVar(&f.leaderIdentity, "leader-election-identity", "", "Holder identity written into the Lease while this replica leads (e.g. the Pod name); empty: the hostname and a random suffix.")
 	flag.BoolVar(&f.showVersion, "version", false, "Print the version and exit.")
 	opts := zap.Options{Development: false}
@@ -118,7 +122,7 @@ func run(f flags) error {
 	cfg := ctrl.GetConfigOrDie()
 	var lock resourcelock.Interface
 	if f.leaderElect && f.leaderIdentity != "" {
-		if lock, err = leaderLock(cfg, f.leaderNamespace, f.leaderIdentity, f.renewDeadline); err != nil {
+		if lock, err = leaderLock(cfg, f.leaderNamespace, f.leaseName, f.leaderIdentity, f.renewDeadline); err != nil {
 			return err
 		}
 	}
@@ -128,7 +132,7 @@ func run(f flags) error {
 		HealthProbeBindAddress:              f.probeAddr,
 		PprofBindAddress:                    f.pprofAddr,
 		LeaderElection:                      f.leaderElect,
-		LeaderElectionID:                    leaseName,
+		LeaderElectionID:                    f.leaseName,
 		LeaderElectionResourceLockInterface: lock,
 		LeaderElectionNamespace:             f.leaderNamespace,
 		LeaderElectionReleaseOnCancel:       true,
@@ -161,10 +165,28 @@ func run(f flags) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("caches", cachesSynced(mgr)); err != nil {
 		return err
 	}
-	return mgr.Start(ctrl.SetupSignalHandler())
+	ctx := ctrl.SetupSignalHandler()
+	go exitIfStuck(ctx, f.apiTimeout+stopMargin)
+	return mgr.Start(ctx)
+}
+
+// stopMargin is how long past the drain of calls to Bland a stop may take.
+const stopMargin = 15 * time.Second
+
+// exitIfStuck ends the process when a stop does not finish in time. A
+// manager stopped before its caches synced (a missing CRD, missing RBAC)
+// never returns from Start and spins a CPU (controller-runtime v0.25's
+// runnable group loops on its cancelled context). Calls in flight are
+// bounded by the API timeout, so past it and the margin nothing is left
+// to wait for.
+func exitIfStuck(ctx context.Context, after time.Duration) {
+	<-ctx.Done()
+	time.Sleep(after)
+	ctrl.Log.WithName("setup").Info("the manager did not stop in time; exiting", "waited", after.String())
+	os.Exit(1)
 }
 
 // cacheOptions limits the cache to the watched namespaces and drops
@@ -192,3 +214,17 @@ func buildInfo() string {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// cachesSynced is ready once the manager's caches have synced: a replica
+// that cannot list what it watches (a missing CRD, missing RBAC) is not
+// Ready, though it is alive.
+func cachesSynced(mgr ctrl.Manager) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), 100*time.Millisecond)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return errors.New("the caches have not synced yet")
+		}
+		return nil
+	}
+}

@@ -312,7 +312,8 @@ func TestTemplateWithEverythingOn(t *testing.T) {
 	}
 	d := convert[appsv1.Deployment](t, find(objs, "Deployment", "ops")[0])
 	args := strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")
-	for _, want := range []string{"--watch-namespaces=team-a,team-b", "--default-detach-limit=10", "--leader-elect=true"} {
+	for _, want := range []string{"--watch-namespaces=team-a,team-b", "--default-detach-limit=10", "--leader-elect=true",
+		"--leader-election-id=bo-bland-operator.personas.bland-operator.dev"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("manager args %q lack %s", args, want)
 		}

@@ -33,7 +33,10 @@ var (
 	adminKube  string
 	userKube   string
 	binDir     string
+	testEnv    *envtest.Environment
 )
+
+func envtestUser(name string) envtest.User { return envtest.User{Name: name} }
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -63,6 +66,7 @@ func run(m *testing.M) int {
 	}
 
 	env := &envtest.Environment{}
+	testEnv = env
 	if _, err := env.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "starting the control plane:", err)
 		return 1
@@ -133,8 +137,16 @@ func start(t *testing.T, name string, env []string, args ...string) *process {
 	}
 	p := &process{cmd: cmd, log: logPath}
 	t.Cleanup(func() {
+		// Stop it as Kubernetes would: a signal, then a kill past the grace.
 		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(90 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
 		_ = f.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
