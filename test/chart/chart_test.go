@@ -371,3 +371,35 @@ spec:
 		t.Errorf("helm uninstall left %s", out)
 	}
 }
+
+// TestValuesSchemaRefusesBadValues checks values.schema.json: a duration
+// without its unit (which would crash-loop the manager), an unknown level,
+// a negative count and a misspelt key are refused by helm lint and by helm
+// template (as helm install would), naming the value; good values pass.
+func TestValuesSchemaRefusesBadValues(t *testing.T) {
+	for _, tt := range []struct{ set, names string }{
+		{"leaderElection.leaseDuration=15", "/leaderElection/leaseDuration"},
+		{"manager.apiTimeout=30", "/manager/apiTimeout"},
+		{"manager.logLevel=verbose", "/manager/logLevel"},
+		{"replicaCount=-1", "/replicaCount"},
+		{"replcaCount=2", "replcaCount"},
+		{"metrics.serviceMonitor.interval=30", "/metrics/serviceMonitor/interval"},
+	} {
+		for _, verb := range []string{"lint", "template"} {
+			cmd := exec.Command(helmBin, verb, chartDir, "--set-string", tt.set)
+			if strings.HasSuffix(tt.set, "=-1") {
+				cmd = exec.Command(helmBin, verb, chartDir, "--set", tt.set)
+			}
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tt.names) {
+				t.Errorf("helm %s --set %s: %v, want a refusal naming %s\n%s", verb, tt.set, err, tt.names, out)
+			}
+		}
+	}
+	for _, args := range [][]string{{"--set-string", "leaderElection.leaseDuration=1m30s"}, {"--set-string", "manager.apiTimeout=45s"},
+		{"--set", "manager.logLevel=debug"}, {"--set", "replicas=1"}, {"--set", "crds.install=false"}} {
+		if out, err := exec.Command(helmBin, append([]string{"template", chartDir}, args...)...).CombinedOutput(); err != nil {
+			t.Errorf("helm template %v refused: %s", args, out)
+		}
+	}
+}
