@@ -62,7 +62,7 @@ func parseFlags() (flags, zap.Options) {
 	flag.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a standby waits before taking a Lease its leader stopped renewing.")
 	flag.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it steps down.")
 	flag.DurationVar(&f.retryPeriod, "leader-election-retry-period", time.Second, "How often leader and standby look at the Lease; a released Lease is taken within about this long.")
-	flag.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; in a cluster, the manager's own.")
+	flag.StringVar(&f.leaderNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "Namespace of the leader election Lease; default: $POD_NAMESPACE, else in a cluster the manager's own.")
 	flag.StringVar(&f.leaseName, "leader-election-id", defaultLeaseName, "Name of the leader election Lease: give each release in a namespace its own.")
 	flag.StringVar(&f.leaderIdentity, "leader-election-identity", "", "Holder identity written into the Lease while this replica leads (e.g. the Pod name); empty: the hostname and a random suffix.")
 	flag.BoolVar(&f.showVersion, "version", false, "Print the version and exit.")

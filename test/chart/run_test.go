@@ -1,0 +1,213 @@
+package chart
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/bland-operator/bland-operator/internal/blandsim"
+)
+
+// TestTheManagerRunsAsTheChartRunsIt is what a kubelet would do with the
+// chart, short of a container: helm installs the release, and the built
+// manager binary runs with the Deployment's own args and env (the downward
+// API resolved), authenticated with a token of the chart's ServiceAccount
+// (a TokenRequest), so that only the chart's RBAC applies. Against the
+// simulator, a binding goes Ready, and the readiness probe's path answers
+// on the probe port. Only the listen addresses move to free ports.
+func TestTheManagerRunsAsTheChartRunsIt(t *testing.T) {
+	manager := filepath.Join(t.TempDir(), "manager")
+	build := exec.Command("go", "build", "-o", manager, "./cmd")
+	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the manager: %v\n%s", err, out)
+	}
+	// The CRDs may be there already, kept from another release.
+	command(t, "", kubectlBin, "apply", "-f", filepath.Join(chartDir, "files", "crds"))
+
+	for _, tc := range []struct {
+		name    string
+		values  []string
+		account bool // the key is a ClusterBlandAccount's, in the release namespace
+	}{
+		{name: "defaults"},
+		{name: "watched", values: []string{"--set", "watchNamespaces={%s}"}},
+		{name: "account", values: []string{"--set", "watchNamespaces={%s}"}, account: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release, team := "run-"+tc.name, "team-"+tc.name
+			sim := blandsim.New()
+			srv := httptest.NewServer(sim)
+			defer srv.Close()
+			key, persona, number := "sk-"+tc.name, "persona-"+tc.name, fmt.Sprintf("+1415556%04d", len(tc.name))
+			sim.AddAccount(tc.name, key, number)
+			sim.AddPersona(key, persona, "Support")
+
+			command(t, "", kubectlBin, "create", "namespace", release)
+			command(t, "", kubectlBin, "create", "namespace", team)
+			args := []string{"install", release, chartDir, "--namespace", release, "--wait=false",
+				"--set", "crds.enabled=false", "--set", "replicaCount=1",
+				"--set", "manager.blandAPIURL=" + srv.URL, "--set", "manager.allowInsecureAPIURL=true"}
+			for _, v := range tc.values {
+				args = append(args, strings.ReplaceAll(v, "%s", team))
+			}
+			helm(t, args...)
+			defer helm(t, "uninstall", release, "--namespace", release)
+
+			d := deploymentOf(t, release)
+			pod := d.Spec.Template.Spec
+			container := pod.Containers[0]
+			probeAddr, metricsAddr := freePort(t), freePort(t)
+			var runArgs []string
+			for _, a := range container.Args {
+				switch {
+				case strings.HasPrefix(a, "--health-probe-bind-address="):
+					a = "--health-probe-bind-address=" + probeAddr
+				case strings.HasPrefix(a, "--metrics-bind-address="):
+					a = "--metrics-bind-address=" + metricsAddr
+				}
+				runArgs = append(runArgs, a)
+			}
+			env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "KUBECONFIG=" + serviceAccountKubeconfig(t, release, pod.ServiceAccountName)}
+			for _, e := range container.Env {
+				switch {
+				case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
+					env = append(env, e.Name+"="+release)
+				case e.ValueFrom == nil:
+					env = append(env, e.Name+"="+e.Value)
+				default:
+					t.Fatalf("env %s comes from a source this test cannot resolve", e.Name)
+				}
+			}
+			logPath := filepath.Join(t.TempDir(), "manager.log")
+			logFile, err := os.Create(logPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(manager, runArgs...)
+			cmd.Env, cmd.Stdout, cmd.Stderr = env, logFile, logFile
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				_ = cmd.Process.Signal(os.Interrupt)
+				_ = cmd.Wait()
+				if t.Failed() {
+					b, _ := os.ReadFile(logPath)
+					t.Logf("---- manager log ----\n%s", b)
+				}
+			}()
+
+			ref := "credentialsRef: {name: bland}"
+			if tc.account {
+				command(t, "", kubectlBin, "create", "secret", "generic", "bland-account", "-n", release, "--from-literal=apiKey="+key)
+				command(t, fmt.Sprintf(`
+apiVersion: personas.bland-operator.dev/v1alpha1
+kind: ClusterBlandAccount
+metadata: {name: %s}
+spec:
+  secretRef: {namespace: %s, name: bland-account}
+  namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: %s}}
+`, release, release, team), kubectlBin, "apply", "-f", "-")
+				ref = "accountRef: {name: " + release + "}"
+			} else {
+				command(t, "", kubectlBin, "create", "secret", "generic", "bland", "-n", team, "--from-literal=apiKey="+key)
+			}
+			command(t, fmt.Sprintf(`
+apiVersion: personas.bland-operator.dev/v1alpha1
+kind: PersonaBinding
+metadata: {name: support, namespace: %s}
+spec:
+  personaID: %s
+  inboundNumbers: ["%s"]
+  %s
+`, team, persona, number, ref), kubectlBin, "apply", "-f", "-")
+			command(t, "", kubectlBin, "wait", "-n", team, "--for=condition=Ready", "pb/support", "--timeout=60s")
+			if got := sim.Attached(persona); len(got) != 1 || got[0] != number {
+				t.Fatalf("the persona has %v, want [%s]", got, number)
+			}
+
+			ready := container.ReadinessProbe.HTTPGet
+			if ready == nil || ready.Port.String() != "probes" {
+				t.Fatalf("the readiness probe is %+v, want an HTTP GET on the probes port", container.ReadinessProbe)
+			}
+			resp, err := http.Get("http://" + probeAddr + ready.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("%s answered %d: %s", ready.Path, resp.StatusCode, body)
+			}
+			command(t, "", kubectlBin, "delete", "pb", "-n", team, "support", "--timeout=60s")
+		})
+	}
+}
+
+// deploymentOf reads the release's Deployment back from the API server.
+func deploymentOf(t *testing.T, release string) *appsv1.Deployment {
+	t.Helper()
+	out, _ := command(t, "", kubectlBin, "get", "deployment", "-n", release, release+"-bland-operator", "-o", "yaml")
+	var d appsv1.Deployment
+	if err := yaml.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("%d containers", len(d.Spec.Template.Spec.Containers))
+	}
+	return &d
+}
+
+// serviceAccountKubeconfig asks the API server for a token of the
+// ServiceAccount (a TokenRequest, as the kubelet does) and writes a
+// kubeconfig that uses only it.
+func serviceAccountKubeconfig(t *testing.T, namespace, sa string) string {
+	t.Helper()
+	token, _ := command(t, "", kubectlBin, "create", "token", sa, "-n", namespace, "--duration=1h")
+	server, _ := command(t, "", kubectlBin, "config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
+	ca, _ := command(t, "", kubectlBin, "config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}")
+	if _, err := base64.StdEncoding.DecodeString(ca); err != nil || server == "" {
+		t.Fatalf("no server or CA in the admin kubeconfig (%q): %v", server, err)
+	}
+	kc := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: envtest
+  cluster: {server: %q, certificate-authority-data: %q}
+users:
+- name: %s
+  user: {token: %q}
+contexts:
+- name: sa
+  context: {cluster: envtest, user: %s}
+current-context: sa
+`, server, ca, sa, strings.TrimSpace(token), sa)
+	path := filepath.Join(t.TempDir(), "sa.kubeconfig")
+	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// freePort is a loopback address with a port nothing listens on.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
+}
