@@ -51,14 +51,12 @@ func (r *PersonaReconciler) recordIntent(ctx context.Context, p *pass) error {
 // and split past the batch size, then the settings. Each answer becomes the
 // new observation. Once the manager is stopping, no new call starts.
 func (r *PersonaReconciler) act(ctx context.Context, stopping <-chan struct{}, p *pass) {
-	movedTo := r.whereDrifted(ctx, p)
 	halted := func() bool {
-		select {
-		case <-stopping:
-			return true
-		default:
-			return p.retry != nil || p.retryAfter > 0
-		}
+		return closed(stopping) || p.retry != nil || p.retryAfter > 0
+	}
+	var movedTo map[string]string
+	if !halted() {
+		movedTo = r.whereDrifted(ctx, p)
 	}
 	for _, group := range p.byKey(p.plan.Detach) {
 		for batch := range slices.Chunk(group, r.batchSize()) {

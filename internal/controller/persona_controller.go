@@ -90,6 +90,11 @@ func (r *PersonaReconciler) Reconcile(ctx context.Context, req Request) (ctrl.Re
 	r.readKeys(ctx, p)
 	p.decide()
 	if p.mustRead() || p.plan.NeedsRead {
+		if closed(stopping) {
+			// Stopping (or no longer leading): the next leader reads; this
+			// pass has written nothing and starts no call.
+			return ctrl.Result{}, nil
+		}
 		if !r.observe(ctx, p) {
 			// A plan that needed a read is not applied without it: no
 			// handover, claim or release; the records stay as they are.
@@ -110,6 +115,16 @@ func (r *PersonaReconciler) Reconcile(ctx context.Context, req Request) (ctrl.Re
 	}
 	r.act(ctx, stopping, p)
 	return r.finish(ctx, p)
+}
+
+// closed reports whether ch is closed, without waiting.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 func (r *PersonaReconciler) now() time.Time {
