@@ -67,7 +67,11 @@ func (r *modelRun) quiesce() {
 		time.Sleep(250 * time.Millisecond)
 	}
 	if len(problems) > 0 {
-		r.t.Errorf("at quiescence (%s after the last operation):\n  %s", limit, strings.Join(problems, "\n  "))
+		// The run's last calls show whether a stuck persona was read at
+		// all after its last fault.
+		calls := sim.Calls(func(c blandsim.Call) bool { return slices.Contains(r.personas, c.PersonaID) })
+		calls = calls[max(len(calls)-12, 0):]
+		r.t.Errorf("at quiescence (%s after the last operation):\n  %s\n  last calls: %s", limit, strings.Join(problems, "\n  "), describeCalls(calls))
 		return
 	}
 	r.quietWindow()
