@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,8 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
@@ -35,6 +32,7 @@ var version = "dev"
 type flags struct {
 	blandURL, metricsAddr, probeAddr, pprofAddr, watchNamespaces, leaderNamespace string
 	leaderIdentity, leaseName                                                     string
+	metricsCertPath, metricsCertName, metricsCertKey                              string
 	allowInsecure, leaderElect, secureMetrics, http2                              bool
 	qps                                                                           float64
 	apiTimeout, leaseDuration, renewDeadline, retryPeriod                         time.Duration
@@ -55,6 +53,9 @@ func parseFlags() (flags, zap.Options) {
 	flag.StringVar(&f.watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch; empty watches all.")
 	flag.StringVar(&f.metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint (:8443 for HTTPS, :8080 for HTTP, 0 to turn it off).")
 	flag.BoolVar(&f.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
+	flag.StringVar(&f.metricsCertPath, "metrics-cert-path", "", "Directory holding the metrics server's certificate and key, reloaded when they change; empty: a self-signed certificate made at start.")
+	flag.StringVar(&f.metricsCertName, "metrics-cert-name", "tls.crt", "File name of the metrics certificate in --metrics-cert-path.")
+	flag.StringVar(&f.metricsCertKey, "metrics-cert-key", "tls.key", "File name of the metrics certificate's key in --metrics-cert-path.")
 	flag.BoolVar(&f.http2, "enable-http2", false, "Serve metrics over HTTP/2 as well (off: protects against HTTP/2 stream attacks).")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "Address of Go's profiling endpoints (/debug/pprof), unauthenticated: bind it to localhost and port-forward (0 to turn it off).")
@@ -87,6 +88,11 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 	log.Info("Starting bland-operator", "version", buildInfo())
+	if limit, err := applySoftMemoryLimit(os.Getenv); err != nil {
+		log.Error(err, "Go's soft memory limit left unset")
+	} else if limit > 0 {
+		log.Info("Go's soft memory limit follows the container's", "bytes", limit)
+	}
 	if err := run(f); err != nil {
 		log.Error(err, "Manager stopped")
 		os.Exit(1)
@@ -110,13 +116,9 @@ func run(f flags) error {
 		return err
 	}
 
-	var tlsOpts []func(*tls.Config)
-	if !f.http2 {
-		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
-	}
-	metricsOpts := metricsserver.Options{BindAddress: f.metricsAddr, SecureServing: f.secureMetrics, TLSOpts: tlsOpts}
-	if f.secureMetrics {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	metricsOpts, certWatcher, err := metricsOptions(f)
+	if err != nil {
+		return err
 	}
 
 	cfg := ctrl.GetConfigOrDie()
@@ -161,6 +163,11 @@ func run(f flags) error {
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: f.workers}); err != nil {
 		return fmt.Errorf("setting up controller: %w", err)
+	}
+	if certWatcher != nil {
+		if err := mgr.Add(certWatcher); err != nil {
+			return err
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
