@@ -306,11 +306,19 @@ func (ns *nemesisState) deleted(name string, orphan bool, at time.Time) {
 
 // restoreKey first checks that every binding born and deleted while the key
 // was revoked, which never had a number attached, is gone (waiting until its
-// deletion is 4 s old), then restores the key.
+// deletion is 4 s old, counted from when the managers could reach the API
+// server again and a leader could be elected after a cut), then restores
+// the key.
 func (r *modelRun) restoreKey() {
 	ns := &r.nemesis
 	for name, at := range ns.diedRevoked {
-		if wait := time.Until(at.Add(4 * time.Second)); wait > 0 {
+		from := at
+		for _, c := range ns.cuts {
+			if c[1].After(from) && c[0].Before(from.Add(4*time.Second)) {
+				from = c[1].Add(leaseDuration)
+			}
+		}
+		if wait := time.Until(from.Add(4 * time.Second)); wait > 0 {
 			time.Sleep(wait)
 		}
 		var pb v1alpha1.PersonaBinding

@@ -183,13 +183,17 @@ func (m *manager) signal(sig syscall.Signal) {
 	<-m.done
 }
 
+// leaseDuration is the managers' Lease: a standby leads at most this long
+// after its leader stopped renewing.
+const leaseDuration = 2 * time.Second
+
 // leaderElection runs a manager as deployments do, with leader election, on
 // short timings. A restarted process then acts only once the killed one's
 // Lease has expired, by which time the killed one's calls to Bland have
 // landed; without it, a call still in flight can land after the new process
 // read the persona, and nobody owns the number it attached.
 func leaderElection(ns string) []string {
-	return []string{"--leader-elect", "--leader-election-namespace", ns, "--leader-election-lease-duration=2s",
+	return []string{"--leader-elect", "--leader-election-namespace", ns, "--leader-election-lease-duration=" + leaseDuration.String(),
 		"--leader-election-renew-deadline=1s", "--leader-election-retry-period=200ms"}
 }
 
