@@ -225,13 +225,32 @@ $(ACTIONLINT): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 	mv $(LOCALBIN)/actionlint $@
 
+# As helm's own release build does: its default Kubernetes version (for
+# helm template and lint, and the chart's kubeVersion check) is the one its
+# client-go speaks (v3.22: 1.37), not the 1.20 a plain go install leaves.
+HELM_K8S_MINOR ?= 37
+HELM_LDFLAGS = $(foreach p,chartutil lint/rules,-X helm.sh/helm/v3/pkg/$(p).k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/$(p).k8sVersionMinor=$(HELM_K8S_MINOR)) \
+	-X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)
 $(HELM): | $(LOCALBIN)
-	GOBIN=$(LOCALBIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	GOBIN=$(LOCALBIN) go install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	mv $(LOCALBIN)/helm $@
 
 $(KUSTOMIZE): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	mv $(LOCALBIN)/kustomize $@
 
+$(KIND): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kind@$(KIND_VERSION)
+	mv $(LOCALBIN)/kind $@
+
+$(COSIGN): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install github.com/sigstore/cosign/v2/cmd/cosign@$(COSIGN_VERSION)
+	mv $(LOCALBIN)/cosign $@
+
+# make -s print-HELM prints the path of make's pinned helm (likewise KIND,
+# COSIGN, KUSTOMIZE): the release workflow finds its tools this way.
+print-%:
+	@echo '$($*)'
+
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(KUSTOMIZE) $(CRD_REF_DOCS) $(HELM) $(ACTIONLINT) ## Build every pinned tool into bin/.
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(KUSTOMIZE) $(CRD_REF_DOCS) $(HELM) $(ACTIONLINT) ## Build every pinned tool the tests use into bin/ (the release workflow builds kind and cosign when it needs them).

@@ -204,7 +204,10 @@ func TestTemplateWithDefaults(t *testing.T) {
 	if len(find(objs, "Role", "*")) != 1 { // leader election only
 		t.Errorf("unexpected Roles with default values")
 	}
-	for _, kind := range []string{"PodDisruptionBudget", "ServiceMonitor", "PrometheusRule", "NetworkPolicy"} {
+	if len(find(objs, "PodDisruptionBudget", "*")) != 1 {
+		t.Errorf("no PodDisruptionBudget for the default two replicas")
+	}
+	for _, kind := range []string{"ServiceMonitor", "PrometheusRule", "NetworkPolicy"} {
 		if len(find(objs, kind, "*")) != 0 {
 			t.Errorf("%s rendered though it is off by default", kind)
 		}

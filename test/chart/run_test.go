@@ -79,16 +79,31 @@ func TestTheManagerRunsAsTheChartRunsIt(t *testing.T) {
 				}
 				runArgs = append(runArgs, a)
 			}
+			podName := release + "-7c9f8d6b5-x2kqp"
 			env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "KUBECONFIG=" + serviceAccountKubeconfig(t, release, pod.ServiceAccountName)}
+			vars := map[string]string{}
 			for _, e := range container.Env {
+				from := e.ValueFrom
 				switch {
-				case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
-					env = append(env, e.Name+"="+release)
-				case e.ValueFrom == nil:
-					env = append(env, e.Name+"="+e.Value)
+				case from == nil:
+					vars[e.Name] = e.Value
+				case from.FieldRef != nil && from.FieldRef.FieldPath == "metadata.namespace":
+					vars[e.Name] = release
+				case from.FieldRef != nil && from.FieldRef.FieldPath == "metadata.name":
+					vars[e.Name] = podName
+				case from.ResourceFieldRef != nil && from.ResourceFieldRef.Resource == "limits.memory":
+					vars[e.Name] = fmt.Sprint(container.Resources.Limits.Memory().Value())
 				default:
 					t.Fatalf("env %s comes from a source this test cannot resolve", e.Name)
 				}
+				env = append(env, e.Name+"="+vars[e.Name])
+			}
+			// $(NAME) in args is the kubelet's: the container's env var.
+			for i, a := range runArgs {
+				for name, v := range vars {
+					a = strings.ReplaceAll(a, "$("+name+")", v)
+				}
+				runArgs[i] = a
 			}
 			logPath := filepath.Join(t.TempDir(), "manager.log")
 			logFile, err := os.Create(logPath)
@@ -150,6 +165,15 @@ spec:
 			_ = resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
 				t.Errorf("%s answered %d: %s", ready.Path, resp.StatusCode, body)
+			}
+			// The Lease names the Pod that leads.
+			holder, _ := command(t, "", kubectlBin, "get", "lease", "-n", release, release+"-bland-operator.personas.bland-operator.dev", "-o", "jsonpath={.spec.holderIdentity}")
+			if strings.TrimSpace(holder) != podName {
+				t.Errorf("the Lease's holder is %q, want the Pod's name %q", holder, podName)
+			}
+			b, _ := os.ReadFile(logPath)
+			if !strings.Contains(string(b), "soft memory limit follows the container's") {
+				t.Errorf("the manager did not take its memory limit from MEMORY_LIMIT; log:\n%s", b)
 			}
 			command(t, "", kubectlBin, "delete", "pb", "-n", team, "support", "--timeout=60s")
 		})
