@@ -37,7 +37,7 @@ type flags struct {
 	qps                                                                           float64
 	apiTimeout, leaseDuration, renewDeadline, retryPeriod                         time.Duration
 	burst, workers, batchSize, detachLimit                                        int
-	showVersion                                                                   bool
+	showVersion, selfTest                                                         bool
 }
 
 func parseFlags() (flags, zap.Options) {
@@ -67,6 +67,7 @@ func parseFlags() (flags, zap.Options) {
 	flag.StringVar(&f.leaseName, "leader-election-id", defaultLeaseName, "Name of the leader election Lease: give each release in a namespace its own.")
 	flag.StringVar(&f.leaderIdentity, "leader-election-identity", "", "Holder identity written into the Lease while this replica leads (e.g. the Pod name); empty: the hostname and a random suffix.")
 	flag.BoolVar(&f.showVersion, "version", false, "Print the version and exit.")
+	flag.BoolVar(&f.selfTest, "self-test", false, "Check an installed release and exit (helm test runs it): the PersonaBinding API is served and a replica leads, per the --leader-election-* flags.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -86,6 +87,16 @@ func main() {
 		debug.SetGCPercent(50)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	if f.selfTest {
+		ns := f.leaderNamespace
+		seen, err := selfTest(context.Background(), ctrl.GetConfigOrDie(), ns, f.leaseName, f.leaderElect, f.leaseDuration, time.Now())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "self-test failed:", err)
+			os.Exit(1)
+		}
+		fmt.Println("self-test passed:", seen)
+		return
+	}
 	log := ctrl.Log.WithName("setup")
 	log.Info("Starting bland-operator", "version", buildInfo())
 	if limit, err := applySoftMemoryLimit(os.Getenv); err != nil {

@@ -25,7 +25,10 @@ if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
 fi
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/bland-operator/k8s/${K8S_VERSION}-etcd${ETCD_VERSION}"
-if [[ -x "${cache}/kube-apiserver" && -x "${cache}/kubectl" && -x "${cache}/etcd" ]]; then
+# A cached kube-apiserver that reports no version (built before the version
+# was stamped in) is rebuilt: Helm's kubeVersion check reads it.
+if [[ -x "${cache}/kube-apiserver" && -x "${cache}/kubectl" && -x "${cache}/etcd" ]] &&
+  [[ "$("${cache}/kube-apiserver" --version 2>/dev/null)" == "Kubernetes v${K8S_VERSION}" ]]; then
   echo "${cache}"
   exit 0
 fi
@@ -51,6 +54,14 @@ export GOFLAGS=-mod=mod CGO_ENABLED=0 GOWORK=off
 
 # The v0.x version of every staging module that matches the Kubernetes release.
 staging_version="v0.${K8S_VERSION#1.}"
+# Stamped in as Kubernetes' own release build does, so that the API server
+# and kubectl report v${K8S_VERSION} (a plain go build says v0.0.0-master).
+minor="${K8S_VERSION#1.}"
+minor="${minor%%.*}"
+version_ldflags=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  version_ldflags+=" -X ${pkg}.gitVersion=v${K8S_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${minor} -X ${pkg}.gitTreeState=clean"
+done
 
 echo ">> [1/3] fetching Kubernetes ${K8S_VERSION} modules and building kube-apiserver into ${cache} (first time only; 7 to 20 minutes on two cores)" >&2
 mkdir -p "${work}/k8s"
@@ -73,9 +84,9 @@ import (
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
-  go build -o "${cache}/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
+  go build -ldflags "${version_ldflags}" -o "${cache}/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
   echo ">> [2/3] building kubectl ${K8S_VERSION}" >&2
-  go build -o "${cache}/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
+  go build -ldflags "${version_ldflags}" -o "${cache}/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
 ) >&2
 
 echo ">> [3/3] building etcd ${ETCD_VERSION}" >&2

@@ -11,13 +11,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/bland-operator/bland-operator/internal/blandsim"
 )
+
+// managerBin is the manager binary the test built.
+var managerBin string
 
 // TestTheManagerRunsAsTheChartRunsIt is what a kubelet would do with the
 // chart, short of a container: helm installs the release, and the built
@@ -28,6 +34,7 @@ import (
 // on the probe port. Only the listen addresses move to free ports.
 func TestTheManagerRunsAsTheChartRunsIt(t *testing.T) {
 	manager := filepath.Join(t.TempDir(), "manager")
+	managerBin = manager
 	build := exec.Command("go", "build", "-o", manager, "./cmd")
 	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -115,9 +122,12 @@ func TestTheManagerRunsAsTheChartRunsIt(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			defer func() {
+			stop := sync.OnceFunc(func() {
 				_ = cmd.Process.Signal(os.Interrupt)
 				_ = cmd.Wait()
+			})
+			defer func() {
+				stop()
 				if t.Failed() {
 					b, _ := os.ReadFile(logPath)
 					t.Logf("---- manager log ----\n%s", b)
@@ -176,7 +186,66 @@ spec:
 				t.Errorf("the manager did not take its memory limit from MEMORY_LIMIT; log:\n%s", b)
 			}
 			command(t, "", kubectlBin, "delete", "pb", "-n", team, "support", "--timeout=60s")
+			if tc.name != "defaults" {
+				return
+			}
+			// helm test's hook, run the same way: its Pod's args and env, as
+			// its own ServiceAccount. It passes while the manager leads and
+			// fails, saying why, once the manager has stopped.
+			selfTest := hookPod(t, release)
+			if out, err := selfTest(); err != nil || !strings.Contains(out, podName+" leads") {
+				t.Errorf("helm test's self-test with the manager running: %v\n%s", err, out)
+			}
+			stop()
+			if out, err := selfTest(); err == nil || !strings.Contains(out, "no replica leads") {
+				t.Errorf("helm test's self-test passed with the manager stopped: %v\n%s", err, out)
+			}
 		})
+	}
+}
+
+// hookPod applies the release's helm test hooks but their Pod, and returns
+// a function that runs the Pod's command with the built manager binary,
+// its args and env, as the hook's ServiceAccount.
+func hookPod(t *testing.T, release string) func() (string, error) {
+	t.Helper()
+	out, _ := command(t, "", helmBin, "get", "hooks", release, "-n", release)
+	var pod *corev1.Pod
+	var rest []string
+	for _, doc := range strings.Split(out, "\n---") {
+		var u unstructured.Unstructured
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil || u.Object == nil {
+			continue
+		}
+		if u.GetAnnotations()["helm.sh/hook"] != "test" {
+			continue
+		}
+		if u.GetKind() == "Pod" {
+			pod = convert[corev1.Pod](t, u)
+			continue
+		}
+		rest = append(rest, doc)
+	}
+	if pod == nil || len(pod.Spec.Containers) != 1 || len(rest) == 0 {
+		t.Fatalf("the release has no helm test Pod with its ServiceAccount and Role:\n%s", out)
+	}
+	command(t, strings.Join(rest, "\n---\n"), kubectlBin, "apply", "-f", "-")
+	c := pod.Spec.Containers[0]
+	if len(c.Command) != 1 || c.Command[0] != "/manager" {
+		t.Fatalf("the helm test Pod runs %v, not the manager", c.Command)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "KUBECONFIG=" + serviceAccountKubeconfig(t, release, pod.Spec.ServiceAccountName)}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.namespace" {
+			t.Fatalf("helm test's env %s comes from a source this test cannot resolve", e.Name)
+		}
+		env = append(env, e.Name+"="+release)
+	}
+	return func() (string, error) {
+		cmd := exec.Command(managerBin, c.Args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
 	}
 }
 

@@ -79,7 +79,7 @@ func TestImageNamesAndServiceAccountValues(t *testing.T) {
 	if d.Name != "voice-ops" || !slices.Contains(c.Args, "--leader-election-id=voice-ops.personas.bland-operator.dev") {
 		t.Errorf("fullnameOverride not followed: Deployment %s, args %v", d.Name, c.Args)
 	}
-	if n := len(find(objs, "ServiceAccount", "*")); n != 0 {
+	if n := len(find(release(objs), "ServiceAccount", "*")); n != 0 {
 		t.Errorf("serviceAccount.create=false still rendered %d ServiceAccounts", n)
 	}
 	if d.Spec.Template.Spec.ServiceAccountName != "platform-sa" {

@@ -42,6 +42,18 @@ control-plane: controller-manager
 
 {{- define "bland-operator.labels" -}}
 {{ include "bland-operator.selectorLabels" . }}
+{{ include "bland-operator.metaLabels" . }}
+{{- end -}}
+
+{{/* Labels of objects that are not the manager's Pods (helm test's). */}}
+{{- define "bland-operator.testLabels" -}}
+app.kubernetes.io/name: {{ default .Chart.Name .Values.nameOverride }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: self-test
+{{ include "bland-operator.metaLabels" . }}
+{{- end -}}
+
+{{- define "bland-operator.metaLabels" -}}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
@@ -63,7 +75,7 @@ are empty.
 {{- $all = deepCopy (.extra | default dict) }}
 {{- end }}
 {{- $all = merge $all (deepCopy ($root.Values.commonAnnotations | default dict)) }}
-{{- with $all }}
+{{- with $all -}}
 annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
