@@ -304,7 +304,9 @@ func TestTemplateWithEverythingOn(t *testing.T) {
 		"--set", "metrics.prometheusRule.enabled=true",
 		"--set", "networkPolicy.enabled=true",
 		"--set", "crds.install=false",
-		"--set", "manager.defaultDetachLimit=10")
+		"--set", "manager.defaultDetachLimit=10",
+		"--api-versions", "monitoring.coreos.com/v1/ServiceMonitor",
+		"--api-versions", "monitoring.coreos.com/v1/PrometheusRule")
 	objs := objects(t, out)
 
 	if n := len(find(objs, "CustomResourceDefinition", "*")); n != 0 {
@@ -341,8 +343,8 @@ func TestTemplateWithEverythingOn(t *testing.T) {
 	}
 	endpoint, _, _ := unstructured.NestedSlice(sm[0].Object, "spec", "endpoints")
 	ep := endpoint[0].(map[string]any)
-	if ep["honorLabels"] != true || ep["authorization"] == nil || ep["bearerTokenFile"] != nil {
-		t.Errorf("ServiceMonitor endpoint %v: want honorLabels, authorization and no bearerTokenFile", ep)
+	if ep["honorLabels"] != false || ep["authorization"] == nil || ep["bearerTokenFile"] != nil {
+		t.Errorf("ServiceMonitor endpoint %v: want honorLabels false, authorization and no bearerTokenFile", ep)
 	}
 }
 
