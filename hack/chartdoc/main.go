@@ -34,13 +34,36 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	version, err := chartVersion()
+	if err != nil {
+		return err
+	}
 	var b bytes.Buffer
-	b.WriteString(intro)
+	b.WriteString(strings.ReplaceAll(intro, "CHART_VERSION", version))
 	b.WriteString("| Key | Type | Default | Description |\n|-----|------|---------|-------------|\n")
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", r.key, r.kind, cell(r.def), cell(r.doc))
 	}
 	return os.WriteFile(filepath.Join(chart, "README.md"), b.Bytes(), 0o644)
+}
+
+// chartVersion is the chart's version, so that the install command in the
+// README always names the release it documents.
+func chartVersion() (string, error) {
+	raw, err := os.ReadFile(filepath.Join(chart, "Chart.yaml"))
+	if err != nil {
+		return "", err
+	}
+	var c struct {
+		Version string `yaml:"version"`
+	}
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		return "", fmt.Errorf("reading the chart's Chart.yaml: %w", err)
+	}
+	if c.Version == "" {
+		return "", fmt.Errorf("no version in Chart.yaml")
+	}
+	return c.Version, nil
 }
 
 type row struct{ key, kind, def, doc string }
@@ -156,7 +179,7 @@ ServiceMonitor, alert rules and a Grafana dashboard.
 
 ` + "```" + `sh
 helm install bland-operator oci://ghcr.io/bland-operator/charts/bland-operator \
-  --version 0.2.0 --namespace bland-operator-system --create-namespace
+  --version CHART_VERSION --namespace bland-operator-system --create-namespace
 ` + "```" + `
 
 Kubernetes 1.30 or later. The values are checked by the chart's schema: a
