@@ -10,6 +10,8 @@ KUSTOMIZE_VERSION ?= v5.8.1
 CRD_REF_DOCS_VERSION ?= v0.3.0
 HELM_VERSION ?= v3.22.0
 ACTIONLINT_VERSION ?= v1.7.12
+KIND_VERSION ?= v0.33.0
+COSIGN_VERSION ?= v2.6.5
 
 # The test control plane: built from source by hack/control-plane.sh and cached
 # outside the checkout (see hack/control-plane.sh).
@@ -23,6 +25,8 @@ KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs-$(CRD_REF_DOCS_VERSION)
 HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 ACTIONLINT ?= $(LOCALBIN)/actionlint-$(ACTIONLINT_VERSION)
+KIND ?= $(LOCALBIN)/kind-$(KIND_VERSION)
+COSIGN ?= $(LOCALBIN)/cosign-$(COSIGN_VERSION)
 
 export GOFLAGS ?= -buildvcs=false
 
@@ -75,7 +79,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint with .golangci.yml.
 test: verify unit integration e2e chart-test release-test reliability-short ## Everything CI runs: generated files, format, vet, lint, unit, envtest, end-to-end, Helm chart, release and short reliability tests.
 
 .PHONY: verify
-verify: ## Fail if make manifests generate docs would change a file, or code is not gofmt-clean; then vet and lint.
+verify: ## Fail if make manifests generate docs would change a file, or code is not gofmt-clean; then the version check, vet and lint.
 	@snapshot() { git status --porcelain -- api config internal cmd docs charts; git diff -- api config internal cmd docs charts | sha256sum; }; \
 	before="$$(snapshot)"; \
 	$(MAKE) --no-print-directory manifests generate docs chart-files >/dev/null; \
@@ -84,7 +88,7 @@ verify: ## Fail if make manifests generate docs would change a file, or code is 
 		git status --porcelain -- api config internal cmd docs charts; exit 1; fi
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
-	$(MAKE) --no-print-directory vet lint actionlint
+	$(MAKE) --no-print-directory verify-version vet lint actionlint
 
 UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/persona/... ./test/contract/... ./test/argocd/... ./test/monitoring/... ./test/controlplane/...
 
@@ -166,8 +170,11 @@ demo: ## Local control plane + Bland simulator + manager, and a binding walked t
 
 ##@ Build
 
-IMG ?= ghcr.io/bland-operator/bland-operator:v0.1.0
-VERSION ?= dev
+# The version, written only here. make build, docker-build, build-installer and
+# release stamp it; make bump VERSION=vX.Y.Z moves it and every place that
+# repeats it, and make verify-version fails when those places disagree.
+VERSION ?= v0.2.0
+IMG ?= ghcr.io/bland-operator/bland-operator:$(VERSION)
 
 .PHONY: build
 build: kubectl-bland ## Build the manager, the Bland simulator and the kubectl plugin into bin/.
@@ -191,14 +198,23 @@ build-installer: manifests $(KUSTOMIZE) ## Write dist/install.yaml (CRD, RBAC, D
 	$(KUSTOMIZE) build config/admission >> dist/install.yaml
 
 .PHONY: release
-release: $(KUSTOMIZE) $(HELM) ## Every release artefact into dist/: make release VERSION=v0.2.0.
+release: $(KUSTOMIZE) $(HELM) ## Every release artefact into dist/, for VERSION (make release VERSION=v1.2.3-rc.1 for another).
 	KUSTOMIZE=$(KUSTOMIZE) HELM=$(HELM) VERSION=$(VERSION) hack/release.sh
+
+.PHONY: bump
+bump: ## Move the version everywhere it is written: make bump VERSION=vX.Y.Z.
+	@case "$(origin VERSION)" in "command line"|environment) ;; *) echo "name the new version: make bump VERSION=vX.Y.Z" >&2; exit 1;; esac
+	hack/bump.sh $(VERSION)
+
+.PHONY: verify-version
+verify-version: ## Fail when the Makefile, kustomization, chart and CHANGELOG name different versions (RELEASE_TAG=vX.Y.Z: the tag too).
+	@RELEASE_TAG=$(RELEASE_TAG) hack/verify-version.sh
 
 PLATFORMS ?= linux/amd64,linux/arm64
 
 .PHONY: docker-buildx
 docker-buildx: ## Build and push the multi-arch image (needs docker buildx and a registry login).
-	docker buildx build --platform=$(PLATFORMS) --build-arg VERSION=$(VERSION) --tag $(IMG) --push .
+	docker buildx build --platform=$(PLATFORMS) --sbom=true --provenance=mode=max --build-arg VERSION=$(VERSION) --tag $(IMG) --push .
 
 .PHONY: docker-build
 docker-build: ## Build the image (needs a container engine, which CI machines lack).

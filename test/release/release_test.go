@@ -1,5 +1,8 @@
 // Package release runs make release into a temporary folder and checks every
 // artefact: present, stamped with the version, and matching checksums.txt.
+// It also checks that the version is written once (make bump moves it, make
+// verify-version catches a place out of step) and that the workflows pin
+// their actions.
 package release
 
 import (
