@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -47,10 +48,12 @@ func TestTheManagerRunsAsTheChartRunsIt(t *testing.T) {
 		name    string
 		values  []string
 		account bool // the key is a ClusterBlandAccount's, in the release namespace
+		tls     bool // metrics served with a certificate from a Secret
 	}{
 		{name: "defaults"},
 		{name: "watched", values: []string{"--set", "watchNamespaces={%s}"}},
 		{name: "account", values: []string{"--set", "watchNamespaces={%s}"}, account: true},
+		{name: "tls", values: []string{"--set", "metrics.tls.secretName=metrics-tls"}, tls: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			release, team := "run-"+tc.name, "team-"+tc.name
@@ -76,9 +79,12 @@ func TestTheManagerRunsAsTheChartRunsIt(t *testing.T) {
 			pod := d.Spec.Template.Spec
 			container := pod.Containers[0]
 			probeAddr, metricsAddr := freePort(t), freePort(t)
+			certDir := t.TempDir() // where the kubelet would mount the Secret
 			var runArgs []string
 			for _, a := range container.Args {
 				switch {
+				case strings.HasPrefix(a, "--metrics-cert-path="):
+					a = "--metrics-cert-path=" + certDir
 				case strings.HasPrefix(a, "--health-probe-bind-address="):
 					a = "--health-probe-bind-address=" + probeAddr
 				case strings.HasPrefix(a, "--metrics-bind-address="):
@@ -111,6 +117,11 @@ func TestTheManagerRunsAsTheChartRunsIt(t *testing.T) {
 					a = strings.ReplaceAll(a, "$("+name+")", v)
 				}
 				runArgs[i] = a
+			}
+			var ca *testCA
+			if tc.tls {
+				ca = newTestCA(t)
+				ca.issue(t, certDir, metricsName(release))
 			}
 			logPath := filepath.Join(t.TempDir(), "manager.log")
 			logFile, err := os.Create(logPath)
@@ -184,6 +195,19 @@ spec:
 			b, _ := os.ReadFile(logPath)
 			if !strings.Contains(string(b), "soft memory limit follows the container's") {
 				t.Errorf("the manager did not take its memory limit from MEMORY_LIMIT; log:\n%s", b)
+			}
+			if tc.tls {
+				// The scraper verifies the certificate against its CA, and a
+				// renewed certificate is served without a restart.
+				first := ca.served(t, metricsAddr, metricsName(release))
+				renewed := ca.issue(t, certDir, metricsName(release))
+				deadline := time.Now().Add(30 * time.Second)
+				for got := first; got.Cmp(renewed) != 0; got = ca.served(t, metricsAddr, metricsName(release)) {
+					if time.Now().After(deadline) {
+						t.Fatalf("the metrics server still serves certificate %v 30s after %v replaced it", got, renewed)
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
 			}
 			command(t, "", kubectlBin, "delete", "pb", "-n", team, "support", "--timeout=60s")
 			if tc.name != "defaults" {
