@@ -112,6 +112,22 @@ func objects(t *testing.T, rendered string) []unstructured.Unstructured {
 	return out
 }
 
+// appVersion is the chart's appVersion, the image tag by default.
+func appVersion(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(chartDir, "Chart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(raw, &c); err != nil || c.AppVersion == "" {
+		t.Fatalf("no appVersion in Chart.yaml: %v", err)
+	}
+	return c.AppVersion
+}
+
 // release drops helm test's hooks: what helm install leaves running.
 func release(objs []unstructured.Unstructured) []unstructured.Unstructured {
 	var out []unstructured.Unstructured
@@ -180,7 +196,7 @@ func TestTemplateWithDefaults(t *testing.T) {
 	if grace := *d.Spec.Template.Spec.TerminationGracePeriodSeconds; grace <= 30 {
 		t.Errorf("terminationGracePeriodSeconds %d is not longer than the 30s API timeout", grace)
 	}
-	if image := d.Spec.Template.Spec.Containers[0].Image; !strings.HasSuffix(image, ":v0.2.0") {
+	if image := d.Spec.Template.Spec.Containers[0].Image; !strings.HasSuffix(image, ":"+appVersion(t)) {
 		t.Errorf("image %q does not default to the chart's appVersion", image)
 	}
 	var clusterRules []rbacv1.PolicyRule

@@ -73,7 +73,7 @@ func TestImageNamesAndServiceAccountValues(t *testing.T) {
 		"--set", "manager.extraEnv[0].value=http://proxy:3128")
 	objs := objects(t, out)
 	d, c := manager(t, objs)
-	if want := "ghcr.io/bland-operator/bland-operator:v0.2.0@" + digest; c.Image != want {
+	if want := "ghcr.io/bland-operator/bland-operator:" + appVersion(t) + "@" + digest; c.Image != want {
 		t.Errorf("image %q, want %q", c.Image, want)
 	}
 	if d.Name != "voice-ops" || !slices.Contains(c.Args, "--leader-election-id=voice-ops.personas.bland-operator.dev") {
