@@ -58,8 +58,9 @@ actionlint: $(ACTIONLINT) ## Check the GitHub workflows.
 	$(ACTIONLINT) -shellcheck= .github/workflows/*.yaml
 
 .PHONY: chart-files
-chart-files: ## Copy the CRDs, RBAC rules, alerts and Argo CD check from config/ into the Helm chart.
+chart-files: ## Copy the CRDs, RBAC rules, alerts, dashboard and Argo CD check from config/ into the Helm chart; write its README from values.yaml.
 	go run ./hack/chartsync
+	go run ./hack/chartdoc
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
@@ -90,7 +91,7 @@ verify: ## Fail if make manifests generate docs would change a file, or code is 
 	if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(MAKE) --no-print-directory verify-version vet lint actionlint
 
-UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/persona/... ./test/contract/... ./test/argocd/... ./test/monitoring/... ./test/controlplane/...
+UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/persona/... ./test/contract/... ./test/argocd/... ./test/monitoring/... ./test/controlplane/... ./hack/chartdoc/...
 
 .PHONY: unit
 unit: ## Unit tests, the fuzz seed corpora, and the alert rules under Prometheus' own parser and PromQL engine.
