@@ -191,7 +191,7 @@ func (f *fixture) releaseOnCleanup(pb *v1alpha1.PersonaBinding) {
 	})
 }
 
-// Issue 15 item 1. A refused write is not a change of the persona: it must not
+// A refused write is not a change of the persona: it must not
 // wake the persona's other bindings, which would refuse again and wake it back.
 func TestTwoBindingsWithARefusedNumberEachGoQuietOnceTheyHaveReportedIt(t *testing.T) {
 	f := newFixture(t, 2)
@@ -230,7 +230,7 @@ func TestTwoBindingsWithARefusedNumberEachGoQuietOnceTheyHaveReportedIt(t *testi
 	w.finish()
 }
 
-// Issue 15 item 2. Bland's v1 API refuses a number outside the account with a
+// Bland's v1 API refuses a number outside the account with a
 // code that does not say so; the words do. The refused number is isolated and
 // the rest attached.
 func TestOneNumberBlandRefusesInItsV1WordsDoesNotBlockTheOthers(t *testing.T) {
@@ -254,7 +254,7 @@ func TestOneNumberBlandRefusesInItsV1WordsDoesNotBlockTheOthers(t *testing.T) {
 	w.finish()
 }
 
-// Issue 15 item 3. A 401 is a definite refusal: the numbers claimed before
+// A 401 is a definite refusal: the numbers claimed before
 // the attach were never attached, the claim is rolled back, and a binding that
 // owns nothing is released at once on delete.
 func TestABindingWhoseKeyWasAlwaysRefusedDeletesAtOnce(t *testing.T) {
@@ -292,7 +292,7 @@ func TestABindingWhoseKeyWasAlwaysRefusedDeletesAtOnce(t *testing.T) {
 	w.finish()
 }
 
-// Issue 15 item 4. N drifts off the persona, then one commit moves it from A to
+// N drifts off the persona, then one commit moves it from A to
 // B. Nobody has read the persona since the drift, so B may not count N as
 // attached: it must attach it (or read first), never report Ready from the
 // record A handed over.
@@ -345,7 +345,7 @@ func TestANumberMovedBetweenBindingsAfterDriftIsNotReadyUntilAttached(t *testing
 	}
 }
 
-// Issue 15 item 5 (last point). Suspend means change nothing in Bland, and
+// Suspend means change nothing in Bland, and
 // deleting a suspended binding is no exception: it is released with its
 // numbers left attached, as Flux's controllers skip garbage collection and
 // uninstall for a suspended object.
@@ -374,7 +374,7 @@ func TestDeletingASuspendedBindingDetachesNothing(t *testing.T) {
 	w.finish()
 }
 
-// Issue 15 item 6. An attach cut off by a stop reaches Bland and lands later,
+// An attach cut off by a stop reaches Bland and lands later,
 // after the restarted manager has looked; meanwhile the user dropped the
 // number. The outcome was unknown, so a read showing it absent is not final:
 // the number must end detached, and no Ready=True may stand while it is
