@@ -77,7 +77,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint with .golangci.yml.
 ##@ Testing
 
 .PHONY: test
-test: verify unit integration e2e chart-test release-test reliability-short ## Everything CI runs: generated files, format, vet, lint, unit, envtest, end-to-end, Helm chart, release and short reliability tests.
+test: verify unit integration e2e chart-test docs-test release-test reliability-short ## Everything CI runs: generated files, format, vet, lint, unit, envtest, end-to-end, Helm chart, docs, release and short reliability tests.
 
 .PHONY: verify
 verify: ## Fail if make manifests generate docs would change a file, or code is not gofmt-clean; then the version check, vet and lint.
@@ -109,6 +109,10 @@ e2e: ## End-to-end: config/ applied with kubectl, the manager binary as an RBAC-
 .PHONY: chart-test
 chart-test: $(HELM) ## The Helm chart with the real helm CLI: lint, template, install into envtest, uninstall.
 	HELM=$(HELM) KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 -timeout 10m ./test/chart/...
+
+.PHONY: docs-test
+docs-test: $(HELM) ## Run every shell block of README.md and docs/*.md against envtest, the chart or kustomize install, the manager binary and the Bland simulator.
+	HELM=$(HELM) KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 -timeout 10m -v ./test/docs/...
 
 .PHONY: release-test
 release-test: $(KUSTOMIZE) $(HELM) ## Run make release into a temporary folder and check every artefact.
