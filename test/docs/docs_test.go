@@ -44,7 +44,8 @@
 // with <!-- docs-test: skip: <reason> -->; a skip without a reason fails
 // the test. A page whose examples assume something (an installed operator,
 // the binding they name) sets it up in a hidden comment, which runs like a
-// block:
+// block; a check that what the page claims came true is written the same
+// way with check: instead of setup:.
 //
 //	<!-- docs-test: setup: <what it sets up>
 //	commands
@@ -194,16 +195,16 @@ func TestDocs(t *testing.T) {
 
 	var b strings.Builder
 	var total tally
-	fmt.Fprintf(&b, "blocks per page (setup: hidden setup comments, not counted as run):\n")
+	fmt.Fprintf(&b, "blocks per page (hidden: setup and check comments, not counted as run):\n")
 	for _, file := range files {
 		c := counts[file]
 		total.run, total.skipped, total.setup = total.run+c.run, total.skipped+c.skipped, total.setup+c.setup
 		if *c == (tally{}) {
 			continue
 		}
-		fmt.Fprintf(&b, "  %-26s run %2d  skipped %2d  setup %2d\n", file, c.run, c.skipped, c.setup)
+		fmt.Fprintf(&b, "  %-26s run %2d  skipped %2d  hidden %2d\n", file, c.run, c.skipped, c.setup)
 	}
-	fmt.Fprintf(&b, "  %-26s run %2d  skipped %2d  setup %2d  (%s)", "total", total.run, total.skipped, total.setup, time.Since(start).Round(time.Second))
+	fmt.Fprintf(&b, "  %-26s run %2d  skipped %2d  hidden %2d  (%s)", "total", total.run, total.skipped, total.setup, time.Since(start).Round(time.Second))
 	t.Log(b.String())
 }
 
@@ -340,7 +341,7 @@ func (w *world) runBlock(t *testing.T, it item) bool {
 	w.kubelet.sync()
 	what := "block"
 	if it.kind == setup {
-		what = "setup (" + it.reason + ")"
+		what = it.reason
 	}
 	if err != nil {
 		if ctx.Err() != nil {

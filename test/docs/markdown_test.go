@@ -15,9 +15,10 @@ const (
 	run kind = iota
 	// skipped: a fenced shell block marked <!-- docs-test: skip: reason -->.
 	skipped
-	// setup: an HTML comment <!-- docs-test: setup: reason ... --> whose
-	// lines are commands, hidden from readers: the state a page says it
-	// assumes (an installed operator, a binding named in its examples).
+	// setup: an HTML comment <!-- docs-test: setup: reason ... --> (or
+	// check:) whose lines are commands, hidden from readers: the state a
+	// page says it assumes (an installed operator, a binding named in its
+	// examples), or a check that what the page claims came true.
 	setup
 )
 
@@ -39,7 +40,7 @@ var shellLangs = map[string]bool{"sh": true, "bash": true, "shell": true, "conso
 var (
 	fenceRE = regexp.MustCompile("^( *)(```+|~~~+)\\s*([^\\s`]*)")
 	skipRE  = regexp.MustCompile(`^<!--\s*docs-test:\s*skip(?::(.*?))?\s*-->$`)
-	setupRE = regexp.MustCompile(`^<!--\s*docs-test:\s*setup(?::(.*))?$`)
+	setupRE = regexp.MustCompile(`^<!--\s*docs-test:\s*(setup|check)(?::(.*))?$`)
 )
 
 const marker = "<!-- docs-test:"
@@ -60,14 +61,15 @@ func parse(file, text string) ([]item, []error) {
 	for i := 0; i < len(lines); i++ {
 		trimmed := strings.TrimSpace(lines[i])
 		if m := setupRE.FindStringSubmatch(trimmed); m != nil {
-			reason := strings.TrimSpace(m[1])
+			reason := strings.TrimSpace(m[2])
 			if strings.HasSuffix(reason, "-->") {
-				fail(i+1, "a setup comment holds its commands on the lines after it and closes with --> on a line of its own")
+				fail(i+1, "a %s comment holds its commands on the lines after it and closes with --> on a line of its own", m[1])
 				continue
 			}
 			if reason == "" {
-				fail(i+1, "a setup comment needs a reason: <!-- docs-test: setup: <what it sets up>")
+				fail(i+1, "a %s comment needs a reason: <!-- docs-test: %s: <what it does>", m[1], m[1])
 			}
+			reason = m[1] + ": " + reason
 			start := i
 			var body []string
 			closed := false
@@ -79,7 +81,7 @@ func parse(file, text string) ([]item, []error) {
 				body = append(body, lines[i])
 			}
 			if !closed {
-				fail(start+1, "a setup comment is never closed with a line holding only -->")
+				fail(start+1, "a %s comment is never closed with a line holding only -->", m[1])
 				break
 			}
 			items = append(items, item{file: file, line: start + 1, lang: "sh", kind: setup, reason: reason, script: strings.Join(body, "\n") + "\n"})
@@ -226,7 +228,7 @@ func TestParse(t *testing.T) {
 		{file: "page.md", line: 2, lang: "sh", kind: run, script: "echo one\n"},
 		{file: "page.md", line: 6, lang: "bash", kind: skipped, reason: "needs a container registry", script: "docker push x\n"},
 		{file: "page.md", line: 10, lang: "shell", kind: run, script: "echo indented\n"},
-		{file: "page.md", line: 13, lang: "sh", kind: setup, reason: "a namespace the page assumes", script: "kubectl create namespace telephony\n"},
+		{file: "page.md", line: 13, lang: "sh", kind: setup, reason: "setup: a namespace the page assumes", script: "kubectl create namespace telephony\n"},
 		{file: "page.md", line: 16, lang: "console", kind: run, script: "kubectl get pb \\\n    -n telephony\necho two\n"},
 	}
 	if fmt.Sprint(items) != fmt.Sprint(want) {
@@ -240,6 +242,7 @@ func TestParse(t *testing.T) {
 		"a marker a blank line away":       "<!-- docs-test: skip: x -->\n\n```sh\ntrue\n```\n",
 		"a setup never closed":             "<!-- docs-test: setup: x\ntrue\n",
 		"a setup without reason":           "<!-- docs-test: setup\ntrue\n-->\n",
+		"a check without reason":           "<!-- docs-test: check:\ntrue\n-->\n",
 		"a console block with only output": "```console\nNAME READY\n```\n",
 	} {
 		if _, errs := parse("bad.md", bad); len(errs) == 0 {
