@@ -11,7 +11,8 @@
 //     charts/bland-operator, config/ and make targets work and may write),
 //     with the versioned tools of bin/ linked into it;
 //   - the Bland simulator (internal/blandsim, served by httptest) with one
-//     account, whose key is exported as $BLAND_API_KEY, owning the numbers
+//     account, whose key is exported as $BLAND_API_KEY (it also takes
+//     demo-key, the key of config/samples and make demo), owning the numbers
 //     +14155550100 to +14155550119, +14155551234 and +14155555678, and the
 //     personas 12345678-1234-1234-1234-123456789012 ("Support Agent") and
 //     87654321-4321-4321-4321-210987654321 ("Sales Agent");
@@ -257,6 +258,7 @@ func newWorld(t *testing.T, tree []string, manager string, goEnv []string) *worl
 		numbers = append(numbers, fmt.Sprintf("+141555501%02d", i))
 	}
 	sim.AddAccount("docs", key, numbers...)
+	sim.AddAccount("docs", "demo-key")
 	sim.AddPersona(key, "12345678-1234-1234-1234-123456789012", "Support Agent")
 	sim.AddPersona(key, "87654321-4321-4321-4321-210987654321", "Sales Agent")
 	srv := httptest.NewServer(sim)
