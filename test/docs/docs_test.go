@@ -31,8 +31,10 @@
 //     (no POD_NAMESPACE, no flag), --leader-election-namespace gives it. A
 //     Pod object stands for each process and the Deployment's status is
 //     written, so kubectl get pods, kubectl wait on Pods and kubectl
-//     rollout status work; kubectl logs and exec do not, and helm --wait
-//     would wait for ReplicaSets that never come.
+//     rollout status work; kubectl logs and exec do not, helm --wait would
+//     wait for ReplicaSets that never come, and the Pod's volumes are not
+//     mounted (a manager told to read its metrics certificate from one
+//     would not start here).
 //
 // Each block runs with bash -euo pipefail and a timeout of two minutes; the
 // shell variables and functions it sets and the directory it ends in carry

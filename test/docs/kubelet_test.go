@@ -20,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -532,18 +533,31 @@ func (k *kubelet) environment(ctx context.Context, obj *corev1.Pod, c corev1.Con
 		case from.SecretKeyRef != nil:
 			ref := from.SecretKeyRef
 			s, err := k.cs.CoreV1().Secrets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
-			if err == nil && s.Data[ref.Key] != nil {
+			switch {
+			case err == nil && s.Data[ref.Key] != nil:
 				vars[e.Name] = string(s.Data[ref.Key])
-			} else if ref.Optional == nil || !*ref.Optional {
-				return nil, fmt.Errorf("env %s: key %s of Secret %s is not there (%v)", e.Name, ref.Key, ref.Name, err)
+			case ref.Optional != nil && *ref.Optional:
+			case err != nil:
+				return nil, fmt.Errorf("env %s: Secret %s: %w", e.Name, ref.Name, err)
+			default:
+				return nil, fmt.Errorf("env %s: Secret %s has no key %s", e.Name, ref.Name, ref.Key)
 			}
 		case from.ConfigMapKeyRef != nil:
 			ref := from.ConfigMapKeyRef
 			cm, err := k.cs.CoreV1().ConfigMaps(ns).Get(ctx, ref.Name, metav1.GetOptions{})
-			if v, ok := cm.Data[ref.Key]; err == nil && ok {
+			var v string
+			var ok bool
+			if err == nil {
+				v, ok = cm.Data[ref.Key]
+			}
+			switch {
+			case ok:
 				vars[e.Name] = v
-			} else if ref.Optional == nil || !*ref.Optional {
-				return nil, fmt.Errorf("env %s: key %s of ConfigMap %s is not there (%v)", e.Name, ref.Key, ref.Name, err)
+			case ref.Optional != nil && *ref.Optional:
+			case err != nil:
+				return nil, fmt.Errorf("env %s: ConfigMap %s: %w", e.Name, ref.Name, err)
+			default:
+				return nil, fmt.Errorf("env %s: ConfigMap %s has no key %s", e.Name, ref.Name, ref.Key)
 			}
 		default:
 			return nil, fmt.Errorf("env %s comes from a source this stand-in cannot resolve", e.Name)
@@ -743,4 +757,59 @@ func tail(s string, n int) string {
 		lines = append([]string{fmt.Sprintf("... (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+func TestExpand(t *testing.T) {
+	vars := map[string]string{"POD_NAME": "web-1", "NS": "ops"}
+	for in, want := range map[string]string{
+		"--leader-election-identity=$(POD_NAME)": "--leader-election-identity=web-1",
+		"$(NS)/$(POD_NAME)":                      "ops/web-1",
+		"$$(POD_NAME)":                           "$(POD_NAME)",
+		"$(UNKNOWN) stays":                       "$(UNKNOWN) stays",
+		"a lone $ and $(":                        "a lone $ and $(",
+	} {
+		if got := expand(in, vars); got != want {
+			t.Errorf("expand(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestManagerArgs(t *testing.T) {
+	sim, probe, metrics := "http://127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"
+	// The chart's: every address and the URL replaced, nothing else touched.
+	got := managerArgs([]string{"--bland-api-url=https://api.bland.ai", "--leader-elect=true", "--metrics-bind-address=:8443",
+		"--health-probe-bind-address=:8081", "--zap-log-level=info"}, "ops", sim, probe, metrics, map[string]string{"POD_NAMESPACE": "ops"})
+	want := []string{"--bland-api-url=" + sim, "--leader-elect=true", "--metrics-bind-address=" + metrics,
+		"--health-probe-bind-address=" + probe, "--zap-log-level=info", "--allow-insecure-api-url"}
+	if !slices.Equal(got, want) {
+		t.Errorf("chart args: got %q, want %q", got, want)
+	}
+	// The kustomize install's: no URL, no POD_NAMESPACE, a separate value.
+	got = managerArgs([]string{"--leader-elect", "--metrics-bind-address", ":8443", "--health-probe-bind-address=:8081"}, "ops", sim, probe, metrics, nil)
+	want = []string{"--leader-elect", "--metrics-bind-address=" + metrics, "--health-probe-bind-address=" + probe,
+		"--bland-api-url=" + sim, "--allow-insecure-api-url", "--leader-election-namespace=ops"}
+	if !slices.Equal(got, want) {
+		t.Errorf("kustomize args: got %q, want %q", got, want)
+	}
+}
+
+func TestResourceValue(t *testing.T) {
+	c := corev1.Container{Name: "manager", Resources: corev1.ResourceRequirements{
+		Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi"), corev1.ResourceCPU: resource.MustParse("500m")},
+	}}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{c}}}
+	for _, tc := range []struct {
+		ref  corev1.ResourceFieldSelector
+		want string
+	}{
+		{corev1.ResourceFieldSelector{Resource: "limits.memory"}, "268435456"},
+		{corev1.ResourceFieldSelector{Resource: "limits.memory", Divisor: resource.MustParse("1Mi")}, "256"},
+		{corev1.ResourceFieldSelector{Resource: "limits.cpu"}, "1"}, // rounded up, as the kubelet does
+		{corev1.ResourceFieldSelector{Resource: "limits.cpu", Divisor: resource.MustParse("1m")}, "500"},
+	} {
+		got, err := resourceValue(pod, c, &tc.ref)
+		if err != nil || got != tc.want {
+			t.Errorf("%s / %s: got %q, %v; want %q", tc.ref.Resource, tc.ref.Divisor.String(), got, err, tc.want)
+		}
+	}
 }
