@@ -37,7 +37,7 @@ type flags struct {
 	qps                                                                           float64
 	apiTimeout, leaseDuration, renewDeadline, retryPeriod                         time.Duration
 	burst, workers, batchSize, detachLimit                                        int
-	showVersion, selfTest                                                         bool
+	showVersion, selfTest, manageAccounts                                         bool
 }
 
 func parseFlags() (flags, zap.Options) {
@@ -59,6 +59,7 @@ func parseFlags() (flags, zap.Options) {
 	flag.BoolVar(&f.http2, "enable-http2", false, "Serve metrics over HTTP/2 as well (off: protects against HTTP/2 stream attacks).")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "Address of Go's profiling endpoints (/debug/pprof), unauthenticated: bind it to localhost and port-forward (0 to turn it off).")
+	flag.BoolVar(&f.manageAccounts, "manage-accounts", true, "Keep ClusterBlandAccounts' status and deletion hold. Of two managers in a cluster (two releases, each with --watch-namespaces), exactly one should; with --watch-namespaces it counts the bindings of every namespace.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
 	flag.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a standby waits before taking a Lease its leader stopped renewing.")
 	flag.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it steps down.")
@@ -172,7 +173,13 @@ func run(f flags) error {
 		// it; a read before then does not settle its numbers.
 		CallGrace: f.apiTimeout,
 	}
-	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: f.workers}); err != nil {
+	opts := controller.Options{MaxConcurrentReconciles: f.workers, SkipAccounts: !f.manageAccounts}
+	if f.watchNamespaces != "" {
+		// An account is cluster-wide: a binding in a namespace this
+		// manager does not watch still uses it.
+		opts.AccountUsersFrom = mgr.GetAPIReader()
+	}
+	if err := r.SetupWithManager(mgr, opts); err != nil {
 		return fmt.Errorf("setting up controller: %w", err)
 	}
 	if certWatcher != nil {

@@ -33,6 +33,9 @@ import (
 type accountReconciler struct {
 	client.Client
 	APIReader client.Reader
+	// AllNamespaces, when set, lists the bindings of every namespace
+	// (uncached) for a manager that watches only some.
+	AllNamespaces client.Reader
 }
 
 // accountRecheck is how often an account looks at its Secret again: Secrets
@@ -44,15 +47,10 @@ func (r *accountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Get(ctx, req.NamespacedName, &acct); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	var users v1alpha1.PersonaBindingList
-	if err := r.List(ctx, &users, client.MatchingFields{indexAccount: acct.Name}); err != nil {
+	names, err := r.users(ctx, acct.Name)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	names := make([]string, 0, len(users.Items))
-	for i := range users.Items {
-		names = append(names, users.Items[i].Namespace+"/"+users.Items[i].Name)
-	}
-	slices.Sort(names)
 
 	if !acct.DeletionTimestamp.IsZero() {
 		if len(names) == 0 {
@@ -79,6 +77,41 @@ func (r *accountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	meta.SetStatusCondition(&st.Conditions, cond)
 	return ctrl.Result{RequeueAfter: accountRecheck}, r.patchStatus(ctx, &acct, st)
+}
+
+// users names the bindings that use the account, sorted: from the cache's
+// index, or, for a manager that watches only some namespaces, from a paged
+// uncached list of every namespace (bindings elsewhere are then seen within
+// accountRecheck, as no watch reaches them).
+func (r *accountReconciler) users(ctx context.Context, account string) ([]string, error) {
+	var names []string
+	if r.AllNamespaces == nil {
+		var users v1alpha1.PersonaBindingList
+		if err := r.List(ctx, &users, client.MatchingFields{indexAccount: account}); err != nil {
+			return nil, err
+		}
+		for i := range users.Items {
+			names = append(names, users.Items[i].Namespace+"/"+users.Items[i].Name)
+		}
+	} else {
+		opts := &client.ListOptions{Limit: 500}
+		for {
+			var page v1alpha1.PersonaBindingList
+			if err := r.AllNamespaces.List(ctx, &page, opts); err != nil {
+				return nil, fmt.Errorf("listing the bindings of every namespace: %w", err)
+			}
+			for i := range page.Items {
+				if ref := page.Items[i].Spec.AccountRef; ref != nil && ref.Name == account {
+					names = append(names, page.Items[i].Namespace+"/"+page.Items[i].Name)
+				}
+			}
+			if opts.Continue = page.Continue; opts.Continue == "" {
+				break
+			}
+		}
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // secretProblem says what is wrong with the account's Secret, or "". It

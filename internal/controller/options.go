@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
@@ -19,6 +20,14 @@ type Options struct {
 	SkipNameValidation bool
 	// AfterReconcile, when set, sees every finished reconcile (tests).
 	AfterReconcile func(req Request, res reconcile.Result, err error)
+	// SkipAccounts leaves ClusterBlandAccounts' status and finalizer to
+	// another manager: of two releases in a cluster, one manages accounts.
+	SkipAccounts bool
+	// AccountUsersFrom, when set, counts an account's bindings with an
+	// uncached list of every namespace, for a manager whose cache holds only
+	// the namespaces it watches: an account is cluster-wide, and a binding
+	// another release reconciles still holds it.
+	AccountUsersFrom client.Reader
 }
 
 // controllerOptions backs off failed reconciles per persona from one

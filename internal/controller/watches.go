@@ -179,7 +179,10 @@ func (r *PersonaReconciler) SetupWithManager(mgr ctrl.Manager, opts Options) err
 	if err != nil {
 		return err
 	}
-	accounts := &accountReconciler{Client: mgr.GetClient(), APIReader: r.APIReader}
+	if opts.SkipAccounts {
+		return nil
+	}
+	accounts := &accountReconciler{Client: mgr.GetClient(), APIReader: r.APIReader, AllNamespaces: opts.AccountUsersFrom}
 	return accounts.setup(mgr, opts)
 }
 

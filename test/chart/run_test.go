@@ -170,6 +170,25 @@ spec:
   %s
 `, team, persona, number, ref), kubectlBin, "apply", "-f", "-")
 			command(t, "", kubectlBin, "wait", "-n", team, "--for=condition=Ready", "pb/support", "--timeout=60s")
+			if tc.account {
+				// An account is cluster-wide: a binding in a namespace this
+				// release does not watch (another release's) still uses it,
+				// and is counted and holds its deletion.
+				other := "elsewhere-" + tc.name
+				command(t, "", kubectlBin, "create", "namespace", other)
+				command(t, fmt.Sprintf(`
+apiVersion: personas.bland-operator.dev/v1alpha1
+kind: PersonaBinding
+metadata: {name: sales, namespace: %s}
+spec:
+  personaID: %s
+  inboundNumbers: []
+  accountRef: {name: %s}
+`, other, persona, release), kubectlBin, "apply", "-f", "-")
+				command(t, "", kubectlBin, "annotate", "cba", release, "recount=1") // no watch reaches the other namespace
+				command(t, "", kubectlBin, "wait", "cba/"+release, "--for=jsonpath={.status.bindings}=2", "--timeout=30s")
+				command(t, "", kubectlBin, "delete", "pb", "-n", other, "sales", "--timeout=30s")
+			}
 			if got := sim.Attached(persona); len(got) != 1 || got[0] != number {
 				t.Fatalf("the persona has %v, want [%s]", got, number)
 			}
