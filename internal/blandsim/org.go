@@ -40,13 +40,7 @@ func (s *Server) mayWrite(apiKey string) bool {
 // past the limit answers 429 with no Retry-After: Bland documents neither
 // a body nor the header for it.
 func (s *Server) SetOrgRateLimit(accountName string, perSecond int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, a := range s.accounts {
-		if a.name == accountName {
-			a.rateLimit = perSecond
-		}
-	}
+	s.forAccount(accountName, func(a *account) { a.rateLimit = perSecond })
 }
 
 // overLimit counts a call against its account's limit and reports whether

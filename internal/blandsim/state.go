@@ -109,11 +109,16 @@ func (s *Server) AddPersona(apiKey, id, name string) {
 // SetTerseErrors makes the account's refused attaches name no number, as an
 // API that reports only "some number is not yours" would.
 func (s *Server) SetTerseErrors(accountName string, on bool) {
+	s.forAccount(accountName, func(a *account) { a.terse = on })
+}
+
+// forAccount changes the named account, under the lock.
+func (s *Server) forAccount(accountName string, change func(*account)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, a := range s.accounts {
 		if a.name == accountName {
-			a.terse = on
+			change(a)
 		}
 	}
 }
@@ -124,13 +129,7 @@ func (s *Server) SetTerseErrors(accountName string, on bool) {
 // "not yours", so a client has to go by the words or split the batch. It
 // takes precedence over SetTerseErrors.
 func (s *Server) SetV1Refusals(accountName string, on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, a := range s.accounts {
-		if a.name == accountName {
-			a.v1 = on
-		}
-	}
+	s.forAccount(accountName, func(a *account) { a.v1 = on })
 }
 
 // RevokeKey makes every call with apiKey answer 401, as an unknown key does,

@@ -297,32 +297,33 @@ func Describe(p Plan) string {
 	return strings.Join(parts, "; ")
 }
 
+// describeConflicts names the numbers older bindings hold, by holder.
 func describeConflicts(c map[string]string) string {
-	byHolder := map[string][]string{}
-	for n, holder := range c {
-		byHolder[holder] = append(byHolder[holder], n)
-	}
-	var parts []string
-	for _, holder := range slices.Sorted(mapsKeys(byHolder)) {
-		nums := byHolder[holder]
-		slices.Sort(nums)
-		parts = append(parts, fmt.Sprintf("%s held by older PersonaBinding %s", List(nums), holder))
-	}
-	return strings.Join(parts, "; ")
+	return byBinding(c, func(nums, holder string) string {
+		return fmt.Sprintf("%s held by older PersonaBinding %s", nums, holder)
+	})
 }
 
 // describeKept names the numbers a binding keeps for the bindings that
 // claim them and cannot take them yet.
 func describeKept(kept map[string]string) string {
-	byClaimant := map[string][]string{}
-	for n, c := range kept {
-		byClaimant[c] = append(byClaimant[c], n)
+	return byBinding(kept, func(nums, claimant string) string {
+		return fmt.Sprintf("keeping %s attached until PersonaBinding %s, which lists it, can take it", nums, claimant)
+	})
+}
+
+// byBinding groups numbers by the binding each maps to and says each group
+// with say, bindings in order, numbers sorted.
+func byBinding(numberTo map[string]string, say func(nums, binding string) string) string {
+	grouped := map[string][]string{}
+	for n, b := range numberTo {
+		grouped[b] = append(grouped[b], n)
 	}
 	var parts []string
-	for _, c := range slices.Sorted(mapsKeys(byClaimant)) {
-		nums := byClaimant[c]
+	for _, b := range slices.Sorted(mapsKeys(grouped)) {
+		nums := grouped[b]
 		slices.Sort(nums)
-		parts = append(parts, fmt.Sprintf("keeping %s attached until PersonaBinding %s, which lists it, can take it", List(nums), c))
+		parts = append(parts, say(List(nums), b))
 	}
 	return strings.Join(parts, "; ")
 }
