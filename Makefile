@@ -91,7 +91,7 @@ verify: ## Fail if make manifests generate docs would change a file, or code is 
 	if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(MAKE) --no-print-directory verify-version vet lint actionlint
 
-UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/persona/... ./test/contract/... ./test/argocd/... ./test/monitoring/... ./test/controlplane/... ./hack/chartdoc/...
+UNIT_PACKAGES = ./api/... ./cmd/... ./internal/bland/... ./internal/blandsim/... ./internal/persona/... ./test/contract/... ./test/argocd/... ./test/monitoring/... ./test/controlplane/... ./test/podspec/... ./hack/chartdoc/...
 
 .PHONY: unit
 unit: ## Unit tests, the fuzz seed corpora, and the alert rules under Prometheus' own parser and PromQL engine.

@@ -17,10 +17,12 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/bland-operator/bland-operator/internal/blandsim"
+	"github.com/bland-operator/bland-operator/test/podspec"
 )
 
 // managerBin is the manager binary the test built.
@@ -94,29 +96,28 @@ func TestTheManagerRunsAsTheChartRunsIt(t *testing.T) {
 			}
 			podName := release + "-7c9f8d6b5-x2kqp"
 			env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "KUBECONFIG=" + serviceAccountKubeconfig(t, release, pod.ServiceAccountName)}
+			obj := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: podName, Namespace: release}, Spec: pod}
 			vars := map[string]string{}
 			for _, e := range container.Env {
-				from := e.ValueFrom
+				from, v, err := e.ValueFrom, podspec.Expand(e.Value, vars), error(nil)
 				switch {
 				case from == nil:
-					vars[e.Name] = e.Value
-				case from.FieldRef != nil && from.FieldRef.FieldPath == "metadata.namespace":
-					vars[e.Name] = release
-				case from.FieldRef != nil && from.FieldRef.FieldPath == "metadata.name":
-					vars[e.Name] = podName
-				case from.ResourceFieldRef != nil && from.ResourceFieldRef.Resource == "limits.memory":
-					vars[e.Name] = fmt.Sprint(container.Resources.Limits.Memory().Value())
+				case from.FieldRef != nil:
+					v, err = podspec.FieldValue(obj, from.FieldRef.FieldPath)
+				case from.ResourceFieldRef != nil:
+					v, err = podspec.ResourceValue(obj, container, from.ResourceFieldRef)
 				default:
-					t.Fatalf("env %s comes from a source this test cannot resolve", e.Name)
+					err = fmt.Errorf("a source this test cannot resolve")
 				}
-				env = append(env, e.Name+"="+vars[e.Name])
+				if err != nil {
+					t.Fatalf("env %s: %v", e.Name, err)
+				}
+				vars[e.Name] = v
+				env = append(env, e.Name+"="+v)
 			}
 			// $(NAME) in args is the kubelet's: the container's env var.
 			for i, a := range runArgs {
-				for name, v := range vars {
-					a = strings.ReplaceAll(a, "$("+name+")", v)
-				}
-				runArgs[i] = a
+				runArgs[i] = podspec.Expand(a, vars)
 			}
 			var ca *testCA
 			if tc.tls {
@@ -314,24 +315,13 @@ func serviceAccountKubeconfig(t *testing.T, namespace, sa string) string {
 	token, _ := command(t, "", kubectlBin, "create", "token", sa, "-n", namespace, "--duration=1h")
 	server, _ := command(t, "", kubectlBin, "config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
 	ca, _ := command(t, "", kubectlBin, "config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}")
-	if _, err := base64.StdEncoding.DecodeString(ca); err != nil || server == "" {
+	caPEM, err := base64.StdEncoding.DecodeString(ca)
+	if err != nil || server == "" {
 		t.Fatalf("no server or CA in the admin kubeconfig (%q): %v", server, err)
 	}
-	kc := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: envtest
-  cluster: {server: %q, certificate-authority-data: %q}
-users:
-- name: %s
-  user: {token: %q}
-contexts:
-- name: sa
-  context: {cluster: envtest, user: %s}
-current-context: sa
-`, server, ca, sa, strings.TrimSpace(token), sa)
+	kc := podspec.Kubeconfig(server, caPEM, sa, strings.TrimSpace(token))
 	path := filepath.Join(t.TempDir(), "sa.kubeconfig")
-	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
+	if err := os.WriteFile(path, kc, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -27,10 +26,11 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/bland-operator/bland-operator/test/podspec"
 )
 
 // kubelet stands in for the nodes of a cluster, which envtest has none of,
@@ -327,7 +327,7 @@ func (k *kubelet) prepare(ctx context.Context, p *pod) error {
 		return fmt.Errorf("a token of ServiceAccount %s/%s: %w", obj.Namespace, sa, err)
 	}
 	kc := filepath.Join(k.dir, obj.Name+".kubeconfig")
-	if err := os.WriteFile(kc, serviceAccountKubeconfig(k.cfg, sa, tr.Status.Token), 0o600); err != nil {
+	if err := os.WriteFile(kc, podspec.Kubeconfig(k.cfg.Host, k.cfg.CAData, sa, tr.Status.Token), 0o600); err != nil {
 		return err
 	}
 	home := filepath.Join(k.dir, obj.Name+".home")
@@ -337,7 +337,7 @@ func (k *kubelet) prepare(ctx context.Context, p *pod) error {
 
 	var command []string
 	for _, a := range append(slices.Clone(c.Command), c.Args...) {
-		command = append(command, expand(a, vars))
+		command = append(command, podspec.Expand(a, vars))
 	}
 	if len(c.Command) == 0 || filepath.Base(c.Command[0]) != "manager" {
 		return fmt.Errorf("the manager container's command is %q, not /manager", c.Command)
@@ -514,18 +514,18 @@ func (k *kubelet) environment(ctx context.Context, obj *corev1.Pod, c corev1.Con
 	for _, e := range c.Env {
 		from := e.ValueFrom
 		if from == nil {
-			vars[e.Name] = expand(e.Value, vars)
+			vars[e.Name] = podspec.Expand(e.Value, vars)
 			continue
 		}
 		switch {
 		case from.FieldRef != nil:
-			v, err := fieldValue(obj, from.FieldRef.FieldPath)
+			v, err := podspec.FieldValue(obj, from.FieldRef.FieldPath)
 			if err != nil {
 				return nil, fmt.Errorf("env %s: %w", e.Name, err)
 			}
 			vars[e.Name] = v
 		case from.ResourceFieldRef != nil:
-			v, err := resourceValue(obj, c, from.ResourceFieldRef)
+			v, err := podspec.ResourceValue(obj, c, from.ResourceFieldRef)
 			if err != nil {
 				return nil, fmt.Errorf("env %s: %w", e.Name, err)
 			}
@@ -564,96 +564,6 @@ func (k *kubelet) environment(ctx context.Context, obj *corev1.Pod, c corev1.Con
 		}
 	}
 	return vars, nil
-}
-
-var labelPathRE = regexp.MustCompile(`^metadata\.(labels|annotations)\['(.+)'\]$`)
-
-func fieldValue(obj *corev1.Pod, path string) (string, error) {
-	switch path {
-	case "metadata.name":
-		return obj.Name, nil
-	case "metadata.namespace":
-		return obj.Namespace, nil
-	case "metadata.uid":
-		return string(obj.UID), nil
-	case "spec.nodeName":
-		return "docs-test-node", nil
-	case "spec.serviceAccountName":
-		return obj.Spec.ServiceAccountName, nil
-	case "status.podIP", "status.podIPs", "status.hostIP", "status.hostIPs":
-		return "127.0.0.1", nil
-	}
-	if m := labelPathRE.FindStringSubmatch(path); m != nil {
-		if m[1] == "labels" {
-			return obj.Labels[m[2]], nil
-		}
-		return obj.Annotations[m[2]], nil
-	}
-	return "", fmt.Errorf("the field %s is one this stand-in cannot resolve", path)
-}
-
-// resourceValue is a resourceFieldRef's value: the quantity divided by the
-// divisor (1 by default), rounded up, as the kubelet computes it.
-func resourceValue(obj *corev1.Pod, c corev1.Container, ref *corev1.ResourceFieldSelector) (string, error) {
-	if ref.ContainerName != "" && ref.ContainerName != c.Name {
-		for _, x := range obj.Spec.Containers {
-			if x.Name == ref.ContainerName {
-				c = x
-			}
-		}
-	}
-	var list corev1.ResourceList
-	name := ref.Resource
-	switch {
-	case strings.HasPrefix(name, "limits."):
-		list, name = c.Resources.Limits, strings.TrimPrefix(name, "limits.")
-	case strings.HasPrefix(name, "requests."):
-		list, name = c.Resources.Requests, strings.TrimPrefix(name, "requests.")
-	default:
-		return "", fmt.Errorf("resource %s is one this stand-in cannot resolve", ref.Resource)
-	}
-	q, ok := list[corev1.ResourceName(name)]
-	if !ok {
-		// Unset, a kubelet gives the node's allocatable: say 8 CPUs, 8Gi.
-		q = resource.MustParse(map[string]string{"cpu": "8", "memory": "8Gi", "ephemeral-storage": "100Gi"}[name])
-	}
-	div := ref.Divisor
-	if div.IsZero() {
-		div = resource.MustParse("1")
-	}
-	v, d := big.NewInt(q.MilliValue()), big.NewInt(div.MilliValue())
-	v.Add(v, new(big.Int).Sub(d, big.NewInt(1)))
-	return v.Div(v, d).String(), nil
-}
-
-// expand replaces $(NAME) with the value of NAME, as Kubernetes does in a
-// container's command, args and env: an unknown name stays as written,
-// and $$ is a literal $.
-func expand(s string, vars map[string]string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 == len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '(':
-			if end := strings.IndexByte(s[i+2:], ')'); end >= 0 {
-				if v, ok := vars[s[i+2:i+2+end]]; ok {
-					b.WriteString(v)
-					i += end + 2
-					continue
-				}
-			}
-			b.WriteByte('$')
-		default:
-			b.WriteByte('$')
-		}
-	}
-	return b.String()
 }
 
 // managerArgs are the container's args with the test's changes, and only
@@ -711,24 +621,6 @@ func managerArgs(args []string, namespace, simURL, probe, metrics string, vars m
 	return out
 }
 
-// serviceAccountKubeconfig reaches the API server with the token alone.
-func serviceAccountKubeconfig(cfg *rest.Config, user, token string) []byte {
-	ca, _ := json.Marshal(cfg.CAData) // base64, as a kubeconfig holds it
-	return fmt.Appendf(nil, `apiVersion: v1
-kind: Config
-clusters:
-- name: envtest
-  cluster: {server: %q, certificate-authority-data: %s}
-users:
-- name: %s
-  user: {token: %q}
-contexts:
-- name: pod
-  context: {cluster: envtest, user: %s}
-current-context: pod
-`, cfg.Host, ca, user, token, user)
-}
-
 // freePort is a loopback address nothing listens on.
 func freePort() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -759,21 +651,6 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-func TestExpand(t *testing.T) {
-	vars := map[string]string{"POD_NAME": "web-1", "NS": "ops"}
-	for in, want := range map[string]string{
-		"--leader-election-identity=$(POD_NAME)": "--leader-election-identity=web-1",
-		"$(NS)/$(POD_NAME)":                      "ops/web-1",
-		"$$(POD_NAME)":                           "$(POD_NAME)",
-		"$(UNKNOWN) stays":                       "$(UNKNOWN) stays",
-		"a lone $ and $(":                        "a lone $ and $(",
-	} {
-		if got := expand(in, vars); got != want {
-			t.Errorf("expand(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestManagerArgs(t *testing.T) {
 	sim, probe, metrics := "http://127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"
 	// The chart's: every address and the URL replaced, nothing else touched.
@@ -790,26 +667,5 @@ func TestManagerArgs(t *testing.T) {
 		"--bland-api-url=" + sim, "--allow-insecure-api-url", "--leader-election-namespace=ops"}
 	if !slices.Equal(got, want) {
 		t.Errorf("kustomize args: got %q, want %q", got, want)
-	}
-}
-
-func TestResourceValue(t *testing.T) {
-	c := corev1.Container{Name: "manager", Resources: corev1.ResourceRequirements{
-		Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi"), corev1.ResourceCPU: resource.MustParse("500m")},
-	}}
-	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{c}}}
-	for _, tc := range []struct {
-		ref  corev1.ResourceFieldSelector
-		want string
-	}{
-		{corev1.ResourceFieldSelector{Resource: "limits.memory"}, "268435456"},
-		{corev1.ResourceFieldSelector{Resource: "limits.memory", Divisor: resource.MustParse("1Mi")}, "256"},
-		{corev1.ResourceFieldSelector{Resource: "limits.cpu"}, "1"}, // rounded up, as the kubelet does
-		{corev1.ResourceFieldSelector{Resource: "limits.cpu", Divisor: resource.MustParse("1m")}, "500"},
-	} {
-		got, err := resourceValue(pod, c, &tc.ref)
-		if err != nil || got != tc.want {
-			t.Errorf("%s / %s: got %q, %v; want %q", tc.ref.Resource, tc.ref.Divisor.String(), got, err, tc.want)
-		}
 	}
 }
