@@ -48,6 +48,13 @@ const (
 	// ApproveDetachAnnotation approves, when set to a metadata.generation, the
 	// detaches of exactly that generation's spec past the detach limit.
 	ApproveDetachAnnotation = "personas.bland-operator.dev/approve-detach"
+	// IntentAnnotation is written by the operator, with the finalizer, before
+	// it calls Bland: "<sequence>:<number>,<number>" names the numbers the
+	// calls may attach or detach for the binding. It is settled once
+	// status.observedIntent carries the same sequence; until then those
+	// numbers count as possibly held, and the persona is read before the
+	// binding's record is trusted. Not for people to set.
+	IntentAnnotation = "personas.bland-operator.dev/intent"
 	// AccountFinalizer holds a ClusterBlandAccount while bindings use it.
 	AccountFinalizer = "personas.bland-operator.dev/in-use"
 )

@@ -232,6 +232,13 @@ type PersonaBindingStatus struct {
 	// personas.bland-operator.dev/reconcile-requested-at annotation that was handled.
 	// +optional
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+
+	// observedIntent is the sequence number of the last
+	// personas.bland-operator.dev/intent annotation whose calls this status
+	// accounts for. While the annotation carries another, the calls it names
+	// may have landed without being recorded here.
+	// +optional
+	ObservedIntent int64 `json:"observedIntent,omitempty"`
 }
 
 // PersonaBinding keeps the inbound numbers of one Bland AI persona as its spec says.

@@ -4,45 +4,41 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/sets"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
 	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
-// recordIntent writes, before the first call, what is about to change: each
-// binding about to hold a number claims it in its record (with the
-// finalizer first, under Detach), and every binding the calls touch says
-// Reconciling. A crash between Bland's answer and the final status then
-// leaves no attached number that no record knows about, and no record the
-// next process would trust without reading the persona first.
+// recordIntent writes, before the first call, each binding's intent: the
+// numbers the calls may attach or detach for it, in one metadata patch with
+// the finalizer (under Detach). A crash between Bland's answer and the final
+// status then leaves no attached number that no record knows about, and no
+// record the next process would trust without reading the persona first.
+// The patch carries the resourceVersion: a conflict retries the pass.
 func (r *PersonaReconciler) recordIntent(ctx context.Context, p *pass) error {
 	return p.eachBinding(func(b *persona.Binding) error {
-		var doing []string
-		if gains := newClaims(b, p.plan); len(gains) > 0 {
-			doing = append(doing, "taking "+persona.List(gains))
-		}
-		if d := movesOf(p.plan.Detach, b.Key()); len(d) > 0 {
-			doing = append(doing, "detaching "+persona.List(d))
-		}
-		if len(doing) == 0 {
+		nums := persona.Touched(p.plan, b.Key())
+		if len(nums) == 0 {
 			return nil
 		}
-		record := persona.Intent(b, p.plan)
-		if err := r.ensureFinalizer(ctx, p, b, record); err != nil {
-			return err
+		cur := p.latest(b)
+		next := cur.DeepCopy()
+		in := persona.NextIntent(cur, nums)
+		metav1.SetMetaDataAnnotation(&next.ObjectMeta, v1alpha1.IntentAnnotation, in.String())
+		if cur.DeletionTimestamp.IsZero() && cur.Spec.DeletionPolicy != v1alpha1.DeletionPolicyOrphan {
+			controllerutil.AddFinalizer(next, v1alpha1.Finalizer)
 		}
-		st := *p.latest(b).Status.DeepCopy()
-		st.ObservedGeneration = b.Object.Generation
-		st.BoundNumbers = record
-		persona.SetConditions(&st, b.Object.Generation, persona.Progressing, v1alpha1.ReasonProgressing, strings.Join(doing, "; "))
-		if err := r.patchStatus(ctx, p, b, st); err != nil {
-			return fmt.Errorf("recording the change about to be made: %w", err)
+		if err := r.Patch(ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("recording the calls about to be made for %s: %w", b.Key(), err)
 		}
+		p.accept(b, next)
+		p.intents[b.Key()] = in.Seq
 		return nil
 	})
 }
@@ -234,29 +230,6 @@ func (p *pass) allDeleting(batch []persona.Move) bool {
 		}
 	}
 	return true
-}
-
-// newClaims are the numbers the binding is about to hold that its record
-// does not list yet.
-func newClaims(b *persona.Binding, plan persona.Plan) []string {
-	held := sets.New(b.Object.Status.BoundNumbers...)
-	var out []string
-	for _, n := range plan.Claims[b.Key()] {
-		if !held.Has(n) {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-func movesOf(moves []persona.Move, key string) []string {
-	var out []string
-	for _, m := range moves {
-		if m.Binding == key {
-			out = append(out, m.Number)
-		}
-	}
-	return out
 }
 
 func numbersOf(moves []persona.Move) []string {

@@ -39,6 +39,7 @@ func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, e
 			return err
 		}
 		st := persona.Status(b, p.owners, p.plan, p.obs, record)
+		p.settleIntent(b, &st)
 		keepTransitionTimes(&st, p.latest(b).Status)
 		before := persona.ReadyReason(b.Object)
 		if err := r.patchStatus(ctx, p, b, st); err != nil {
@@ -73,7 +74,7 @@ func (p *pass) eachBinding(write func(b *persona.Binding) error) error {
 
 // released says why a deleted binding lets go of numbers it did not detach.
 func (r *PersonaReconciler) released(b *persona.Binding) {
-	left := b.Object.Status.BoundNumbers
+	left := persona.Held(b.Object)
 	switch {
 	case len(left) == 0 || b.LetGo:
 	case b.Object.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan:
@@ -200,9 +201,24 @@ func (p *pass) recordMetrics() {
 	}
 }
 
+// settleIntent says the status accounts for the binding's intent when this
+// pass wrote it (its calls' answers, or their absence, are in the record)
+// or read the persona (an earlier intent's calls are seen landed or not).
+// Otherwise an intent pending from before stays pending.
+func (p *pass) settleIntent(b *persona.Binding, st *v1alpha1.PersonaBindingStatus) {
+	seq, wrote := p.intents[b.Key()]
+	if !wrote {
+		in, pending := persona.PendingIntent(b.Object)
+		if !pending || !p.obs.Fresh {
+			return
+		}
+		seq = in.Seq
+	}
+	st.ObservedIntent = seq
+}
+
 // keepTransitionTimes keeps a condition's lastTransitionTime from what the
-// server holds (the intent may have been written since the snapshot) when
-// its status did not change.
+// server holds when its status did not change.
 func keepTransitionTimes(st *v1alpha1.PersonaBindingStatus, server v1alpha1.PersonaBindingStatus) {
 	for i := range st.Conditions {
 		c := &st.Conditions[i]

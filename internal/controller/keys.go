@@ -77,7 +77,7 @@ func (r *PersonaReconciler) teardown(ctx context.Context, p *pass, b *persona.Bi
 		return
 	}
 	b.LetGo = true
-	left := b.Object.Status.BoundNumbers
+	left := persona.Held(b.Object)
 	if len(left) == 0 {
 		return
 	}

@@ -133,12 +133,12 @@ func (m *memory) unsettled(id string, now time.Time) (numbers map[string]bool, p
 }
 
 // inStartupGrace reports whether calls of an earlier process may still land.
-func (m *memory) inStartupGrace(grace time.Duration, now time.Time) (early bool, started, end time.Time) {
+func (m *memory) inStartupGrace(grace time.Duration, now time.Time) (early bool, end time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.init(now)
 	end = m.started.Add(grace)
-	return now.Before(end), m.started, end
+	return now.Before(end), end
 }
 
 // forget drops a persona no binding names any more.

@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -34,6 +33,8 @@ type pass struct {
 	plan   persona.Plan
 	// written holds the server's latest copy of each binding we patched.
 	written map[string]*v1alpha1.PersonaBinding
+	// intents holds the sequence of the intent this pass wrote, by binding.
+	intents map[string]int64
 
 	resyncDue, requested, settling bool
 	// retry is the first transient failure (the queue backs off), and
@@ -52,7 +53,7 @@ func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, err
 	if err := r.List(ctx, &list, client.MatchingFields{indexPersona: id}); err != nil {
 		return nil, fmt.Errorf("listing the bindings of persona %s: %w", id, err)
 	}
-	p := &pass{r: r, id: id, now: r.now(), keys: map[string]string{}, written: map[string]*v1alpha1.PersonaBinding{}, converged: true}
+	p := &pass{r: r, id: id, now: r.now(), keys: map[string]string{}, written: map[string]*v1alpha1.PersonaBinding{}, intents: map[string]int64{}, converged: true}
 	for i := range list.Items {
 		pb := &list.Items[i]
 		if r.memory.stale(pb) {
@@ -166,15 +167,13 @@ func carriedFailure(pb *v1alpha1.PersonaBinding) *persona.Failure {
 func (p *pass) unsettled() map[string]bool {
 	nums, pending, at := p.r.memory.unsettled(p.id, p.now)
 	p.settling, p.settleAt = pending, at
-	if early, started, end := p.r.memory.inStartupGrace(p.r.grace(), p.now); early {
+	if early, end := p.r.memory.inStartupGrace(p.r.grace(), p.now); early {
 		for i := range p.bindings {
-			pb := p.bindings[i].Object
-			// Reconciling since before this process started (status times
-			// are in whole seconds; a Lease changes hands in more than one):
-			// possibly an earlier process's change.
-			c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReconciling)
-			if c != nil && c.Status == metav1.ConditionTrue && c.LastTransitionTime.Before(&metav1.Time{Time: started.Truncate(time.Second)}) {
-				for _, n := range pb.Status.BoundNumbers {
+			// An intent no status accounts for, found in the first grace
+			// after a start: an earlier process may have had its calls in
+			// flight when it stopped.
+			if in, pending := persona.PendingIntent(p.bindings[i].Object); pending {
+				for _, n := range in.Numbers {
 					nums[n] = true
 				}
 				p.settling, p.settleAt = true, end
@@ -197,7 +196,7 @@ func (p *pass) quiet() bool {
 	}
 	for i := range p.bindings {
 		b := &p.bindings[i]
-		if !b.Object.DeletionTimestamp.IsZero() || !trusted(persona.ReadyReason(b.Object)) {
+		if !b.Object.DeletionTimestamp.IsZero() || !trusted(b.Object) {
 			return false
 		}
 		if b.Failure != nil && keyProblem(b.Failure.Reason) {
@@ -220,17 +219,21 @@ func (p *pass) mustRead() bool {
 	}
 	for i := range p.bindings {
 		b := &p.bindings[i]
-		if b.Object.DeletionTimestamp.IsZero() && !b.Blocked() && !trusted(persona.ReadyReason(b.Object)) {
+		if b.Object.DeletionTimestamp.IsZero() && !b.Blocked() && !trusted(b.Object) {
 			return true
 		}
 	}
 	return false
 }
 
-// trusted says a binding's record is known to be true after a pass that
-// ended with this Ready reason.
-func trusted(reason string) bool {
-	switch reason {
+// trusted says a binding's record is known to be true: no intent is
+// pending, and the last pass ended with a Ready reason that leaves the
+// record as it was confirmed.
+func trusted(pb *v1alpha1.PersonaBinding) bool {
+	if _, pending := persona.PendingIntent(pb); pending {
+		return false
+	}
+	switch persona.ReadyReason(pb) {
 	case "", v1alpha1.ReasonSynced, v1alpha1.ReasonNumberConflict, v1alpha1.ReasonNumberNotOwned,
 		v1alpha1.ReasonRequestRejected, v1alpha1.ReasonDetachLimitExceeded, v1alpha1.ReasonSuspended,
 		v1alpha1.ReasonCredentialsNotFound, v1alpha1.ReasonAccountNotPermitted, v1alpha1.ReasonUnauthorized, v1alpha1.ReasonPersonaNotFound:

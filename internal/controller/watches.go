@@ -20,6 +20,7 @@ import (
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/metrics"
+	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
 // Cache indexes on PersonaBindings, so that finding the bindings of a
@@ -54,10 +55,11 @@ func addIndexes(ctx context.Context, mgr manager.Manager) error {
 
 // listedOrHeld returns the numbers a binding lists or holds, each once.
 func listedOrHeld(pb *v1alpha1.PersonaBinding) []string {
-	if slices.Equal(pb.Spec.InboundNumbers, pb.Status.BoundNumbers) {
+	held := persona.Held(pb)
+	if slices.Equal(pb.Spec.InboundNumbers, held) {
 		return pb.Spec.InboundNumbers
 	}
-	return slices.Compact(slices.Sorted(slices.Values(slices.Concat(pb.Spec.InboundNumbers, pb.Status.BoundNumbers))))
+	return slices.Compact(slices.Sorted(slices.Values(slices.Concat(pb.Spec.InboundNumbers, held))))
 }
 
 type queue = workqueue.TypedRateLimitingInterface[Request]
@@ -76,7 +78,7 @@ func (r *PersonaReconciler) bindingEvents() handler.TypedEventHandler[client.Obj
 		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[client.Object], q queue) {
 			o, n := e.ObjectOld.(*v1alpha1.PersonaBinding), e.ObjectNew.(*v1alpha1.PersonaBinding)
 			own := specOrIntentChanged(o, n)
-			if own || !slices.Equal(o.Status.BoundNumbers, n.Status.BoundNumbers) {
+			if own || !slices.Equal(persona.Held(o), persona.Held(n)) {
 				r.enqueue(ctx, q, o, own)
 				r.enqueue(ctx, q, n, own)
 			}

@@ -101,7 +101,7 @@ func FromRecords(bindings []Binding, name string) Observation {
 	o := Observation{Name: name, Numbers: map[string]*Settings{}}
 	for i := range bindings {
 		applied := AppliedSettings(&bindings[i].Object.Status)
-		for _, n := range bindings[i].Object.Status.BoundNumbers {
+		for _, n := range Held(bindings[i].Object) {
 			o.Numbers[n] = applied[n]
 		}
 	}

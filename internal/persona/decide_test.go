@@ -279,13 +279,36 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-// TestClaimsGoIntoTheRecordBeforeTheCall checks the intent: a number about to
-// be attached or taken over is in the record before any call.
-func TestClaimsGoIntoTheRecordBeforeTheCall(t *testing.T) {
-	bs := bindings(spec{name: "a", age: 1, numbers: []string{n2}, record: []string{n1, n2}}, spec{name: "b", age: 2, numbers: []string{n1, n3}})
-	_, p := Decide(bs, nil, fresh(n1, n2))
-	if got := Intent(&bs[1], p); !slices.Equal(got, []string{n1, n3}) {
-		t.Errorf("intent of b = %v, want %v", got, []string{n1, n3})
+// TestTheIntentNamesTheCallsBeforeTheyAreMade checks the intent: a number
+// about to be attached or detached is named before any call, a number only
+// handed over is not (no call changes it), and until the status accounts
+// for the intent its numbers count as held.
+func TestTheIntentNamesTheCallsBeforeTheyAreMade(t *testing.T) {
+	bs := bindings(spec{name: "a", age: 1, numbers: []string{n2}, record: []string{n1, n2, n4}}, spec{name: "b", age: 2, numbers: []string{n1, n3}})
+	_, p := Decide(bs, nil, fresh(n1, n2, n4))
+	if got := Touched(p, bs[1].Key()); !slices.Equal(got, []string{n3}) {
+		t.Errorf("b's calls touch %v, want %v (n1 is only handed over)", got, []string{n3})
+	}
+	if got := Touched(p, bs[0].Key()); !slices.Equal(got, []string{n4}) {
+		t.Errorf("a's calls touch %v, want %v", got, []string{n4})
+	}
+
+	pb := bs[1].Object
+	in := NextIntent(pb, Touched(p, bs[1].Key()))
+	pb.Annotations = map[string]string{v1alpha1.IntentAnnotation: in.String()}
+	if got := Held(pb); !slices.Equal(got, []string{n3}) {
+		t.Errorf("held while the intent %q is pending = %v, want %v", in, got, []string{n3})
+	}
+	pb.Status.ObservedIntent = in.Seq
+	if got := Held(pb); len(got) != 0 {
+		t.Errorf("held once the status accounts for intent %d = %v, want none", in.Seq, got)
+	}
+	if next := NextIntent(pb, nil); next.Seq != in.Seq+1 {
+		t.Errorf("next intent sequence = %d, want %d", next.Seq, in.Seq+1)
+	}
+	pb.Annotations[v1alpha1.IntentAnnotation] = "garbled"
+	if _, pending := PendingIntent(pb); !pending {
+		t.Error("an intent that does not parse must count as pending until a read settles it")
 	}
 }
 

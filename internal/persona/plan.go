@@ -38,7 +38,8 @@ type Plan struct {
 	Settings  []SettingsChange
 	Handovers []Handover
 	// Claims are the numbers each binding is about to hold (attaches,
-	// handovers, adoptions). They go into its record before any call.
+	// handovers, adoptions). They go into its record with the outcome; the
+	// attaches among them are named in its intent before any call.
 	Claims map[string][]string
 	// Releases are the numbers a binding lets go of without a call: a
 	// conflict, an orphaning deletion, or a number that is not attached.
@@ -80,7 +81,7 @@ func Decide(bindings []Binding, rivals []PB, obs Observation) (Owners, Plan) {
 	for i := range bindings {
 		b := &bindings[i]
 		byKey[b.Key()] = b
-		for _, n := range b.Object.Status.BoundNumbers {
+		for _, n := range Held(b.Object) {
 			recordOf[n] = b.Key()
 		}
 	}
@@ -94,7 +95,7 @@ func Decide(bindings []Binding, rivals []PB, obs Observation) (Owners, Plan) {
 		if r.DeletionTimestamp.IsZero() {
 			listed.Insert(r.Spec.InboundNumbers...)
 		}
-		heldElsewhere.Insert(r.Status.BoundNumbers...)
+		heldElsewhere.Insert(Held(r)...)
 	}
 
 	// wanted are the numbers a live, unsuspended binding of this persona
@@ -119,7 +120,7 @@ func Decide(bindings []Binding, rivals []PB, obs Observation) (Owners, Plan) {
 	detaches := map[string][]string{} // binding -> numbers, before the limit
 	for i := range bindings {
 		b := &bindings[i]
-		for _, n := range b.Object.Status.BoundNumbers {
+		for _, n := range Held(b.Object) {
 			p.record(b, n, owners, obs, wanted, heldElsewhere, detaches)
 		}
 	}
@@ -276,7 +277,7 @@ func (p *Plan) report(b *Binding, owners Owners, obs Observation) {
 				would.Attach = append(would.Attach, Move{n, b.Key()})
 			}
 		}
-		for _, n := range b.Object.Status.BoundNumbers {
+		for _, n := range Held(b.Object) {
 			if !slices.Contains(b.Object.Spec.InboundNumbers, n) && obs.Has(n) {
 				would.Detach = append(would.Detach, Move{n, b.Key()})
 			}

@@ -12,21 +12,12 @@ import (
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 )
 
-// Intent is the binding's record before the first call: what it holds now
-// plus what it is about to hold. Written first, so that a crash between a
-// call and the final status leaves no attached number nobody owns.
-func Intent(b *Binding, p Plan) []string {
-	rec := sets.New(b.Object.Status.BoundNumbers...)
-	rec.Insert(p.Claims[b.Key()]...)
-	return sortedOrNil(rec)
-}
-
 // RecordAfter is the binding's record once the calls are made: it lets go
 // of what it released, keeps what it claimed, and then only what the
 // observation shows attached (a refused or failed attach rolls its claim
 // back; a number an unanswered call may still change is kept).
 func RecordAfter(b *Binding, p Plan, obs Observation) []string {
-	rec := sets.New(b.Object.Status.BoundNumbers...)
+	rec := sets.New(Held(b.Object)...)
 	rec.Delete(p.Releases[b.Key()]...)
 	rec.Insert(p.Claims[b.Key()]...)
 	for n := range rec {
