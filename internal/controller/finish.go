@@ -97,7 +97,9 @@ func (p *pass) next() (ctrl.Result, error) {
 	}
 	now := p.r.now()
 	wait := p.r.memory.resyncIn(p.id, now)
-	if _, pending, at := p.r.memory.unsettled(p.id, now); pending || p.settling {
+	// Numbers still unsettled after a read (an earlier process's intent
+	// found at start) are looked at again when their grace ends.
+	if _, pending, at := p.r.memory.unsettled(p.id, now); pending || p.settling || len(p.obs.Unsettled) > 0 {
 		if at.IsZero() || (!p.settleAt.IsZero() && p.settleAt.Before(at)) {
 			at = p.settleAt
 		}

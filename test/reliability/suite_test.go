@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -263,10 +264,10 @@ func converged(ctx context.Context, ns string, personas []string) (bool, string)
 	for _, p := range personas {
 		want[p] = map[string]bool{}
 	}
-	notReady := 0
+	var notReady []string
 	for _, pb := range list.Items {
 		if !pb.DeletionTimestamp.IsZero() {
-			notReady++
+			notReady = append(notReady, fmt.Sprintf("%s deleting (finalizers %v, annotations %v, status %+v)", pb.Name, pb.Finalizers, pb.Annotations, pb.Status))
 			continue
 		}
 		ready := false
@@ -274,14 +275,14 @@ func converged(ctx context.Context, ns string, personas []string) (bool, string)
 			ready = ready || (c.Type == "Ready" && c.Status == "True" && c.ObservedGeneration == pb.Generation)
 		}
 		if !ready || pb.Status.ObservedGeneration != pb.Generation {
-			notReady++
+			notReady = append(notReady, fmt.Sprintf("%s at generation %d: status %+v, annotations %v", pb.Name, pb.Generation, pb.Status, pb.Annotations))
 		}
 		for _, n := range pb.Spec.InboundNumbers {
 			want[pb.Spec.PersonaID][n] = true
 		}
 	}
-	if notReady > 0 {
-		return false, fmt.Sprintf("%d of %d bindings not Ready at their generation", notReady, len(list.Items))
+	if len(notReady) > 0 {
+		return false, fmt.Sprintf("%d of %d bindings not Ready at their generation: %s", len(notReady), len(list.Items), strings.Join(notReady, "; "))
 	}
 	for _, p := range personas {
 		got := sim.Attached(p)
