@@ -95,13 +95,22 @@ func (b *bench) bucketAndResync() {
 	// its own persona so that Bland calls, not the API server, are what the
 	// bucket paces (bindings sharing a persona share their calls).
 	const rate = 20
+	// The burst meets a running manager, as in the other burst rows: a
+	// restart's own work (caches, a pass of every persona it finds) is P4b's.
 	b.stopManager()
 	b.startManager(fmt.Sprintf("--api-qps=%d", rate), "--api-burst=1")
+	time.Sleep(5 * time.Second)
 	start := time.Now()
 	d := b.makeGroup("d", 200, 1, 10*time.Minute, false)
 	readyAt := b.awaitReady(d, readyLimit(200))
-	throughput := float64(b.callsOf(d.name)[blandsim.EndpointAttach]) / readyAt.Sub(start).Seconds()
-	b.add(row{"P3b", fmt.Sprintf("200 bindings on as many personas created at once, bucket at R = %d calls/s", rate), fmt.Sprintf("%.1f calls/s (%.0f%% of R)", throughput, 100*throughput/rate), ">= 0.9 R", throughput >= 0.9*rate})
+	attaches := b.sim.Calls(func(c blandsim.Call) bool { return c.Account == d.name && c.Endpoint == blandsim.EndpointAttach })
+	throughput := float64(len(attaches)) / readyAt.Sub(start).Seconds()
+	first := time.Duration(0)
+	if len(attaches) > 0 {
+		first = attaches[0].Time.Sub(start)
+	}
+	b.add(row{"P3b", fmt.Sprintf("200 bindings on as many personas created at once, bucket at R = %d calls/s", rate),
+		fmt.Sprintf("%.1f calls/s (%.0f%% of R); first call %d ms after the first create", throughput, 100*throughput/rate, first.Milliseconds()), ">= 0.9 R", throughput >= 0.9*rate})
 	b.stopManager()
 	b.startManager("--api-qps=-1")
 
