@@ -2,11 +2,16 @@ package controller_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/blandsim"
@@ -20,6 +25,52 @@ func endpoints(calls []blandsim.Call) []blandsim.Endpoint {
 		out = append(out, c.Endpoint)
 	}
 	return out
+}
+
+// A new binding costs the API server two writes by the operator, the least
+// a crash-safe operator with a status can make: before the attach, one
+// metadata patch with the finalizer and the intent (the numbers the call
+// may attach), leaving the status alone; after it, the status, which
+// settles that intent. Counted on a watch opened before the create.
+func TestANewBindingIsWrittenTwice(t *testing.T) {
+	f := newFixture(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	f.g.Expect(err).NotTo(HaveOccurred())
+	w, err := wc.Watch(ctx, &v1alpha1.PersonaBindingList{}, client.InNamespace(f.ns))
+	f.g.Expect(err).NotTo(HaveOccurred())
+	defer w.Stop()
+
+	pb := f.create(f.binding("support", f.numbers...))
+	ready := f.waitFor(pb, v1alpha1.ReasonSynced)
+	var writes []*v1alpha1.PersonaBinding
+	for ev := range w.ResultChan() {
+		got, ok := ev.Object.(*v1alpha1.PersonaBinding)
+		if !ok {
+			t.Fatalf("the watch ended before the Ready status: %v", ev.Object)
+		}
+		if ev.Type == watch.Modified {
+			writes = append(writes, got)
+		}
+		if got.ResourceVersion == ready.ResourceVersion {
+			break
+		}
+	}
+	f.g.Expect(writes).To(HaveLen(2), "writes up to Ready: %s", describeWrites(writes))
+	intent := writes[0]
+	f.g.Expect(intent.Finalizers).To(ContainElement(v1alpha1.Finalizer))
+	f.g.Expect(intent.Annotations).To(HaveKeyWithValue(v1alpha1.IntentAnnotation, "1:"+strings.Join(f.numbers, ",")))
+	f.g.Expect(intent.Status.Conditions).To(BeEmpty(), "the status is written once, after the attach")
+	f.g.Expect(writes[1].Status.ObservedIntent).To(Equal(int64(1)))
+}
+
+func describeWrites(pbs []*v1alpha1.PersonaBinding) string {
+	var out []string
+	for _, pb := range pbs {
+		out = append(out, fmt.Sprintf("{finalizers %v, annotations %v, Ready %q}", pb.Finalizers, pb.Annotations, readyMessage(pb)))
+	}
+	return strings.Join(out, ", ")
 }
 
 func TestNewBindingAttachesItsNumbersAndGoesReady(t *testing.T) {
