@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,34 +12,81 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
-	"github.com/bland-operator/bland-operator/internal/bland"
 	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
-// recordIntent writes, before the first call, each binding's intent: the
-// numbers the calls may attach or detach for it, in one metadata patch with
-// the finalizer (under Detach). A crash between Bland's answer and the final
-// status then leaves no attached number that no record knows about, and no
-// record the next process would trust without reading the persona first.
-// The patch carries the resourceVersion: a conflict retries the pass.
+// recordIntent writes, before the first call, the intent of each binding
+// whose attaches may give it a number its record lacks, in one metadata
+// patch with the finalizer (under Detach): the numbers, and the deadline by
+// which such a call can no longer land. A crash, a stop or a new leader then
+// finds on the object what may have landed unrecorded. An intent still
+// pending that already covers the call is not written again. Nothing is
+// written when no call will be made. The patch carries the resourceVersion:
+// a conflict retries the pass.
 func (r *PersonaReconciler) recordIntent(ctx context.Context, p *pass) error {
+	if p.halted() {
+		return nil
+	}
 	return p.eachBinding(func(b *persona.Binding) error {
-		nums := persona.Touched(p.plan, b.Key())
-		if len(nums) == 0 {
+		gains := persona.Gains(p.plan, b)
+		if len(gains) == 0 || b.KeyGroup == "" {
 			return nil
 		}
-		cur := p.latest(b)
-		next := cur.DeepCopy()
-		in := persona.NextIntent(cur, nums)
-		metav1.SetMetaDataAnnotation(&next.ObjectMeta, v1alpha1.IntentAnnotation, in.String())
-		if cur.DeletionTimestamp.IsZero() && cur.Spec.DeletionPolicy != v1alpha1.DeletionPolicyOrphan {
-			controllerutil.AddFinalizer(next, v1alpha1.Finalizer)
+		// A call starting now is given up by the API timeout (the grace, at
+		// least) and may land one grace later; the deadline leaves a further
+		// grace, so that retries within it need no new write.
+		now := p.r.now()
+		in, write := persona.NextIntent(p.latest(b), gains, p.obs.Unsettled, now.Add(2*p.r.grace()), now.Add(3*p.r.grace()))
+		if !write {
+			return nil
 		}
-		if err := r.Patch(ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{})); err != nil {
-			return fmt.Errorf("recording the calls about to be made for %s: %w", b.Key(), err)
+		return r.writeIntent(ctx, p, b, in)
+	})
+}
+
+// writeIntent patches the binding's intent annotation, with the finalizer
+// when a live Detach binding may come to hold numbers.
+func (r *PersonaReconciler) writeIntent(ctx context.Context, p *pass, b *persona.Binding, in persona.Intent) error {
+	cur := p.latest(b)
+	next := cur.DeepCopy()
+	metav1.SetMetaDataAnnotation(&next.ObjectMeta, v1alpha1.IntentAnnotation, in.String())
+	if cur.DeletionTimestamp.IsZero() && cur.Spec.DeletionPolicy != v1alpha1.DeletionPolicyOrphan {
+		controllerutil.AddFinalizer(next, v1alpha1.Finalizer)
+	}
+	if err := r.patchObject(ctx, p, b, next); err != nil {
+		return fmt.Errorf("recording the calls about to be made for %s: %w", b.Key(), err)
+	}
+	p.wroteIntent[b.Key()] = true
+	return nil
+}
+
+// patchObject writes next's metadata over the latest copy of the binding,
+// with the resourceVersion, so it cannot undo a concurrent change.
+func (r *PersonaReconciler) patchObject(ctx context.Context, p *pass, b *persona.Binding, next *v1alpha1.PersonaBinding) error {
+	if err := r.Patch(ctx, next, client.MergeFromWithOptions(p.latest(b), client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	p.accept(b, next)
+	return nil
+}
+
+// adoptLegacyIntents gives an intent to each binding an earlier release left
+// mid-change (see persona.LegacyIntent), before anything is decided: its
+// calls may still land, for one deadline from now.
+func (r *PersonaReconciler) adoptLegacyIntents(ctx context.Context, p *pass) error {
+	return p.eachBinding(func(b *persona.Binding) error {
+		nums, legacy := persona.LegacyIntent(b.Object)
+		if !legacy {
+			return nil
 		}
-		p.accept(b, next)
-		p.intents[b.Key()] = in.Seq
+		until := p.now.Add(2 * r.grace()).Truncate(time.Second).Add(time.Second)
+		next := b.Object.DeepCopy()
+		metav1.SetMetaDataAnnotation(&next.ObjectMeta, v1alpha1.IntentAnnotation, persona.Intent{Seq: 1, Numbers: nums, Until: until}.String())
+		if err := r.patchObject(ctx, p, b, next); err != nil {
+			return fmt.Errorf("recording the calls an earlier release may have left in flight for %s: %w", b.Key(), err)
+		}
+		b.Object = next // the pass plans from the binding as it now is
+		persona.InDoubt(next, p.now, p.obs.Unsettled)
 		return nil
 	})
 }
@@ -47,9 +95,7 @@ func (r *PersonaReconciler) recordIntent(ctx context.Context, p *pass) error {
 // and split past the batch size, then the settings. Each answer becomes the
 // new observation. Once the manager is stopping, no new call starts.
 func (r *PersonaReconciler) act(ctx context.Context, stopping <-chan struct{}, p *pass) {
-	halted := func() bool {
-		return closed(stopping) || p.retry != nil || p.retryAfter > 0
-	}
+	halted := func() bool { return closed(stopping) || p.halted() }
 	var movedTo map[string]string
 	if !halted() {
 		movedTo = r.whereDrifted(ctx, p)
@@ -81,22 +127,17 @@ func (r *PersonaReconciler) act(ctx context.Context, stopping <-chan struct{}, p
 	}
 }
 
-// detach makes one detach call. A persona that is gone counts as detached
-// for a binding being deleted.
+// detach makes one detach call. Only an answer that shows the numbers gone
+// counts: PERSONA_NOT_FOUND means "not found or access denied", so for a
+// binding being deleted it is a reason to wait, never proof of a detach.
 func (r *PersonaReconciler) detach(ctx context.Context, p *pass, batch []persona.Move) {
 	nums := numbersOf(batch)
 	got, err := r.Bland.DetachNumbers(ctx, p.keyFor(batch[0]), p.id, nums)
-	switch {
-	case err == nil:
-		p.observed(got)
-	case bland.KindOf(err) == bland.KindNotFound && p.allDeleting(batch):
-		for _, n := range nums {
-			delete(p.obs.Numbers, n)
-		}
-	default:
+	if err != nil {
 		p.callFailed(batch, err)
 		return
 	}
+	p.observed(got)
 	for key, ns := range byBinding(batch) {
 		r.event(p.binding(key).Object, corev1.EventTypeNormal, "Detached", "Detach", "Detached %s from persona %s", persona.List(ns), p.id)
 	}
@@ -166,8 +207,7 @@ func (r *PersonaReconciler) applySettings(ctx context.Context, p *pass, c person
 func (p *pass) callFailed(batch []persona.Move, err error) {
 	f := classify(err, "")
 	if unanswered(err) {
-		until := p.r.now().Add(p.r.grace()) // from when the client gave up
-		p.r.memory.unanswer(p.id, numbersOf(batch), until)
+		p.gaveUp = p.r.now()
 		if p.obs.Unsettled == nil {
 			p.obs.Unsettled = map[string]bool{}
 		}
@@ -222,15 +262,6 @@ func (p *pass) byKey(moves []persona.Move) [][]persona.Move {
 }
 
 func (p *pass) keyFor(m persona.Move) string { return p.keys[m.Binding] }
-
-func (p *pass) allDeleting(batch []persona.Move) bool {
-	for _, m := range batch {
-		if p.binding(m.Binding).Object.DeletionTimestamp.IsZero() {
-			return false
-		}
-	}
-	return true
-}
 
 func numbersOf(moves []persona.Move) []string {
 	out := make([]string, 0, len(moves))

@@ -97,8 +97,18 @@ func TestAPersonaDeletedWithForceStallsItsBindingsWhichCanStillBeDeleted(t *test
 	f.requestResync(pb)
 	f.g.Expect(endpoints(f.calls(mark))).To(Equal([]blandsim.Endpoint{blandsim.EndpointGet}))
 
-	// The numbers went with the persona, so the binding goes at once.
-	f.deleteAndWait(pb)
+	// Bland's answer means "not found or access denied": it is no proof
+	// that the numbers are gone, so deleting the binding waits, says how to
+	// release it, and lets go once a person chooses Orphan.
+	f.g.Expect(k8s.Delete(context.Background(), pb)).To(Succeed())
+	f.g.Eventually(func(g Gomega) {
+		cur := f.get(pb)
+		g.Expect(cur.Finalizers).To(ContainElement(v1alpha1.Finalizer))
+		g.Expect(readyReasonOf(cur)).To(Equal(v1alpha1.ReasonPersonaNotFound))
+		g.Expect(readyMessage(cur)).To(ContainSubstring("deletionPolicy: Orphan"))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	f.update(pb, func(cur *v1alpha1.PersonaBinding) { cur.Spec.DeletionPolicy = v1alpha1.DeletionPolicyOrphan })
+	f.g.Eventually(func() bool { return gone(pb) }).WithTimeout(20 * time.Second).Should(BeTrue())
 }
 
 func TestAKeyWhoseRoleMayOnlyReadStallsWithTheRoleNamed(t *testing.T) {

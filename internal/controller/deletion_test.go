@@ -82,12 +82,19 @@ func TestDeletion(t *testing.T) {
 		f.g.Expect(sim.Attached(f.personaID)).To(Equal(f.numbers))
 	})
 
-	t.Run("a persona that no longer exists counts as detached", func(t *testing.T) {
+	t.Run("a persona that no longer answers holds the deletion until Orphan", func(t *testing.T) {
 		f := newFixture(t, 1)
 		pb := f.create(f.binding("support", f.numbers...))
 		f.waitFor(pb, v1alpha1.ReasonSynced)
 		sim.DeletePersona(f.personaID)
-		f.deleteAndWait(pb)
+		f.g.Expect(k8s.Delete(context.Background(), pb)).To(Succeed())
+		f.g.Eventually(func(g Gomega) {
+			cur := f.get(pb)
+			g.Expect(cur.Finalizers).To(ContainElement(v1alpha1.Finalizer))
+			g.Expect(readyReasonOf(cur)).To(Equal(v1alpha1.ReasonPersonaNotFound), readyMessage(cur))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		f.update(pb, func(cur *v1alpha1.PersonaBinding) { cur.Spec.DeletionPolicy = v1alpha1.DeletionPolicyOrphan })
+		f.g.Eventually(func() bool { return gone(pb) }).WithTimeout(20 * time.Second).Should(BeTrue())
 	})
 }
 

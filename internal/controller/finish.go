@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -39,7 +40,9 @@ func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, e
 			return err
 		}
 		st := persona.Status(b, p.owners, p.plan, p.obs, record)
-		p.settleIntent(b, &st)
+		if err := r.settle(ctx, p, b, &st); err != nil {
+			return err
+		}
 		keepTransitionTimes(&st, p.latest(b).Status)
 		before := persona.ReadyReason(b.Object)
 		if err := r.patchStatus(ctx, p, b, st); err != nil {
@@ -97,13 +100,10 @@ func (p *pass) next() (ctrl.Result, error) {
 	}
 	now := p.r.now()
 	wait := p.r.memory.resyncIn(p.id, now)
-	// Numbers still unsettled after a read (an earlier process's intent
-	// found at start) are looked at again when their grace ends.
-	if _, pending, at := p.r.memory.unsettled(p.id, now); pending || p.settling || len(p.obs.Unsettled) > 0 {
-		if at.IsZero() || (!p.settleAt.IsZero() && p.settleAt.Before(at)) {
-			at = p.settleAt
-		}
-		return ctrl.Result{RequeueAfter: max(at.Sub(now), 0) + 100*time.Millisecond}, nil
+	// Numbers an unanswered call may still change are read again when the
+	// intent's deadline passes (a read then settles them).
+	if at := persona.Deadline(p.latestObjects(), now); !at.IsZero() {
+		return ctrl.Result{RequeueAfter: at.Sub(now) + 100*time.Millisecond}, nil
 	}
 	if !p.converged {
 		return ctrl.Result{}, errNotConverged
@@ -203,20 +203,38 @@ func (p *pass) recordMetrics() {
 	}
 }
 
-// settleIntent says the status accounts for the binding's intent when this
-// pass wrote it (its calls' answers, or their absence, are in the record)
-// or read the persona (an earlier intent's calls are seen landed or not).
-// Otherwise an intent pending from before stays pending.
-func (p *pass) settleIntent(b *persona.Binding, st *v1alpha1.PersonaBindingStatus) {
-	seq, wrote := p.intents[b.Key()]
-	if !wrote {
-		in, pending := persona.PendingIntent(b.Object)
-		if !pending || !p.obs.Fresh {
-			return
-		}
-		seq = in.Seq
+// settle makes the status account for the binding's pending intent when
+// this pass settled it (persona.Settles). When it did not, and a call was
+// given up on so late that it may land after the intent's deadline, the
+// deadline moves first: what is in doubt stays on the object.
+func (r *PersonaReconciler) settle(ctx context.Context, p *pass, b *persona.Binding, st *v1alpha1.PersonaBindingStatus) error {
+	cur := p.latest(b)
+	in, pending := persona.PendingIntent(cur)
+	switch {
+	case !pending:
+		return nil
+	case persona.Settles(cur, p.obs.Unsettled, p.obs.Fresh, p.wroteIntent[b.Key()]):
+		st.ObservedIntent = in.Seq
+		return nil
+	case p.gaveUp.IsZero() || !in.Until.Before(p.gaveUp.Add(r.grace())):
+		return nil
 	}
-	st.ObservedIntent = seq
+	in.Until = p.gaveUp.Add(r.grace()).Truncate(time.Second).Add(time.Second)
+	next := cur.DeepCopy()
+	metav1.SetMetaDataAnnotation(&next.ObjectMeta, v1alpha1.IntentAnnotation, in.String())
+	if err := r.patchObject(ctx, p, b, next); err != nil {
+		return fmt.Errorf("extending the deadline of the intent of %s: %w", b.Key(), err)
+	}
+	return nil
+}
+
+// latestObjects are the server's latest copies of the pass's bindings.
+func (p *pass) latestObjects() []persona.PB {
+	out := make([]persona.PB, 0, len(p.bindings))
+	for i := range p.bindings {
+		out = append(out, p.latest(&p.bindings[i]))
+	}
+	return out
 }
 
 // keepTransitionTimes keeps a condition's lastTransitionTime from what the

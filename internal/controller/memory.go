@@ -18,44 +18,43 @@ const (
 )
 
 // memory is what the reconciler keeps between reconciles, in this process
-// only. Nothing in it decides an outcome on its own: it says when to look
-// again, which numbers an unanswered call may still change, and which
-// cached bindings may lack our last write. Every entry goes when its
-// persona or binding does.
+// only. It is a cache that says when to look again and which cached
+// bindings may lack our last write; nothing in it decides an outcome. What
+// the operator is unsure of (a call whose answer never came) lives on the
+// binding, in its intent, never here. Every entry goes when its persona or
+// binding does.
 type memory struct {
 	mu       sync.Mutex
-	started  time.Time
 	personas map[string]*personaMemory
 	// lastWrite is, by binding, the resourceVersion of this process's last
 	// write, until the cache shows it.
 	lastWrite map[types.UID]string
-	// lastKey is, by binding, the API key last read for it, so that a
-	// binding deleted with its namespace and Secret can still detach.
+	// lastKey is, by binding, the API key last read for it: a candidate,
+	// tried before it is used, when a deleted binding's namespace goes with
+	// its Secret.
 	lastKey map[types.UID]string
 }
 
 type personaMemory struct {
 	resyncAt time.Time
-	// unanswered holds, by number, until when a call Bland never answered
-	// may still land.
-	unanswered map[string]time.Time
+	// refusedReads counts the reads in a row that no key could make: each
+	// one doubles the wait before the next look, up to the resync interval.
+	refusedReads int
+	// unreadableKeys counts the passes in a row that could not read a
+	// binding's Secret for a reason other than its absence.
+	unreadableKeys int
+	// keysChanged: an account or a namespace label of one of its bindings
+	// changed, so the next pass reads the keys even if nothing else is due.
+	keysChanged bool
 }
 
-// init makes the maps; the first reconcile marks the process's start.
-func (m *memory) init(now time.Time) {
+func (m *memory) persona(id string) *personaMemory {
 	if m.personas == nil {
 		m.personas = map[string]*personaMemory{}
-		m.lastWrite = map[types.UID]string{}
-		m.lastKey = map[types.UID]string{}
-		m.started = now
 	}
-}
-
-func (m *memory) persona(id string, now time.Time) *personaMemory {
-	m.init(now)
 	pm := m.personas[id]
 	if pm == nil {
-		pm = &personaMemory{unanswered: map[string]time.Time{}}
+		pm = &personaMemory{}
 		m.personas[id] = pm
 	}
 	return pm
@@ -67,78 +66,72 @@ func (m *memory) persona(id string, now time.Time) *personaMemory {
 func (m *memory) resyncDue(id string, interval time.Duration, now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	pm := m.persona(id, now)
+	pm := m.persona(id)
 	if pm.resyncAt.IsZero() {
 		pm.resyncAt = now.Add(interval + rand.N(interval+1))
 	}
 	return !now.Before(pm.resyncAt)
 }
 
-// looked records an attempt to read the persona, successful or not: the
-// next resync is one interval (jittered) away. A failed read is retried by
-// the queue's backoff or at its stall's retry time, never by the resync
-// clock, which would otherwise stay due.
+// looked records a read of the persona that a key could make (it may still
+// have failed for another reason, which the queue's backoff retries): the
+// next resync is one interval (jittered) away.
 func (m *memory) looked(id string, interval time.Duration, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.persona(id, now).resyncAt = now.Add(jittered(interval))
+	pm := m.persona(id)
+	pm.resyncAt, pm.refusedReads = now.Add(jittered(interval)), 0
 }
 
-// read records a fresh read of the persona: calls whose grace has ended are
-// settled by it.
-func (m *memory) read(id string, now time.Time) {
+// refused records a read that every key was refused for. The resync stays
+// due, one backoff step away (1 s, doubling, at most the interval): the
+// bindings' keys are read again then, and a key put right is seen within
+// one interval, with no reads in between.
+func (m *memory) refused(id string, interval time.Duration, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	pm := m.persona(id, now)
-	for n, until := range pm.unanswered {
-		if !until.After(now) {
-			delete(pm.unanswered, n)
-		}
+	pm := m.persona(id)
+	wait := min(time.Second<<min(pm.refusedReads, 20), interval)
+	pm.resyncAt = now.Add(wait)
+	pm.refusedReads++
+}
+
+// keysUnreadable records whether this pass failed to read a key for a
+// reason other than its absence, and returns how many passes in a row did.
+func (m *memory) keysUnreadable(id string, failed bool) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	pm := m.persona(id)
+	if !failed {
+		pm.unreadableKeys = 0
+		return 0
 	}
+	pm.unreadableKeys++
+	return pm.unreadableKeys
+}
+
+// keysMayHaveChanged marks the persona for a key read in its next pass.
+func (m *memory) keysMayHaveChanged(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.persona(id).keysChanged = true
+}
+
+// takeKeysChanged reports and clears the mark.
+func (m *memory) takeKeysChanged(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	pm := m.persona(id)
+	changed := pm.keysChanged
+	pm.keysChanged = false
+	return changed
 }
 
 // resyncIn says how long until the persona's next resync.
 func (m *memory) resyncIn(id string, now time.Time) time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.persona(id, now).resyncAt.Sub(now)
-}
-
-// unanswer records numbers of a call whose answer never came.
-func (m *memory) unanswer(id string, numbers []string, until time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	pm := m.persona(id, until)
-	for _, n := range numbers {
-		pm.unanswered[n] = until
-	}
-}
-
-// unsettled returns the numbers an unanswered call may still change, and
-// whether any call awaits a settling read (its grace may have ended).
-func (m *memory) unsettled(id string, now time.Time) (numbers map[string]bool, pending bool, nextAt time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	numbers = map[string]bool{}
-	for n, until := range m.persona(id, now).unanswered {
-		pending = true
-		if until.After(now) {
-			numbers[n] = true
-			if nextAt.IsZero() || until.Before(nextAt) {
-				nextAt = until
-			}
-		}
-	}
-	return numbers, pending, nextAt
-}
-
-// inStartupGrace reports whether calls of an earlier process may still land.
-func (m *memory) inStartupGrace(grace time.Duration, now time.Time) (early bool, end time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.init(now)
-	end = m.started.Add(grace)
-	return now.Before(end), end
+	return m.persona(id).resyncAt.Sub(now)
 }
 
 // forget drops a persona no binding names any more.
@@ -153,7 +146,9 @@ func (m *memory) forget(id string) {
 func (m *memory) wrote(pb *v1alpha1.PersonaBinding) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.init(time.Now())
+	if m.lastWrite == nil {
+		m.lastWrite = map[types.UID]string{}
+	}
 	m.lastWrite[pb.UID] = pb.ResourceVersion
 }
 
@@ -179,7 +174,9 @@ func (m *memory) readLive(pb *v1alpha1.PersonaBinding) {
 func (m *memory) rememberKey(uid types.UID, key string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.init(time.Now())
+	if m.lastKey == nil {
+		m.lastKey = map[types.UID]string{}
+	}
 	m.lastKey[uid] = key
 }
 

@@ -46,27 +46,30 @@ func TestResyncsAreSpreadAfterAStart(t *testing.T) {
 	}
 }
 
-// TestAnUnansweredCallStaysUnsettledForItsGrace checks that numbers of a
-// call without an answer are unsettled until the grace ends, and that a read
-// is still owed after it ends, until one happens.
-func TestAnUnansweredCallStaysUnsettledForItsGrace(t *testing.T) {
+// TestARefusedReadBacksOffToTheInterval checks that a persona no key can
+// read is looked at again after 1 s, 2 s, 4 s ..., never later than its
+// resync interval, and that a read a key could make starts the count again.
+func TestARefusedReadBacksOffToTheInterval(t *testing.T) {
 	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	var m memory
-	const grace = 30 * time.Second
-	m.unanswer("p", []string{"+14155550001"}, clock.Now().Add(grace))
-
-	nums, pending, at := m.unsettled("p", clock.Now())
-	if !nums["+14155550001"] || !pending || !at.Equal(clock.Now().Add(grace)) {
-		t.Fatalf("within the grace: numbers %v, pending %v, until %v", nums, pending, at)
+	const interval = 30 * time.Second
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, interval, interval} {
+		m.refused("p", interval, clock.Now())
+		if got := m.resyncIn("p", clock.Now()); got != want {
+			t.Fatalf("after %d refused reads the next look is in %v, want %v", i+1, got, want)
+		}
+		if m.resyncDue("p", interval, clock.Now()) {
+			t.Fatalf("after %d refused reads the resync is due at once: a spin", i+1)
+		}
+		clock.Step(want)
+		if !m.resyncDue("p", interval, clock.Now()) {
+			t.Fatalf("after %d refused reads the resync is not due %v later", i+1, want)
+		}
 	}
-	clock.Step(grace)
-	nums, pending, _ = m.unsettled("p", clock.Now())
-	if len(nums) != 0 || !pending {
-		t.Fatalf("after the grace: numbers %v (want none), pending %v (want a read owed)", nums, pending)
-	}
-	m.read("p", clock.Now())
-	if _, pending, _ = m.unsettled("p", clock.Now()); pending {
-		t.Fatal("a read after the grace did not settle the call")
+	m.looked("p", interval, clock.Now())
+	m.refused("p", interval, clock.Now())
+	if got := m.resyncIn("p", clock.Now()); got != time.Second {
+		t.Errorf("after a read the backoff did not start again: next look in %v", got)
 	}
 	m.forget("p")
 	if len(m.personas) != 0 {

@@ -10,9 +10,13 @@ import (
 // observe reads the persona once, with the key of the oldest binding that
 // has one; a key Bland refuses (or that may not see the persona) blocks the
 // bindings that use it, and the next key is tried. It reports whether a read
-// succeeded; a transient failure stops the pass.
+// succeeded; a transient failure stops the pass. A read no key could make
+// keeps the resync due one backoff step away, so the keys are read again
+// then, and never sooner.
 func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
-	r.memory.looked(p.id, p.interval(), p.now)
+	if p.obs.Fresh {
+		return true // a teardown's check of its key already read it
+	}
 	tried := map[string]bool{}
 	for i := range p.bindings {
 		b := &p.bindings[i]
@@ -22,14 +26,13 @@ func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
 		tried[b.KeyGroup] = true
 		got, err := r.Bland.GetPersona(ctx, p.keys[b.Key()], p.id)
 		if err == nil {
+			r.memory.looked(p.id, p.interval(), p.now)
 			p.observed(got)
-			p.read = p.obs.Clone()
-			r.memory.read(p.id, p.now)
-			p.settling = false
 			return true
 		}
 		f := classify(err, credentialsSource(b.Object))
 		if !f.Blocks {
+			r.memory.looked(p.id, p.interval(), p.now)
 			p.failAll(f, err)
 			return false
 		}
@@ -39,6 +42,7 @@ func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
 			}
 		}
 	}
+	r.memory.refused(p.id, p.interval(), p.now)
 	return false
 }
 
@@ -58,6 +62,9 @@ func (p *pass) failAll(f *persona.Failure, err error) {
 	}
 	p.failed(f, err)
 }
+
+// halted says a failure in this pass stops its calls: the queue retries.
+func (p *pass) halted() bool { return p.retry != nil || p.retryAfter > 0 }
 
 // failed notes how the pass must be retried after a failure.
 func (p *pass) failed(f *persona.Failure, err error) {

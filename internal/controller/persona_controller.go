@@ -83,6 +83,9 @@ func (r *PersonaReconciler) Reconcile(ctx context.Context, req Request) (ctrl.Re
 		return ctrl.Result{}, err
 	}
 	defer p.recordMetrics()
+	if err := r.adoptLegacyIntents(ctx, p); err != nil {
+		return ctrl.Result{}, err
+	}
 	p.decide()
 	if p.quiet() {
 		return p.next()
@@ -127,9 +130,10 @@ func closed(ch <-chan struct{}) bool {
 	}
 }
 
+// now tells the time by the reconciler's clock, the real one when unset.
 func (r *PersonaReconciler) now() time.Time {
 	if r.Clock == nil {
-		r.Clock = clock.RealClock{}
+		return time.Now()
 	}
 	return r.Clock.Now()
 }

@@ -28,20 +28,21 @@ type pass struct {
 	// keys holds each binding's API key, by namespace/name. Never logged.
 	keys   map[string]string
 	obs    persona.Observation
-	read   persona.Observation // the read before any write, for drift
 	owners persona.Owners
 	plan   persona.Plan
 	// written holds the server's latest copy of each binding we patched.
 	written map[string]*v1alpha1.PersonaBinding
-	// intents holds the sequence of the intent this pass wrote, by binding.
-	intents map[string]int64
+	// wroteIntent names the bindings whose intent this pass wrote.
+	wroteIntent map[string]bool
+	// gaveUp is when the last call this pass got no answer to was given up:
+	// until gaveUp plus the grace, that call may still land.
+	gaveUp time.Time
 
-	resyncDue, requested, settling bool
+	resyncDue, requested, keysChanged bool
 	// retry is the first transient failure (the queue backs off), and
 	// retryAfter the longest wait Bland asked for.
 	retry      error
 	retryAfter time.Duration
-	settleAt   time.Time
 	converged  bool
 }
 
@@ -53,7 +54,7 @@ func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, err
 	if err := r.List(ctx, &list, client.MatchingFields{indexPersona: id}); err != nil {
 		return nil, fmt.Errorf("listing the bindings of persona %s: %w", id, err)
 	}
-	p := &pass{r: r, id: id, now: r.now(), keys: map[string]string{}, written: map[string]*v1alpha1.PersonaBinding{}, intents: map[string]int64{}, converged: true}
+	p := &pass{r: r, id: id, now: r.now(), keys: map[string]string{}, written: map[string]*v1alpha1.PersonaBinding{}, wroteIntent: map[string]bool{}, converged: true}
 	for i := range list.Items {
 		pb := &list.Items[i]
 		if r.memory.stale(pb) {
@@ -90,6 +91,7 @@ func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, err
 		return nil, err
 	}
 	p.resyncDue = r.memory.resyncDue(id, p.interval(), p.now)
+	p.keysChanged = r.memory.takeKeysChanged(id)
 	for i := range p.bindings {
 		b := &p.bindings[i]
 		pb := b.Object
@@ -104,7 +106,7 @@ func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, err
 		}
 	}
 	p.obs = persona.FromRecords(p.bindings, p.personaName())
-	p.obs.Unsettled = p.unsettled()
+	p.obs.Unsettled = p.inDoubt()
 	return p, nil
 }
 
@@ -159,28 +161,15 @@ func carriedFailure(pb *v1alpha1.PersonaBinding) *persona.Failure {
 	return nil
 }
 
-// unsettled returns the numbers whose state a call without an answer may
-// still change: this process's unanswered calls within their grace, and,
-// for one grace after a start, the records of bindings whose status says a
-// change was under way since before the start (an earlier process may have
-// had a call in flight when it died).
-func (p *pass) unsettled() map[string]bool {
-	nums, pending, at := p.r.memory.unsettled(p.id, p.now)
-	p.settling, p.settleAt = pending, at
-	if early, end := p.r.memory.inStartupGrace(p.r.grace(), p.now); early {
-		for i := range p.bindings {
-			// An intent no status accounts for, found in the first grace
-			// after a start: an earlier process may have had its calls in
-			// flight when it stopped.
-			if in, pending := persona.PendingIntent(p.bindings[i].Object); pending {
-				for _, n := range in.Numbers {
-					nums[n] = true
-				}
-				p.settling, p.settleAt = true, end
-			}
-		}
+// inDoubt returns the numbers a call without an answer may still change:
+// those of every pending intent whose deadline has not passed. It is read
+// from the bindings alone, so every process and replica sees the same.
+func (p *pass) inDoubt() map[string]bool {
+	doubt := map[string]bool{}
+	for i := range p.bindings {
+		persona.InDoubt(p.bindings[i].Object, p.now, doubt)
 	}
-	return nums
+	return doubt
 }
 
 func (p *pass) decide() {
@@ -191,7 +180,7 @@ func (p *pass) decide() {
 // or under way, no call in the plan, and every status as it is. Most passes
 // are quiet, and cost no call and no write.
 func (p *pass) quiet() bool {
-	if p.resyncDue || p.requested || p.settling || p.plan.Writes() || p.plan.NeedsRead || len(p.plan.Handovers) > 0 {
+	if p.resyncDue || p.requested || p.keysChanged || p.plan.Writes() || p.plan.NeedsRead || len(p.plan.Handovers) > 0 {
 		return false
 	}
 	for i := range p.bindings {
@@ -214,7 +203,7 @@ func (p *pass) quiet() bool {
 // that may be out of date (the last pass failed or was cut off). A spec
 // change alone is planned from the records.
 func (p *pass) mustRead() bool {
-	if p.resyncDue || p.requested || p.settling {
+	if p.resyncDue || p.requested {
 		return true
 	}
 	for i := range p.bindings {

@@ -60,7 +60,8 @@ func TestANewBindingIsWrittenTwice(t *testing.T) {
 	f.g.Expect(writes).To(HaveLen(2), "writes up to Ready: %s", describeWrites(writes))
 	intent := writes[0]
 	f.g.Expect(intent.Finalizers).To(ContainElement(v1alpha1.Finalizer))
-	f.g.Expect(intent.Annotations).To(HaveKeyWithValue(v1alpha1.IntentAnnotation, "1:"+strings.Join(f.numbers, ",")))
+	f.g.Expect(intent.Annotations).To(HaveKeyWithValue(v1alpha1.IntentAnnotation, HavePrefix("1:"+strings.Join(f.numbers, ",")+":")),
+		"the intent names the numbers and its deadline")
 	f.g.Expect(intent.Status.Conditions).To(BeEmpty(), "the status is written once, after the attach")
 	f.g.Expect(writes[1].Status.ObservedIntent).To(Equal(int64(1)))
 }

@@ -130,7 +130,7 @@ func (r *PersonaReconciler) personasOfAccount(ctx context.Context, obj client.Ob
 	if err := r.List(ctx, &list, client.MatchingFields{indexAccount: obj.GetName()}); err != nil {
 		return nil
 	}
-	return personasOf(list.Items, func(*v1alpha1.PersonaBinding) bool { return true })
+	return r.keysMayHaveChanged(personasOf(list.Items, func(*v1alpha1.PersonaBinding) bool { return true }))
 }
 
 // personasInNamespace maps a relabelled namespace to the personas of its
@@ -141,7 +141,17 @@ func (r *PersonaReconciler) personasInNamespace(ctx context.Context, obj client.
 	if err := r.List(ctx, &list, client.InNamespace(obj.GetName())); err != nil {
 		return nil
 	}
-	return personasOf(list.Items, func(pb *v1alpha1.PersonaBinding) bool { return pb.Spec.AccountRef != nil })
+	return r.keysMayHaveChanged(personasOf(list.Items, func(pb *v1alpha1.PersonaBinding) bool { return pb.Spec.AccountRef != nil }))
+}
+
+// keysMayHaveChanged marks each persona for a key read in its next pass:
+// an account or a namespace label changed, and a pass with nothing else to
+// do must still see that a binding is no longer admitted.
+func (r *PersonaReconciler) keysMayHaveChanged(reqs []Request) []Request {
+	for _, req := range reqs {
+		r.memory.keysMayHaveChanged(req.PersonaID)
+	}
+	return reqs
 }
 
 func personasOf(items []v1alpha1.PersonaBinding, keep func(*v1alpha1.PersonaBinding) bool) []Request {

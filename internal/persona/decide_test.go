@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -279,36 +280,82 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-// TestTheIntentNamesTheCallsBeforeTheyAreMade checks the intent: a number
-// about to be attached or detached is named before any call, a number only
-// handed over is not (no call changes it), and until the status accounts
-// for the intent its numbers count as held.
-func TestTheIntentNamesTheCallsBeforeTheyAreMade(t *testing.T) {
+// TestTheIntentNamesTheAttachesBeforeTheyAreMade checks the attach journal:
+// a number about to be attached that the record lacks is named before any
+// call; a number only handed over, or detached, is not (no unanswered call
+// could leave it attached unrecorded); until the status accounts for the
+// intent its numbers count as held, and in doubt until its deadline.
+func TestTheIntentNamesTheAttachesBeforeTheyAreMade(t *testing.T) {
 	bs := bindings(spec{name: "a", age: 1, numbers: []string{n2}, record: []string{n1, n2, n4}}, spec{name: "b", age: 2, numbers: []string{n1, n3}})
 	_, p := Decide(bs, nil, fresh(n1, n2, n4))
-	if got := Touched(p, bs[1].Key()); !slices.Equal(got, []string{n3}) {
-		t.Errorf("b's calls touch %v, want %v (n1 is only handed over)", got, []string{n3})
+	if got := Gains(p, &bs[1]); !slices.Equal(got, []string{n3}) {
+		t.Errorf("b's attaches gain %v, want %v (n1 is only handed over)", got, []string{n3})
 	}
-	if got := Touched(p, bs[0].Key()); !slices.Equal(got, []string{n4}) {
-		t.Errorf("a's calls touch %v, want %v", got, []string{n4})
+	if got := Gains(p, &bs[0]); len(got) != 0 {
+		t.Errorf("a's calls gain %v, want none (a detach needs no intent)", got)
 	}
 
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	pb := bs[1].Object
-	in := NextIntent(pb, Touched(p, bs[1].Key()))
+	in, write := NextIntent(pb, Gains(p, &bs[1]), nil, now.Add(time.Minute), now.Add(90*time.Second))
+	if !write || in.Seq != 1 || !in.Until.Equal(now.Add(91*time.Second)) {
+		t.Fatalf("first intent = %+v (write %v), want sequence 1 until %v", in, write, now.Add(91*time.Second))
+	}
 	pb.Annotations = map[string]string{v1alpha1.IntentAnnotation: in.String()}
+	if back, _ := IntentOf(pb); back.Seq != in.Seq || !slices.Equal(back.Numbers, in.Numbers) || !back.Until.Equal(in.Until) {
+		t.Errorf("the annotation %q reads back as %+v", in, back)
+	}
 	if got := Held(pb); !slices.Equal(got, []string{n3}) {
 		t.Errorf("held while the intent %q is pending = %v, want %v", in, got, []string{n3})
+	}
+	doubt := map[string]bool{}
+	InDoubt(pb, now, doubt)
+	if !doubt[n3] {
+		t.Errorf("before its deadline the intent's numbers are not in doubt: %v", doubt)
+	}
+	if Settles(pb, doubt, true, false) {
+		t.Error("a read before the deadline settled the intent")
+	}
+	if again, write := NextIntent(pb, []string{n3}, doubt, now.Add(time.Minute), now.Add(90*time.Second)); write {
+		t.Errorf("a retry of the same attach rewrote the intent as %q", again)
+	}
+	after := map[string]bool{}
+	InDoubt(pb, in.Until, after)
+	if len(after) != 0 || !Settles(pb, after, true, false) {
+		t.Errorf("a read at the deadline did not settle the intent (doubt %v)", after)
+	}
+	if Settles(pb, after, false, false) {
+		t.Error("the intent was settled with neither a read nor an answer")
 	}
 	pb.Status.ObservedIntent = in.Seq
 	if got := Held(pb); len(got) != 0 {
 		t.Errorf("held once the status accounts for intent %d = %v, want none", in.Seq, got)
 	}
-	if next := NextIntent(pb, nil); next.Seq != in.Seq+1 {
+	if next, _ := NextIntent(pb, []string{n3}, nil, now, now); next.Seq != in.Seq+1 {
 		t.Errorf("next intent sequence = %d, want %d", next.Seq, in.Seq+1)
 	}
 	pb.Annotations[v1alpha1.IntentAnnotation] = "garbled"
 	if _, pending := PendingIntent(pb); !pending {
 		t.Error("an intent that does not parse must count as pending until a read settles it")
+	}
+}
+
+// TestAnEarlierReleasesClaimInStatusBecomesAnIntent checks the upgrade from
+// the release that wrote its claim into status.boundNumbers with
+// Reconciling=True before each call.
+func TestAnEarlierReleasesClaimInStatusBecomesAnIntent(t *testing.T) {
+	bs := bindings(spec{name: "a", numbers: []string{n1, n2}, record: []string{n1, n2}})
+	pb := bs[0].Object
+	if _, legacy := LegacyIntent(pb); legacy {
+		t.Fatal("a binding that is not mid-change was taken for one")
+	}
+	SetConditions(&pb.Status, pb.Generation, Progressing, v1alpha1.ReasonProgressing, "taking "+n2)
+	if nums, legacy := LegacyIntent(pb); !legacy || !slices.Equal(nums, []string{n1, n2}) {
+		t.Fatalf("the earlier release's claim reads as %v (%v)", nums, legacy)
+	}
+	pb.Annotations = map[string]string{v1alpha1.IntentAnnotation: "1:" + n2}
+	if _, legacy := LegacyIntent(pb); legacy {
+		t.Error("a binding with an intent annotation was taken for the earlier release's form")
 	}
 }
 

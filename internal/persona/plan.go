@@ -3,7 +3,10 @@ package persona
 import (
 	"slices"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/sets"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
 )
 
 // Move is one number a call changes, and the binding it is made for (whose
@@ -268,7 +271,9 @@ func (p *Plan) report(b *Binding, owners Owners, obs Observation) {
 		return
 	}
 	if b.suspended() {
-		if !obs.Fresh {
+		// A suspended binding whose status already reports this generation
+		// in sync is planned from the records: a restart costs no read.
+		if !obs.Fresh && !(b.Object.Status.ObservedGeneration == b.Object.Generation && inSyncWhileSuspended(b.Object)) {
 			p.NeedsRead = true
 		}
 		var would Plan
@@ -311,6 +316,13 @@ func (p *Plan) report(b *Binding, owners Owners, obs Observation) {
 	if !d.Empty() {
 		p.Drift[b.Key()] = d
 	}
+}
+
+// inSyncWhileSuspended says the binding's status reports it suspended with
+// nothing waiting.
+func inSyncWhileSuspended(pb PB) bool {
+	c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReady)
+	return c != nil && c.Reason == v1alpha1.ReasonSuspended && c.Status == "True"
 }
 
 func compare(a, b string) int {
