@@ -50,7 +50,7 @@ func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, e
 		}
 		r.warnOnNewFailure(p.latest(b), before)
 		reason := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady).Reason
-		if live && (reason == v1alpha1.ReasonProgressing) {
+		if live && reason == v1alpha1.ReasonProgressing && !p.waitsOnlyForOthers(b) {
 			p.converged = false
 		}
 		return nil

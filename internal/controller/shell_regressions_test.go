@@ -279,3 +279,34 @@ func TestARestartReadsNothingForASuspendedBindingInSync(t *testing.T) {
 	f.g.Expect(f.calls(mark)).To(BeEmpty(), "a restart read a persona whose only binding is suspended and in sync")
 	f.g.Expect(f.get(pb).ResourceVersion).To(Equal(version), "a restart wrote to the suspended binding")
 }
+
+// E10: a number one binding drops is kept for a sibling that lists it but
+// is stalled on its key. The dropping binding says so and waits for that
+// sibling to change, with no reads of Bland in between; once the sibling
+// can hold the number, it is handed over without a call.
+func TestANumberKeptForAStalledSiblingWaitsWithoutReads(t *testing.T) {
+	f := newFixture(t, 1)
+	n := f.numbers[0]
+	a := f.create(f.binding("a-first", n))
+	f.waitFor(a, v1alpha1.ReasonSynced)
+	b := f.binding("b-second", n)
+	b.Spec.CredentialsRef.Name = "absent"
+	f.create(b)
+	f.waitFor(b, v1alpha1.ReasonCredentialsNotFound)
+
+	f.update(a, func(cur *v1alpha1.PersonaBinding) { cur.Spec.InboundNumbers = []string{} })
+	got := f.waitFor(a, v1alpha1.ReasonProgressing)
+	f.g.Expect(readyMessage(got)).To(ContainSubstring("b-second"))
+	mark := f.mark()
+	f.g.Consistently(func() []blandsim.Call { return f.calls(mark) }).WithTimeout(8*time.Second).Should(BeEmpty(),
+		"the binding waiting for its sibling read Bland again and again")
+	f.g.Expect(sim.Attached(f.personaID)).To(Equal([]string{n}), "a number its sibling lists was detached")
+
+	f.update(b, func(cur *v1alpha1.PersonaBinding) { cur.Spec.CredentialsRef.Name = "bland" })
+	f.waitFor(b, v1alpha1.ReasonSynced)
+	f.waitFor(a, v1alpha1.ReasonSynced)
+	f.g.Expect(sim.Attached(f.personaID)).To(Equal([]string{n}))
+	for _, c := range f.calls(mark) {
+		f.g.Expect(c.IsWrite()).To(BeFalse(), "the handover called %s", c.Endpoint)
+	}
+}

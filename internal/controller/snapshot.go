@@ -185,7 +185,7 @@ func (p *pass) quiet() bool {
 	}
 	for i := range p.bindings {
 		b := &p.bindings[i]
-		if !b.Object.DeletionTimestamp.IsZero() || !trusted(b.Object) {
+		if !b.Object.DeletionTimestamp.IsZero() || (!trusted(b.Object) && !p.waitsOnlyForOthers(b)) {
 			return false
 		}
 		if b.Failure != nil && keyProblem(b.Failure.Reason) {
@@ -208,7 +208,7 @@ func (p *pass) mustRead() bool {
 	}
 	for i := range p.bindings {
 		b := &p.bindings[i]
-		if b.Object.DeletionTimestamp.IsZero() && !b.Blocked() && !trusted(b.Object) {
+		if b.Object.DeletionTimestamp.IsZero() && !b.Blocked() && !trusted(b.Object) && !p.waitsOnlyForOthers(b) {
 			return true
 		}
 	}
@@ -234,6 +234,12 @@ func trusted(pb *v1alpha1.PersonaBinding) bool {
 // status is the binding's status after this pass.
 func (p *pass) status(b *persona.Binding) v1alpha1.PersonaBindingStatus {
 	return persona.Status(b, p.owners, p.plan, p.obs, persona.RecordAfter(b, p.plan, p.obs))
+}
+
+// waitsOnlyForOthers says the binding waits for nothing but a sibling able
+// to take the numbers it keeps (persona.WaitsOnlyForOthers).
+func (p *pass) waitsOnlyForOthers(b *persona.Binding) bool {
+	return persona.WaitsOnlyForOthers(b, p.owners, p.plan, p.obs, persona.RecordAfter(b, p.plan, p.obs))
 }
 
 // interval is the shortest resync interval of the persona's bindings.

@@ -109,6 +109,18 @@ func deletionState(b *Binding, p Plan, record []string) (Readiness, string, stri
 // its settings, no number it dropped is still attached, and, exclusive,
 // nothing it sweeps is left.
 func Unmet(b *Binding, owners Owners, p Plan, obs Observation, record []string) string {
+	return unmet(b, owners, p, obs, record, true)
+}
+
+// WaitsOnlyForOthers says all a live binding still lacks is a sibling able
+// to take the numbers it keeps for it (a binding stalled on its key): no
+// read or call of this persona can change that, so its persona waits for
+// that sibling to change, with no reads in between.
+func WaitsOnlyForOthers(b *Binding, owners Owners, p Plan, obs Observation, record []string) bool {
+	return b.live() && len(p.Kept[b.Key()]) > 0 && unmet(b, owners, p, obs, record, false) == ""
+}
+
+func unmet(b *Binding, owners Owners, p Plan, obs Observation, record []string, withKept bool) string {
 	snap, key := b.Object, b.Key()
 	want, applied := WantedSettings(&snap.Spec), appliedBy(b, p)
 	var missing, settings, dropped, stray, waiting []string
@@ -150,7 +162,7 @@ func Unmet(b *Binding, owners Owners, p Plan, obs Observation, record []string) 
 	add("dropped but still attached: ", dropped)
 	add("unlisted numbers still attached: ", stray)
 	add("waiting for the outcome of a call Bland never answered: ", waiting)
-	if kept := p.Kept[key]; len(kept) > 0 {
+	if kept := p.Kept[key]; len(kept) > 0 && withKept {
 		parts = append(parts, describeKept(kept))
 	}
 	return strings.Join(parts, "; ")
