@@ -121,21 +121,21 @@ func TestANamespaceDeletedAfterItsKeyWasRevokedIsNotHeld(t *testing.T) {
 
 // tenantBinding makes a tenant namespace admitted by an account, and a
 // binding through that account, Synced.
-func tenantBinding(f *fixture) (*v1alpha1.PersonaBinding, *v1alpha1.ClusterBlandAccount) {
+func tenantBinding(f *fixture) *v1alpha1.PersonaBinding {
 	f.t.Helper()
 	account, label := tenantSetup(f)
 	f.t.Cleanup(func() { _ = k8s.Delete(context.Background(), account) })
 	f.labelNamespace(label)
 	pb := f.create(f.accountBinding("support", account.Name, f.numbers...))
 	f.waitFor(pb, v1alpha1.ReasonSynced)
-	return pb, account
+	return pb
 }
 
 // E7: an account stops admitting the tenant's namespace. The binding says so
 // at once, not at its next resync, and calls nothing.
 func TestAnAccountThatStopsAdmittingANamespaceIsSeenAtOnce(t *testing.T) {
 	f := newFixture(t, 1)
-	pb, _ := tenantBinding(f)
+	pb := tenantBinding(f)
 	f.releaseOnCleanup(pb)
 	mark := f.mark()
 	f.labelNamespace("someone-else")
@@ -149,7 +149,7 @@ func TestAnAccountThatStopsAdmittingANamespaceIsSeenAtOnce(t *testing.T) {
 // it left attached: the account's key is no longer the tenant's to use.
 func TestAnOffboardedTenantsBindingLetsGoWhenDeleted(t *testing.T) {
 	f := newFixture(t, 1)
-	pb, _ := tenantBinding(f)
+	pb := tenantBinding(f)
 	mark := f.mark()
 	f.labelNamespace("someone-else")
 	left := testutil.ToFloat64(metrics.NumbersLeftAttached)

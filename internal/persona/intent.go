@@ -122,7 +122,7 @@ func InDoubt(pb PB, now time.Time, doubt map[string]bool) {
 // intent itself and so knows every call it names was answered or never made.
 func Settles(pb PB, doubt map[string]bool, fresh, wrote bool) bool {
 	in, pending := PendingIntent(pb)
-	if !pending || !(fresh || wrote) {
+	if !pending || (!fresh && !wrote) {
 		return false
 	}
 	return !slices.ContainsFunc(in.Numbers, func(n string) bool { return doubt[n] })

@@ -273,7 +273,7 @@ func (p *Plan) report(b *Binding, owners Owners, obs Observation) {
 	if b.suspended() {
 		// A suspended binding whose status already reports this generation
 		// in sync is planned from the records: a restart costs no read.
-		if !obs.Fresh && !(b.Object.Status.ObservedGeneration == b.Object.Generation && inSyncWhileSuspended(b.Object)) {
+		if !obs.Fresh && (b.Object.Status.ObservedGeneration != b.Object.Generation || !inSyncWhileSuspended(b.Object)) {
 			p.NeedsRead = true
 		}
 		var would Plan
