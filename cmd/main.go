@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -152,7 +153,7 @@ func run(f flags) error {
 		LeaderElectionReleaseOnCancel:       true,
 		// On shutdown a call in flight runs to its answer (at most the API
 		// timeout) and is recorded before the Lease is released.
-		GracefulShutdownTimeout: ptrTo(f.apiTimeout + 10*time.Second),
+		GracefulShutdownTimeout: ptr.To(f.apiTimeout + 10*time.Second),
 		LeaseDuration:           &f.leaseDuration,
 		RenewDeadline:           &f.renewDeadline,
 		RetryPeriod:             &f.retryPeriod,
@@ -237,8 +238,6 @@ func buildInfo() string {
 	}
 	return info
 }
-
-func ptrTo[T any](v T) *T { return &v }
 
 // cachesSynced is ready once the manager's caches have synced: a replica
 // that cannot list what it watches (a missing CRD, missing RBAC) is not

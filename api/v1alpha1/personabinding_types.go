@@ -176,7 +176,7 @@ type NumberStatus struct {
 	// number in E.164 form.
 	Number string `json:"number"`
 
-	// state of the number: Attached, Pending, Conflict, NotOwned or Error.
+	// state of the number: Attached, Pending, Conflict, NotOwned, Rejected or Error.
 	State NumberState `json:"state"`
 
 	// message explains the state when it is not Attached.

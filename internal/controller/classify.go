@@ -12,36 +12,42 @@ import (
 	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
-// classify is the one place that maps an error to what it means for a
-// binding. Messages are stable, so a retry that fails the same way writes no
-// status: they carry no remaining wait, no address and no timestamp.
+// classify is the one place that maps an error to a reason and a message;
+// what the reason means (stalled or retrying, blocking) comes from the
+// reason table in package persona. Messages are stable (no remaining wait,
+// no address, no timestamp), so a status only changes when the reason or
+// Bland's own words do.
 func classify(err error, credentials string) *persona.Failure {
 	var cred *errCredentials
 	if errors.As(err, &cred) {
-		return &persona.Failure{State: persona.Stalled, Reason: v1alpha1.ReasonCredentialsNotFound, Message: cred.msg, RetryAfter: credentialsRetry, Blocks: true}
+		f := persona.Fail(v1alpha1.ReasonCredentialsNotFound, cred.msg)
+		f.RetryAfter = credentialsRetry
+		return f
 	}
 	var denied *errNotPermitted
 	if errors.As(err, &denied) {
-		return &persona.Failure{State: persona.Stalled, Reason: v1alpha1.ReasonAccountNotPermitted, Message: denied.msg, Blocks: true}
+		return persona.Fail(v1alpha1.ReasonAccountNotPermitted, denied.msg)
 	}
 	be, ok := bland.AsError(err)
 	if !ok {
-		return &persona.Failure{State: persona.Progressing, Reason: v1alpha1.ReasonAPIError, Message: "the last attempt failed; retrying with backoff (see the operator log)"}
+		return persona.Fail(v1alpha1.ReasonAPIError, "the last attempt failed; retrying with backoff (see the operator log)")
 	}
 	switch be.Kind {
 	case bland.KindUnauthorized:
 		if be.StatusCode == http.StatusForbidden {
-			return &persona.Failure{State: persona.Stalled, Reason: v1alpha1.ReasonUnauthorized, Message: fmt.Sprintf("Bland refused a change with the API key from %s (%s): a key must have the admin, owner, operator or prompter role to change personas", credentials, blandFailure(be)), Blocks: true}
+			return persona.Fail(v1alpha1.ReasonUnauthorized, fmt.Sprintf("Bland refused a change with the API key from %s (%s): a key must have the admin, owner, operator or prompter role to change personas", credentials, blandFailure(be)))
 		}
-		return &persona.Failure{State: persona.Stalled, Reason: v1alpha1.ReasonUnauthorized, Message: fmt.Sprintf("Bland rejected the API key from %s (%s)", credentials, blandFailure(be)), Blocks: true}
+		return persona.Fail(v1alpha1.ReasonUnauthorized, fmt.Sprintf("Bland rejected the API key from %s (%s)", credentials, blandFailure(be)))
 	case bland.KindNotFound:
-		return &persona.Failure{State: persona.Stalled, Reason: v1alpha1.ReasonPersonaNotFound, Message: "the persona does not exist or the API key may not see it", Blocks: true}
+		return persona.Fail(v1alpha1.ReasonPersonaNotFound, "the persona does not exist or the API key may not see it")
 	case bland.KindNumberNotOwned, bland.KindInvalid:
-		return &persona.Failure{State: persona.Stalled, Reason: v1alpha1.ReasonRequestRejected, Message: "Bland refused the request: " + blandFailure(be)}
+		return persona.Fail(v1alpha1.ReasonRequestRejected, "Bland refused the request: "+blandFailure(be))
 	case bland.KindRateLimited:
-		return &persona.Failure{State: persona.Progressing, Reason: v1alpha1.ReasonRateLimited, Message: "Bland asked to slow down (HTTP 429); waiting for its Retry-After", RetryAfter: be.RetryAfter}
+		f := persona.Fail(v1alpha1.ReasonRateLimited, "Bland asked to slow down (HTTP 429); waiting for its Retry-After")
+		f.RetryAfter = be.RetryAfter
+		return f
 	}
-	return &persona.Failure{State: persona.Progressing, Reason: v1alpha1.ReasonAPIError, Message: "Bland did not answer properly (" + blandFailure(be) + "); retrying with backoff"}
+	return persona.Fail(v1alpha1.ReasonAPIError, "Bland did not answer properly ("+blandFailure(be)+"); retrying with backoff")
 }
 
 // refusal reports whether Bland definitely said no to the request itself: an

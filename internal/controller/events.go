@@ -20,8 +20,7 @@ func (r *PersonaReconciler) event(pb *v1alpha1.PersonaBinding, kind, reason, act
 // not on every retry.
 func (r *PersonaReconciler) warnOnNewFailure(pb *v1alpha1.PersonaBinding, previous string) {
 	reason := persona.ReadyReason(pb)
-	switch reason {
-	case previous, v1alpha1.ReasonSynced, v1alpha1.ReasonSuspended, v1alpha1.ReasonProgressing, v1alpha1.ReasonDeleting:
+	if reason == previous || !persona.Reason(reason).Warns {
 		return
 	}
 	for _, c := range pb.Status.Conditions {

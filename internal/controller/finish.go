@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -148,10 +147,9 @@ func (r *PersonaReconciler) ensureFinalizer(ctx context.Context, p *pass, b *per
 	}
 	next := cur.DeepCopy()
 	controllerutil.AddFinalizer(next, v1alpha1.Finalizer)
-	if err := r.Patch(ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := r.patchObject(ctx, p, b, next); err != nil {
 		return fmt.Errorf("adding the finalizer to %s: %w", b.Key(), err)
 	}
-	p.accept(b, next)
 	return nil
 }
 
@@ -163,12 +161,12 @@ func (r *PersonaReconciler) removeFinalizer(ctx context.Context, p *pass, b *per
 	}
 	next := cur.DeepCopy()
 	controllerutil.RemoveFinalizer(next, v1alpha1.Finalizer)
-	if err := r.Patch(ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{})); err != nil {
+	// Until the cache shows the binding gone, a pass reads it live (accepted
+	// by patchObject): a cached copy that still has the finalizer must not
+	// be planned from.
+	if err := r.patchObject(ctx, p, b, next); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("removing the finalizer of %s: %w", b.Key(), err))
 	}
-	// Until the cache shows the binding gone, a pass reads it live: a cached
-	// copy that still has the finalizer must not be planned from.
-	p.accept(b, next)
 	return nil
 }
 
@@ -199,7 +197,7 @@ func (p *pass) recordMetrics() {
 		if pb.DeletionTimestamp != nil {
 			deleting = pb.DeletionTimestamp.Time
 		}
-		metrics.Bindings.Set(types.NamespacedName{Namespace: pb.Namespace, Name: pb.Name}, ready, reason, len(pb.Status.BoundNumbers), deleting)
+		metrics.Bindings.Set(client.ObjectKeyFromObject(pb), ready, reason, len(pb.Status.BoundNumbers), deleting)
 	}
 }
 

@@ -48,8 +48,10 @@ func (r *PersonaReconciler) readKeys(ctx context.Context, p *pass) {
 			r.memory.rememberKey(pb.UID, got.key)
 			p.keys[b.Key()] = got.key
 			b.KeyGroup = keyGroup(got.key)
-			if b.Failure != nil && b.Failure.Reason != v1alpha1.ReasonUnauthorized && b.Failure.Reason != v1alpha1.ReasonPersonaNotFound {
-				b.Failure = nil // the key is back; Bland's own refusals wait for their retry
+			// The key is read: a stall on the key itself is over; Bland's own
+			// refusals (carried, not rechecked) wait for their retry.
+			if f := b.Failure; f != nil && (!persona.Reason(f.Reason).Carried || persona.Reason(f.Reason).Rechecked) {
+				b.Failure = nil
 			}
 			continue
 		}

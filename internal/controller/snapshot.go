@@ -147,18 +147,14 @@ func (p *pass) retrying(b *persona.Binding) bool {
 }
 
 // carriedFailure keeps, for a live binding whose spec has not changed, a
-// stall that only a person or its retry time can clear, so that a pass with
-// nothing new costs no call.
+// stall that only a person or its retry time can clear (persona.Reason's
+// Carried), so that a pass with nothing new costs no call.
 func carriedFailure(pb *v1alpha1.PersonaBinding) *persona.Failure {
 	c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReady)
-	if c == nil || !pb.DeletionTimestamp.IsZero() || c.ObservedGeneration != pb.Generation {
+	if c == nil || !pb.DeletionTimestamp.IsZero() || c.ObservedGeneration != pb.Generation || !persona.Reason(c.Reason).Carried {
 		return nil
 	}
-	switch c.Reason {
-	case v1alpha1.ReasonCredentialsNotFound, v1alpha1.ReasonAccountNotPermitted, v1alpha1.ReasonUnauthorized, v1alpha1.ReasonPersonaNotFound:
-		return &persona.Failure{State: persona.Stalled, Reason: c.Reason, Message: c.Message, Blocks: true}
-	}
-	return nil
+	return persona.Fail(c.Reason, c.Message)
 }
 
 // inDoubt returns the numbers a call without an answer may still change:
@@ -216,19 +212,14 @@ func (p *pass) mustRead() bool {
 }
 
 // trusted says a binding's record is known to be true: no intent is
-// pending, and the last pass ended with a Ready reason that leaves the
-// record as it was confirmed.
+// pending, and the last pass ended its work (Reconciling is absent, in
+// kstatus terms: the binding is Ready, suspended or stalled), so the record
+// is what that pass confirmed.
 func trusted(pb *v1alpha1.PersonaBinding) bool {
 	if _, pending := persona.PendingIntent(pb); pending {
 		return false
 	}
-	switch persona.ReadyReason(pb) {
-	case "", v1alpha1.ReasonSynced, v1alpha1.ReasonNumberConflict, v1alpha1.ReasonNumberNotOwned,
-		v1alpha1.ReasonRequestRejected, v1alpha1.ReasonDetachLimitExceeded, v1alpha1.ReasonSuspended,
-		v1alpha1.ReasonCredentialsNotFound, v1alpha1.ReasonAccountNotPermitted, v1alpha1.ReasonUnauthorized, v1alpha1.ReasonPersonaNotFound:
-		return true
-	}
-	return false
+	return !meta.IsStatusConditionTrue(pb.Status.Conditions, v1alpha1.ConditionReconciling)
 }
 
 // status is the binding's status after this pass.
@@ -290,6 +281,4 @@ func (r *PersonaReconciler) grace() time.Duration {
 
 // keyProblem says the binding stalled on its key or its account, which the
 // operator looks at again on every pass (Secrets are not watched).
-func keyProblem(reason string) bool {
-	return reason == v1alpha1.ReasonCredentialsNotFound || reason == v1alpha1.ReasonAccountNotPermitted
-}
+func keyProblem(reason string) bool { return persona.Reason(reason).Rechecked }

@@ -1,6 +1,7 @@
 package persona
 
 import (
+	"cmp"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -229,7 +230,7 @@ func (p *Plan) limit(byKey map[string]*Binding, detaches map[string][]string) {
 			p.Detach = append(p.Detach, Move{n, key})
 		}
 	}
-	slices.SortFunc(p.Detach, func(a, b Move) int { return compare(a.Number, b.Number) })
+	slices.SortFunc(p.Detach, func(a, b Move) int { return cmp.Compare(a.Number, b.Number) })
 }
 
 // settings brings every held number's overrides in line with its holder's
@@ -323,14 +324,4 @@ func (p *Plan) report(b *Binding, owners Owners, obs Observation) {
 func inSyncWhileSuspended(pb PB) bool {
 	c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReady)
 	return c != nil && c.Reason == v1alpha1.ReasonSuspended && c.Status == "True"
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
