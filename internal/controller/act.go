@@ -134,6 +134,7 @@ func (r *PersonaReconciler) detach(ctx context.Context, p *pass, batch []persona
 	nums := numbersOf(batch)
 	got, err := r.Bland.DetachNumbers(ctx, p.keyFor(batch[0]), p.id, nums)
 	if err != nil {
+		p.noteLost(batch, err)
 		p.callFailed(batch, err)
 		return
 	}
@@ -158,6 +159,7 @@ func (r *PersonaReconciler) attach(ctx context.Context, p *pass, batch []persona
 		return
 	}
 	if !refusal(err) {
+		p.noteLost(batch, err)
 		p.callFailed(batch, err)
 		return
 	}
@@ -223,6 +225,18 @@ func (p *pass) callFailed(batch []persona.Move, err error) {
 		b.Failure = f
 	}
 	p.failed(f, err)
+}
+
+// noteLost records, by binding, the numbers of an attach or detach whose
+// answer never came: finish makes sure an intent names them, with a
+// deadline past when the call may still land.
+func (p *pass) noteLost(batch []persona.Move, err error) {
+	if !unanswered(err) {
+		return
+	}
+	for key, nums := range byBinding(batch) {
+		p.lost[key] = append(p.lost[key], nums...)
+	}
 }
 
 // refuse sets aside the numbers Bland refused to attach, with its words.

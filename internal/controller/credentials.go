@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/metrics"
 )
 
 // errCredentials says the Secret or its key is missing; the message names
@@ -78,6 +79,7 @@ func readSecretKey(ctx context.Context, reader client.Reader, namespace, name, k
 		key = "apiKey"
 	}
 	var secret corev1.Secret
+	metrics.SecretReads.Inc()
 	err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &secret)
 	switch {
 	case apierrors.IsNotFound(err):

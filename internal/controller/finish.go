@@ -202,26 +202,31 @@ func (p *pass) recordMetrics() {
 }
 
 // settle makes the status account for the binding's pending intent when
-// this pass settled it (persona.Settles). When it did not, and a call was
-// given up on so late that it may land after the intent's deadline, the
-// deadline moves first: what is in doubt stays on the object.
+// this pass settled it (persona.Settles). Then, when a call of this pass got
+// no answer, an intent must name its numbers with a deadline past when it
+// may still land: the one written before the call usually does; otherwise
+// (a drift repair, a detach, a deadline too near) one is written now, so
+// what is in doubt stays on the object.
 func (r *PersonaReconciler) settle(ctx context.Context, p *pass, b *persona.Binding, st *v1alpha1.PersonaBindingStatus) error {
 	cur := p.latest(b)
-	in, pending := persona.PendingIntent(cur)
-	switch {
-	case !pending:
-		return nil
-	case persona.Settles(cur, p.obs.Unsettled, p.obs.Fresh, p.wroteIntent[b.Key()]):
+	if in, pending := persona.PendingIntent(cur); pending && persona.Settles(cur, p.obs.Unsettled, p.obs.Fresh, p.wroteIntent[b.Key()]) {
 		st.ObservedIntent = in.Seq
-		return nil
-	case p.gaveUp.IsZero() || !in.Until.Before(p.gaveUp.Add(r.grace())):
+	}
+	lost := p.lost[b.Key()]
+	if len(lost) == 0 {
 		return nil
 	}
-	in.Until = p.gaveUp.Add(r.grace()).Truncate(time.Second).Add(time.Second)
+	view := cur.DeepCopy()
+	view.Status.ObservedIntent = st.ObservedIntent
+	need := p.gaveUp.Add(r.grace())
+	in, write := persona.NextIntent(view, lost, p.obs.Unsettled, need, need)
+	if !write {
+		return nil
+	}
 	next := cur.DeepCopy()
 	metav1.SetMetaDataAnnotation(&next.ObjectMeta, v1alpha1.IntentAnnotation, in.String())
 	if err := r.patchObject(ctx, p, b, next); err != nil {
-		return fmt.Errorf("extending the deadline of the intent of %s: %w", b.Key(), err)
+		return fmt.Errorf("recording the calls Bland never answered for %s: %w", b.Key(), err)
 	}
 	return nil
 }

@@ -53,10 +53,19 @@ var (
 	}, []string{"kind"})
 
 	// NumbersLeftAttached counts numbers a binding left attached when it had to
-	// let go without detaching (its namespace was deleted with its Secret).
+	// let go without detaching: a namespace teardown with no key that works,
+	// or an account that no longer admits the namespace.
 	NumbersLeftAttached = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "bland_operator_numbers_left_attached_total",
-		Help: "Numbers left attached because a binding was deleted with its namespace and its API key was unknown.",
+		Help: "Numbers left attached because a deleted binding had no usable key (namespace teardown) or its account no longer admitted its namespace.",
+	})
+
+	// SecretReads counts the Secrets read for API keys. They are read
+	// uncached, so a rate here is load on the API server: a settled
+	// operator reads each key about once per resync.
+	SecretReads = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bland_operator_secret_reads_total",
+		Help: "Secrets read (uncached) for Bland API keys.",
 	})
 
 	// Bindings is the collector of per-binding state.
@@ -64,7 +73,7 @@ var (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(APICalls, APICallDuration, RetryAfter, DriftRepairs, NumbersLeftAttached, Bindings)
+	crmetrics.Registry.MustRegister(APICalls, APICallDuration, RetryAfter, DriftRepairs, NumbersLeftAttached, SecretReads, Bindings)
 }
 
 // ObserveCall records one HTTP call to Bland.

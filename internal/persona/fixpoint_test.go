@@ -51,7 +51,7 @@ func (w *world) land(all bool) {
 	keep := w.inflight[:0]
 	for _, l := range w.inflight {
 		switch {
-		case !all && l.round >= w.rounds-1:
+		case !all && l.round >= w.rounds:
 			keep = append(keep, l)
 		case l.attach:
 			w.bland[l.number] = l.persona
@@ -326,6 +326,26 @@ func (w *world) pass(t *testing.T, id string, history []string) passResult {
 		cur := latest[b.Key()]
 		if in, pending := PendingIntent(cur); pending && Settles(cur, after.Unsettled, after.Fresh, wrote[b.Key()]) {
 			st.ObservedIntent = in.Seq
+		}
+		// A call of this binding's that got no answer must be named by an
+		// intent with a deadline past when it may land (as the shell's
+		// finish makes sure).
+		var mine []string
+		for _, m := range slices.Concat(plan.Detach, plan.Attach) {
+			if m.Binding == b.Key() && lost[m.Number] {
+				mine = append(mine, m.Number)
+			}
+		}
+		if len(mine) > 0 {
+			view := cur.DeepCopy()
+			view.Status.ObservedIntent = st.ObservedIntent
+			if in, write := NextIntent(view, mine, after.Unsettled, w.now.Add(2*time.Second), w.now.Add(2*time.Second)); write {
+				cur = cur.DeepCopy()
+				if cur.Annotations == nil {
+					cur.Annotations = map[string]string{}
+				}
+				cur.Annotations[v1alpha1.IntentAnnotation] = in.String()
+			}
 		}
 		wb := live[slices.IndexFunc(live, func(x *worldBinding) bool { return x.obj == b.Object })]
 		if !b.live() && len(record) == 0 {

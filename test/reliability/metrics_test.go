@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -20,17 +21,11 @@ func freeAddr(t *testing.T) string {
 }
 
 // reconcileCount reads controller_runtime_reconcile_total for the
-// PersonaBinding controller from the manager's metrics endpoint.
+// persona controller from the manager's metrics endpoint.
 func reconcileCount(t *testing.T, addr string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	must(t, err)
-	defer func() { _ = resp.Body.Close() }()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	must(t, err)
 	total := 0.0
-	for _, m := range families["controller_runtime_reconcile_total"].GetMetric() {
+	for _, m := range scrape(t, addr)["controller_runtime_reconcile_total"].GetMetric() {
 		for _, l := range m.GetLabel() {
 			if l.GetName() == "controller" && l.GetValue() == "persona" {
 				total += m.GetCounter().GetValue()
@@ -38,4 +33,26 @@ func reconcileCount(t *testing.T, addr string) float64 {
 		}
 	}
 	return total
+}
+
+// metricValue is the sum of a counter's series on the manager's endpoint.
+func metricValue(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	total := 0.0
+	for _, m := range scrape(t, addr)[name].GetMetric() {
+		total += m.GetCounter().GetValue()
+	}
+	return total
+}
+
+// scrape reads the manager's metrics.
+func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	must(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	must(t, err)
+	return families
 }

@@ -94,8 +94,10 @@ func (r *modelRun) quietWindow() {
 		return c.Endpoint == blandsim.EndpointAttach && c.Status >= 400 && len(c.Numbers) > 0 && !slices.ContainsFunc(c.Numbers, func(n string) bool { return !foreign(n) })
 	}
 	mark, since := len(sim.Calls(ours)), time.Now()
+	passes0, reads0 := r.reps.counters()
 	time.Sleep(quietWindow)
 	extra := sim.Calls(ours)[mark:]
+	passes1, reads1 := r.reps.counters()
 	retries := map[string]int{}
 	last := map[string][]string{} // the numbers of the persona's last refused retry
 	writes := false
@@ -134,6 +136,18 @@ func (r *modelRun) quietWindow() {
 	if len(names) > 0 {
 		r.t.Errorf("%d binding writes in the %s after the bindings settled: %s", len(names), quietWindow, strings.Join(names, ", "))
 	}
+	// Passes and Secret reads count too: a loop that calls nothing and
+	// writes nothing still holds a worker and reads Secrets. A settled
+	// persona is looked at once per resync (30 s, longer than the window),
+	// plus once for each write a refused number's retry made.
+	bindingWrites := len(r.truth.eventsSince(since))
+	if passes := passes1 - passes0; passes > float64(len(r.personas)+bindingWrites) {
+		r.t.Errorf("%.0f passes in the %s after the bindings settled, want at most %d (one per persona, and one per binding write)", passes, quietWindow, len(r.personas)+bindingWrites)
+	}
+	if reads := reads1 - reads0; reads > passes1-passes0 {
+		r.t.Errorf("%.0f Secret reads in the %s after the bindings settled, more than one per pass", reads, quietWindow)
+	}
+	r.note("quiet window: %.0f passes, %.0f Secret reads, %d Bland calls", passes1-passes0, reads1-reads0, len(extra))
 }
 
 func describeCalls(calls []blandsim.Call) string {

@@ -240,7 +240,9 @@ func newModelRun(t *testing.T, seed uint64, longForm bool) *modelRun {
 // managerArgs: leader election on short timings, and a token bucket that does
 // not space calls out, so calls of concurrent reconciles meet at the simulator.
 func (r *modelRun) managerArgs() []string {
-	return append(leaderElection(r.ns), "--api-qps", "100", "--api-burst", "100")
+	// The run's managers watch its namespace only, so their metrics count
+	// this run's passes and nothing of earlier runs' bindings.
+	return append(leaderElection(r.ns), "--api-qps", "100", "--api-burst", "100", "--watch-namespaces", r.ns)
 }
 
 func (r *modelRun) stop() {

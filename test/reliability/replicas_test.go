@@ -28,8 +28,9 @@ var identityFlagOnce = sync.OnceValue(func() bool {
 
 // replica is one process of a replicaSet.
 type replica struct {
-	m  *manager
-	id string // holderIdentity, once known
+	m       *manager
+	id      string // holderIdentity, once known
+	metrics string // its metrics address (plain HTTP)
 }
 
 // replicaSet runs managers with leader election as a Deployment would: a
@@ -76,11 +77,11 @@ func (rs *replicaSet) spawn() {
 		return
 	}
 	rs.started++
-	args := rs.args
-	r := &replica{}
+	r := &replica{metrics: freeAddr(rs.t)}
+	args := append(slices.Clone(rs.args), "--metrics-bind-address", r.metrics, "--metrics-secure=false")
 	if identityFlagOnce() {
 		r.id = fmt.Sprintf("%s-m%d", rs.ns, rs.started)
-		args = append(append([]string{}, args...), "--leader-election-identity", r.id)
+		args = append(args, "--leader-election-identity", r.id)
 	}
 	r.m = startManager(rs.t, args...)
 	rs.reps = append(rs.reps, r)
@@ -236,4 +237,17 @@ func (rs *replicaSet) history() (deaths []time.Time, terms [][2]time.Time) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	return append([]time.Time{}, rs.deaths...), append([][2]time.Time{}, rs.terms...)
+}
+
+// counters sums, over the live processes, the persona controller's passes
+// and the Secrets read for keys.
+func (rs *replicaSet) counters() (passes, secretReads float64) {
+	rs.mu.Lock()
+	reps := slices.Clone(rs.reps)
+	rs.mu.Unlock()
+	for _, r := range reps {
+		passes += reconcileCount(rs.t, r.metrics)
+		secretReads += metricValue(rs.t, r.metrics, "bland_operator_secret_reads_total")
+	}
+	return passes, secretReads
 }
