@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/metrics"
@@ -32,8 +33,11 @@ func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, e
 		record := persona.RecordAfter(b, p.plan, p.obs)
 		live := b.Object.DeletionTimestamp.IsZero()
 		if !live && len(record) == 0 {
-			r.released(b)
-			return r.removeFinalizer(ctx, p, b)
+			if err := r.removeFinalizer(ctx, p, b); err != nil {
+				return err
+			}
+			r.released(ctx, p, b)
+			return nil
 		}
 		if err := r.ensureFinalizer(ctx, p, b, record); err != nil {
 			return err
@@ -42,7 +46,6 @@ func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, e
 		if err := r.settle(ctx, p, b, &st); err != nil {
 			return err
 		}
-		keepTransitionTimes(&st, p.latest(b).Status)
 		before := persona.ReadyReason(b.Object)
 		if err := r.patchStatus(ctx, p, b, st); err != nil {
 			return err
@@ -74,11 +77,19 @@ func (p *pass) eachBinding(write func(b *persona.Binding) error) error {
 	return errors.Join(errs...)
 }
 
-// released says why a deleted binding lets go of numbers it did not detach.
-func (r *PersonaReconciler) released(b *persona.Binding) {
+// released says, once the finalizer is gone, why a deleted binding let go
+// of numbers it did not detach: an event, and for a binding let go without
+// a usable key, a Warning, a log line and the left-attached metric (counted
+// here, so a retried pass never counts twice).
+func (r *PersonaReconciler) released(ctx context.Context, p *pass, b *persona.Binding) {
 	left := persona.Held(b.Object)
 	switch {
-	case len(left) == 0 || b.LetGo:
+	case len(left) == 0:
+	case b.LetGo:
+		why := p.letGo[b.Key()]
+		log.FromContext(ctx).Info("Deleted binding let go without detaching", "binding", b.Key(), "persona", p.id, "numbers", left, "why", why)
+		metrics.NumbersLeftAttached.Add(float64(len(left)))
+		r.event(b.Object, corev1.EventTypeWarning, "NumbersLeftAttached", "Delete", "Left %s attached to persona %s: %s", persona.List(left), p.id, why)
 	case b.Object.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan:
 		r.event(b.Object, corev1.EventTypeNormal, "Orphaned", "Delete", "Left %s attached to persona %s (deletionPolicy Orphan)", persona.List(left), b.Object.Spec.PersonaID)
 	case b.Object.Spec.Suspend:
@@ -238,15 +249,4 @@ func (p *pass) latestObjects() []persona.PB {
 		out = append(out, p.latest(&p.bindings[i]))
 	}
 	return out
-}
-
-// keepTransitionTimes keeps a condition's lastTransitionTime from what the
-// server holds when its status did not change.
-func keepTransitionTimes(st *v1alpha1.PersonaBindingStatus, server v1alpha1.PersonaBindingStatus) {
-	for i := range st.Conditions {
-		c := &st.Conditions[i]
-		if prev := meta.FindStatusCondition(server.Conditions, c.Type); prev != nil && prev.Status == c.Status {
-			c.LastTransitionTime = prev.LastTransitionTime
-		}
-	}
 }

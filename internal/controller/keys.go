@@ -6,12 +6,10 @@ import (
 	"hash/fnv"
 	"strconv"
 
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
-	"github.com/bland-operator/bland-operator/internal/metrics"
 	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
@@ -20,32 +18,58 @@ import (
 // says Stalled: by then the queue's backoff has reached its cap.
 const unreadableStallAfter = 7
 
-// readKeys reads every binding's API key, uncached: keys are observations,
-// read afresh by every pass that may call Bland or decide a deletion, and
-// never taken from an earlier pass. A binding whose key is missing, not
-// admitted by its account, or unreadable for now is blocked and makes no
-// call. Bindings of one persona normally share a key; when they do not,
-// each number's calls use the key of the binding they are made for.
-func (r *PersonaReconciler) readKeys(ctx context.Context, p *pass) {
-	type read struct {
-		key string
-		err error
+// keyRead is what reading one binding's credentials found: its key, or
+// the failure that stands in for it. The key is never logged.
+type keyRead struct {
+	key     string
+	failure *persona.Failure
+	// unreadable is the API server's error when it could not say (5xx,
+	// 429, a timeout, a name it refuses), as opposed to a missing key.
+	unreadable error
+}
+
+// readKeys reads every binding's API key, uncached, and returns what it
+// found by binding: keys are observations, read afresh by every pass that
+// may call Bland or decide a deletion, and never taken from an earlier
+// pass. Bindings of one persona usually share a Secret or an account: each
+// source is read once.
+func (r *PersonaReconciler) readKeys(ctx context.Context, bindings []persona.Binding) map[string]keyRead {
+	bySource := map[string]keyRead{}
+	out := map[string]keyRead{}
+	for i := range bindings {
+		pb := bindings[i].Object
+		source := keySource(pb)
+		got, done := bySource[source]
+		if !done {
+			key, err := r.readAPIKey(ctx, pb)
+			switch {
+			case err == nil:
+				got.key = key
+			case isCredentialProblem(err):
+				got.failure = classify(err, credentialsSource(pb))
+			default:
+				got.unreadable = err
+				got.failure = &persona.Failure{State: persona.Progressing, Reason: v1alpha1.ReasonAPIError, Blocks: true,
+					Message: "cannot read the API key from " + credentialsSource(pb) + ": " + err.Error() + "; retrying with backoff"}
+				log.FromContext(ctx).Error(err, "Reading the API key failed", "binding", bindings[i].Key())
+			}
+			bySource[source] = got
+		}
+		out[bindings[i].Key()] = got
 	}
-	// Bindings of one persona usually share one Secret or account: read
-	// each once per pass.
-	done := map[string]read{}
+	return out
+}
+
+// useKeys puts what readKeys found into the pass. A binding without a key
+// is blocked and makes no call; an unreadable Secret retries the pass with
+// backoff, and says Stalled once the backoff has reached its cap.
+func (p *pass) useKeys(reads map[string]keyRead) {
 	unreadable := false
 	for i := range p.bindings {
 		b := &p.bindings[i]
-		pb := b.Object
-		source := keySource(pb)
-		got, ok := done[source]
-		if !ok {
-			got.key, got.err = r.readAPIKey(ctx, pb)
-			done[source] = got
-		}
-		if got.err == nil {
-			r.memory.rememberKey(pb.UID, got.key)
+		got := reads[b.Key()]
+		if got.failure == nil {
+			p.r.memory.rememberKey(b.Object.UID, got.key)
 			p.keys[b.Key()] = got.key
 			b.KeyGroup = keyGroup(got.key)
 			// The key is read: a stall on the key itself is over; Bland's own
@@ -55,38 +79,42 @@ func (r *PersonaReconciler) readKeys(ctx context.Context, p *pass) {
 			}
 			continue
 		}
-		b.Failure = classify(got.err, credentialsSource(pb))
-		if !isCredentialProblem(got.err) {
-			// The API server could not say (5xx, 429, timeout, a name it
-			// refuses): no call for this binding, a retry with backoff, and
-			// Stalled once the backoff has reached its cap.
+		f := *got.failure
+		b.Failure = &f
+		if got.unreadable != nil {
 			unreadable = true
-			b.Failure = &persona.Failure{State: persona.Progressing, Reason: v1alpha1.ReasonAPIError, Blocks: true,
-				Message: "cannot read the API key from " + credentialsSource(pb) + ": " + got.err.Error() + "; retrying with backoff"}
-			if !ok {
-				log.FromContext(ctx).Error(got.err, "Reading the API key failed", "binding", b.Key())
-			}
-			p.failed(b.Failure, got.err)
+			p.failed(b.Failure, got.unreadable)
 		}
 	}
-	if n := r.memory.keysUnreadable(p.id, unreadable); n >= unreadableStallAfter {
+	if n := p.r.memory.keysUnreadable(p.id, unreadable); n >= unreadableStallAfter {
 		for i := range p.bindings {
 			if f := p.bindings[i].Failure; f != nil && f.Reason == v1alpha1.ReasonAPIError && f.Blocks {
 				f.State = persona.Stalled
 			}
 		}
 	}
+}
+
+// teardowns decides, for every deleted binding of the pass, whether its
+// detach can be made (teardown), and puts the verdicts into the pass.
+func (r *PersonaReconciler) teardowns(ctx context.Context, p *pass) {
 	for i := range p.bindings {
-		r.teardown(ctx, p, &p.bindings[i])
+		b := &p.bindings[i]
+		if v := r.teardown(ctx, p.id, b, p.keys[b.Key()]); v != (verdict{}) {
+			p.useVerdict(b, v)
+		}
 	}
 }
 
-// isCredentialProblem says the key is missing or not admitted: something a
-// person fixes, unlike an API server that could not answer.
-func isCredentialProblem(err error) bool {
-	var cred *errCredentials
-	var denied *errNotPermitted
-	return errors.As(err, &cred) || errors.As(err, &denied)
+// verdict is what teardown decided for one deleted binding: detach with a
+// key that works now (and the read that showed it), let go without the
+// detach, or look again later. The zero verdict decides nothing.
+type verdict struct {
+	key     string
+	read    *bland.Persona
+	letGo   string // why it lets go, when it does
+	failure *persona.Failure
+	err     error
 }
 
 // teardown decides, for a deleted Detach binding that still holds numbers,
@@ -96,60 +124,58 @@ func isCredentialProblem(err error) bool {
 // its account no longer admits the namespace (the tenant was offboarded),
 // the binding must not hold the namespace for ever: it detaches with a key
 // that works when tried now (the one just read, else the one this process
-// last read), or lets go in this pass and says what it left attached.
-func (r *PersonaReconciler) teardown(ctx context.Context, p *pass, b *persona.Binding) {
+// last read), or lets go in this pass.
+func (r *PersonaReconciler) teardown(ctx context.Context, id string, b *persona.Binding, key string) verdict {
 	pb := b.Object
-	if pb.DeletionTimestamp.IsZero() || pb.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan || pb.Spec.Suspend || len(persona.Held(pb)) == 0 {
-		return
+	switch {
+	case pb.DeletionTimestamp.IsZero() || pb.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan || pb.Spec.Suspend || len(persona.Held(pb)) == 0:
+		return verdict{}
+	case b.Failure != nil && b.Failure.Reason == v1alpha1.ReasonAPIError:
+		return verdict{} // the Secret could not be read for now: decide nothing
+	case b.Failure != nil && b.Failure.Reason == v1alpha1.ReasonAccountNotPermitted:
+		// The account's key is not the offboarded tenant's to use.
+		return verdict{letGo: "its account no longer admits its namespace"}
 	}
-	offboarded := b.Failure != nil && b.Failure.Reason == v1alpha1.ReasonAccountNotPermitted
-	if b.Failure != nil && b.Failure.Reason == v1alpha1.ReasonAPIError {
-		return // the Secret could not be read for now: look again, decide nothing
+	deleting, err := r.namespaceDeleting(ctx, pb)
+	if err != nil {
+		return verdict{failure: persona.Fail(v1alpha1.ReasonAPIError, "cannot tell whether the namespace is being deleted; retrying with backoff"), err: err}
 	}
-	if !offboarded {
-		deleting, err := r.namespaceDeleting(ctx, pb)
-		if err != nil {
-			p.failed(&persona.Failure{State: persona.Progressing, Reason: v1alpha1.ReasonAPIError}, err)
-			return
+	if !deleting {
+		return verdict{}
+	}
+	candidates := []string{key}
+	if k, ok := r.memory.keyOf(pb.UID); ok && k != key {
+		candidates = append(candidates, k)
+	}
+	for _, k := range candidates {
+		if k == "" {
+			continue
 		}
-		if !deleting {
-			return
+		got, err := r.Bland.GetPersona(ctx, k, id)
+		if err == nil {
+			return verdict{key: k, read: got}
 		}
-		// A key an account no longer admits is never tried: that is the
-		// tenant being offboarded, and the account's key is not theirs.
-		var candidates []string
-		if k := p.keys[b.Key()]; k != "" {
-			candidates = append(candidates, k)
-		}
-		if k, ok := r.memory.keyOf(pb.UID); ok && k != p.keys[b.Key()] {
-			candidates = append(candidates, k)
-		}
-		for _, k := range candidates {
-			got, err := r.Bland.GetPersona(ctx, k, p.id)
-			if err == nil {
-				p.keys[b.Key()], b.KeyGroup, b.Failure = k, keyGroup(k), nil
-				r.memory.looked(p.id, p.interval(), p.now)
-				p.observed(got)
-				return
-			}
-			if k := bland.KindOf(err); k != bland.KindUnauthorized && k != bland.KindNotFound {
-				f := classify(err, credentialsSource(pb))
-				b.Failure = f
-				p.failed(f, err) // Bland could not say: try again
-				return
-			}
+		if kind := bland.KindOf(err); kind != bland.KindUnauthorized && kind != bland.KindNotFound {
+			return verdict{failure: classify(err, credentialsSource(pb)), err: err} // Bland could not say
 		}
 	}
-	b.LetGo = true
-	left := persona.Held(pb)
-	why := "its namespace is being deleted and no key that works was found"
-	if offboarded {
-		why = "its account no longer admits its namespace"
+	return verdict{letGo: "its namespace is being deleted and no key that works was found"}
+}
+
+// useVerdict puts a teardown verdict into the pass; a binding let go is
+// reported once its finalizer is removed (finish's released).
+func (p *pass) useVerdict(b *persona.Binding, v verdict) {
+	switch {
+	case v.read != nil:
+		p.keys[b.Key()], b.KeyGroup, b.Failure = v.key, keyGroup(v.key), nil
+		p.r.memory.looked(p.id, p.interval(), p.now)
+		p.observed(v.read)
+	case v.failure != nil:
+		b.Failure = v.failure
+		p.failed(v.failure, v.err)
+	case v.letGo != "":
+		b.LetGo, p.letGo[b.Key()] = true, v.letGo
 	}
-	log.FromContext(ctx).Info("Deleted binding lets go without detaching", "binding", b.Key(), "persona", p.id, "numbers", left, "why", why)
-	metrics.NumbersLeftAttached.Add(float64(len(left)))
-	r.event(pb, corev1.EventTypeWarning, "NumbersLeftAttached", "Delete",
-		"Left %s attached to persona %s: %s", persona.List(left), p.id, why)
 }
 
 // keyGroup tells keys apart without keeping or showing them.
@@ -169,4 +195,12 @@ func keySource(pb *v1alpha1.PersonaBinding) string {
 		return "secret " + pb.Namespace + " " + pb.Spec.CredentialsRef.Name + " " + pb.Spec.CredentialsRef.Key
 	}
 	return "none " + pb.Namespace + " " + pb.Name
+}
+
+// isCredentialProblem says the key is missing or not admitted: something a
+// person fixes, unlike an API server that could not answer.
+func isCredentialProblem(err error) bool {
+	var cred *errCredentials
+	var denied *errNotPermitted
+	return errors.As(err, &cred) || errors.As(err, &denied)
 }

@@ -90,7 +90,8 @@ func (r *PersonaReconciler) Reconcile(ctx context.Context, req Request) (ctrl.Re
 	if p.quiet() {
 		return p.next()
 	}
-	r.readKeys(ctx, p)
+	p.useKeys(r.readKeys(ctx, p.bindings))
+	r.teardowns(ctx, p)
 	p.decide()
 	if p.mustRead() || p.plan.NeedsRead {
 		if closed(stopping) {

@@ -40,6 +40,9 @@ type pass struct {
 	// lost holds, by binding, the numbers of attaches and detaches whose
 	// answer never came.
 	lost map[string][]string
+	// letGo says, by binding, why a deleted binding lets go without its
+	// detach (a namespace teardown with no working key, or offboarding).
+	letGo map[string]string
 
 	resyncDue, requested, keysChanged bool
 	// retry is the first transient failure (the queue backs off), and
@@ -57,7 +60,7 @@ func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, err
 	if err := r.List(ctx, &list, client.MatchingFields{indexPersona: id}); err != nil {
 		return nil, fmt.Errorf("listing the bindings of persona %s: %w", id, err)
 	}
-	p := &pass{r: r, id: id, now: r.now(), keys: map[string]string{}, written: map[string]*v1alpha1.PersonaBinding{}, wroteIntent: map[string]bool{}, lost: map[string][]string{}, converged: true}
+	p := &pass{r: r, id: id, now: r.now(), keys: map[string]string{}, written: map[string]*v1alpha1.PersonaBinding{}, wroteIntent: map[string]bool{}, lost: map[string][]string{}, letGo: map[string]string{}, converged: true}
 	for i := range list.Items {
 		pb := &list.Items[i]
 		if r.memory.stale(pb) {
