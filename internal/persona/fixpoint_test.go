@@ -438,7 +438,9 @@ func TestEveryShortHistoryReachesAFixpoint(t *testing.T) {
 	var walk func(w *world, history []string)
 	walk = func(w *world, history []string) {
 		histories++
+		// Frozen: no more faults either; calls in flight land.
 		frozen := w.clone()
+		frozen.unanswered = false
 		frozen.land(true)
 		frozen.now = frozen.now.Add(time.Minute) // every deadline passes
 		settled := false
