@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
@@ -57,16 +56,6 @@ func (r *PersonaReconciler) writeIntent(ctx context.Context, p *pass, b *persona
 		return fmt.Errorf("recording the calls about to be made for %s: %w", b.Key(), err)
 	}
 	p.wroteIntent[b.Key()] = true
-	return nil
-}
-
-// patchObject writes next's metadata over the latest copy of the binding,
-// with the resourceVersion, so it cannot undo a concurrent change.
-func (r *PersonaReconciler) patchObject(ctx context.Context, p *pass, b *persona.Binding, next *v1alpha1.PersonaBinding) error {
-	if err := r.Patch(ctx, next, client.MergeFromWithOptions(p.latest(b), client.MergeFromWithOptimisticLock{})); err != nil {
-		return err
-	}
-	p.accept(b, next)
 	return nil
 }
 

@@ -30,29 +30,23 @@ var errNotConverged = errors.New("the persona does not match the spec yet")
 // A deleted binding that owns nothing any more is released.
 func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, error) {
 	err := p.eachBinding(func(b *persona.Binding) error {
-		record := persona.RecordAfter(b, p.plan, p.obs)
-		live := b.Object.DeletionTimestamp.IsZero()
-		if !live && len(record) == 0 {
+		o := persona.Finish(b, p.latest(b), p.owners, p.plan, p.obs, p.answers(b))
+		if o.Release {
 			if err := r.removeFinalizer(ctx, p, b); err != nil {
 				return err
 			}
 			r.released(ctx, p, b)
 			return nil
 		}
-		if err := r.ensureFinalizer(ctx, p, b, record); err != nil {
-			return err
-		}
-		st := persona.Status(b, p.owners, p.plan, p.obs, record)
-		if err := r.settle(ctx, p, b, &st); err != nil {
+		if err := r.patchMetadata(ctx, p, b, o); err != nil {
 			return err
 		}
 		before := persona.ReadyReason(b.Object)
-		if err := r.patchStatus(ctx, p, b, st); err != nil {
+		if err := r.patchStatus(ctx, p, b, o.Status); err != nil {
 			return err
 		}
 		r.warnOnNewFailure(p.latest(b), before)
-		reason := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady).Reason
-		if live && reason == v1alpha1.ReasonProgressing && !p.waitsOnlyForOthers(b) {
+		if o.Waiting {
 			p.converged = false
 		}
 		return nil
@@ -61,6 +55,11 @@ func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, e
 		return ctrl.Result{}, err
 	}
 	return p.next()
+}
+
+// answers is what this pass's calls told it about the binding.
+func (p *pass) answers(b *persona.Binding) persona.Answers {
+	return persona.Answers{Wrote: p.wroteIntent[b.Key()], Lost: p.lost[b.Key()], LandBy: p.gaveUp.Add(p.r.grace())}
 }
 
 // eachBinding runs write for every binding of the pass, one after the
@@ -148,19 +147,35 @@ func (p *pass) accept(b *persona.Binding, next *v1alpha1.PersonaBinding) {
 	p.r.memory.wrote(next)
 }
 
-// ensureFinalizer adds the finalizer when a live Detach binding owns a
-// number. The patch carries the resourceVersion, so it cannot undo a
-// concurrent change to the finalizer list; a conflict retries the pass.
-func (r *PersonaReconciler) ensureFinalizer(ctx context.Context, p *pass, b *persona.Binding, record []string) error {
+// patchMetadata writes, in one patch carrying the resourceVersion (so it
+// cannot undo a concurrent change; a conflict retries the pass), the
+// finalizer a live Detach binding needs once it holds a number, and the
+// intent the outcome asks for.
+func (r *PersonaReconciler) patchMetadata(ctx context.Context, p *pass, b *persona.Binding, o persona.Outcome) error {
 	cur := p.latest(b)
-	if !cur.DeletionTimestamp.IsZero() || cur.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan || len(record) == 0 || controllerutil.ContainsFinalizer(cur, v1alpha1.Finalizer) {
+	next := cur.DeepCopy()
+	if cur.DeletionTimestamp.IsZero() && cur.Spec.DeletionPolicy != v1alpha1.DeletionPolicyOrphan && len(o.Record) > 0 {
+		controllerutil.AddFinalizer(next, v1alpha1.Finalizer)
+	}
+	if o.Intent != nil {
+		metav1.SetMetaDataAnnotation(&next.ObjectMeta, v1alpha1.IntentAnnotation, o.Intent.String())
+	}
+	if equality.Semantic.DeepEqual(cur.ObjectMeta, next.ObjectMeta) {
 		return nil
 	}
-	next := cur.DeepCopy()
-	controllerutil.AddFinalizer(next, v1alpha1.Finalizer)
 	if err := r.patchObject(ctx, p, b, next); err != nil {
-		return fmt.Errorf("adding the finalizer to %s: %w", b.Key(), err)
+		return fmt.Errorf("writing the finalizer and intent of %s: %w", b.Key(), err)
 	}
+	return nil
+}
+
+// patchObject writes next's metadata over the latest copy of the binding,
+// with the resourceVersion, so it cannot undo a concurrent change.
+func (r *PersonaReconciler) patchObject(ctx context.Context, p *pass, b *persona.Binding, next *v1alpha1.PersonaBinding) error {
+	if err := r.Patch(ctx, next, client.MergeFromWithOptions(p.latest(b), client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	p.accept(b, next)
 	return nil
 }
 
@@ -210,36 +225,6 @@ func (p *pass) recordMetrics() {
 		}
 		metrics.Bindings.Set(client.ObjectKeyFromObject(pb), ready, reason, len(pb.Status.BoundNumbers), deleting)
 	}
-}
-
-// settle makes the status account for the binding's pending intent when
-// this pass settled it (persona.Settles). Then, when a call of this pass got
-// no answer, an intent must name its numbers with a deadline past when it
-// may still land: the one written before the call usually does; otherwise
-// (a drift repair, a detach, a deadline too near) one is written now, so
-// what is in doubt stays on the object.
-func (r *PersonaReconciler) settle(ctx context.Context, p *pass, b *persona.Binding, st *v1alpha1.PersonaBindingStatus) error {
-	cur := p.latest(b)
-	if in, pending := persona.PendingIntent(cur); pending && persona.Settles(cur, p.obs.Unsettled, p.obs.Fresh, p.wroteIntent[b.Key()]) {
-		st.ObservedIntent = in.Seq
-	}
-	lost := p.lost[b.Key()]
-	if len(lost) == 0 {
-		return nil
-	}
-	view := cur.DeepCopy()
-	view.Status.ObservedIntent = st.ObservedIntent
-	need := p.gaveUp.Add(r.grace())
-	in, write := persona.NextIntent(view, lost, p.obs.Unsettled, need, need)
-	if !write {
-		return nil
-	}
-	next := cur.DeepCopy()
-	metav1.SetMetaDataAnnotation(&next.ObjectMeta, v1alpha1.IntentAnnotation, in.String())
-	if err := r.patchObject(ctx, p, b, next); err != nil {
-		return fmt.Errorf("recording the calls Bland never answered for %s: %w", b.Key(), err)
-	}
-	return nil
 }
 
 // latestObjects are the server's latest copies of the pass's bindings.

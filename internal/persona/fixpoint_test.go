@@ -30,8 +30,11 @@ type world struct {
 	bindings []*worldBinding
 	bland    map[string]string // number -> persona it is attached to
 	refused  map[string]bool   // numbers Bland will not attach
-	// unanswered: the next pass's first call gets no answer; it lands after
-	// the next round has read the persona (inflight, with its round).
+	// unanswered: the next pass's first call gets no answer; it lands two
+	// rounds later (inflight, with its round), after two reads of the
+	// persona and before its deadline: a pass is 1 s, so a round is 2 s,
+	// and a call lands within 6 s (the grace), its intent's deadline 12 s
+	// after it was written.
 	unanswered bool
 	inflight   []landing
 	rounds     int
@@ -51,7 +54,7 @@ func (w *world) land(all bool) {
 	keep := w.inflight[:0]
 	for _, l := range w.inflight {
 		switch {
-		case !all && l.round >= w.rounds:
+		case !all && l.round >= w.rounds-1:
 			keep = append(keep, l)
 		case l.attach:
 			w.bland[l.number] = l.persona
@@ -79,7 +82,7 @@ func newWorld() *world {
 	}
 	add("a", p1, 0, n1, n2)
 	add("b", p1, 1, n2, n3)
-	add("c", p2, 2, n3, n4)
+	add("c", p2, 2, n3) // n4 starts unlisted, so an add then a drop leaves it to nobody
 	return w
 }
 
@@ -258,7 +261,7 @@ func (w *world) pass(t *testing.T, id string, history []string) passResult {
 		if len(gains) == 0 || b.KeyGroup == "" {
 			continue
 		}
-		in, write := NextIntent(b.Object, gains, doubt, w.now.Add(2*time.Second), w.now.Add(3*time.Second))
+		in, write := NextIntent(b.Object, gains, doubt, w.now.Add(8*time.Second), w.now.Add(12*time.Second))
 		if write {
 			next := b.Object.DeepCopy()
 			if next.Annotations == nil {
@@ -321,34 +324,16 @@ func (w *world) pass(t *testing.T, id string, history []string) passResult {
 	res := passResult{calls: calls}
 	for i := range bs {
 		b := &bs[i]
-		record := RecordAfter(b, plan, after)
-		st := Status(b, owners, plan, after, record)
 		cur := latest[b.Key()]
-		if in, pending := PendingIntent(cur); pending && Settles(cur, after.Unsettled, after.Fresh, wrote[b.Key()]) {
-			st.ObservedIntent = in.Seq
-		}
-		// A call of this binding's that got no answer must be named by an
-		// intent with a deadline past when it may land (as the shell's
-		// finish makes sure).
 		var mine []string
 		for _, m := range slices.Concat(plan.Detach, plan.Attach) {
 			if m.Binding == b.Key() && lost[m.Number] {
 				mine = append(mine, m.Number)
 			}
 		}
-		if len(mine) > 0 {
-			view := cur.DeepCopy()
-			view.Status.ObservedIntent = st.ObservedIntent
-			if in, write := NextIntent(view, mine, after.Unsettled, w.now.Add(2*time.Second), w.now.Add(2*time.Second)); write {
-				cur = cur.DeepCopy()
-				if cur.Annotations == nil {
-					cur.Annotations = map[string]string{}
-				}
-				cur.Annotations[v1alpha1.IntentAnnotation] = in.String()
-			}
-		}
+		o := Finish(b, cur, owners, plan, after, Answers{Wrote: wrote[b.Key()], Lost: mine, LandBy: w.now.Add(6 * time.Second)})
 		wb := live[slices.IndexFunc(live, func(x *worldBinding) bool { return x.obj == b.Object })]
-		if !b.live() && len(record) == 0 {
+		if o.Release {
 			if b.suspended() {
 				for _, n := range Held(cur) {
 					w.leftAttached[n] = true
@@ -357,6 +342,14 @@ func (w *world) pass(t *testing.T, id string, history []string) passResult {
 			wb.gone, res.changed = true, true
 			continue
 		}
+		if o.Intent != nil {
+			cur = cur.DeepCopy()
+			if cur.Annotations == nil {
+				cur.Annotations = map[string]string{}
+			}
+			cur.Annotations[v1alpha1.IntentAnnotation] = o.Intent.String()
+		}
+		record, st := o.Record, o.Status
 		if !equality.Semantic.DeepEqual(cur.Status, st) || cur != b.Object {
 			res.changed = true
 		}
