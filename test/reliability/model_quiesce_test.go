@@ -149,7 +149,7 @@ func (r *modelRun) quietWindow() {
 	if reads := reads1 - reads0; reads > passes1-passes0 {
 		r.t.Errorf("%.0f Secret reads in the %s after the bindings settled, more than one per pass", reads, quietWindow)
 	}
-	r.note("quiet window: %.0f passes, %.0f Secret reads, %d Bland calls", passes1-passes0, reads1-reads0, len(extra))
+	report(r.t, "quiet window of %s: %.0f passes, %.0f Secret reads, %d Bland calls for %d personas", quietWindow, passes1-passes0, reads1-reads0, len(extra), len(r.personas))
 }
 
 func describeCalls(calls []blandsim.Call) string {
