@@ -333,6 +333,13 @@ func (w *world) pass(t *testing.T, id string, history []string) passResult {
 		}
 		o := Finish(b, cur, owners, plan, after, Answers{Wrote: wrote[b.Key()], Lost: mine, LandBy: w.now.Add(6 * time.Second)})
 		wb := live[slices.IndexFunc(live, func(x *worldBinding) bool { return x.obj == b.Object })]
+		if !b.live() && b.suspended() {
+			// A suspended binding deleted lets its numbers go without a
+			// call, on purpose, in whichever pass it releases them.
+			for _, n := range plan.Releases[b.Key()] {
+				w.leftAttached[n] = true
+			}
+		}
 		if o.Release {
 			if b.suspended() {
 				for _, n := range Held(cur) {
