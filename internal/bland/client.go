@@ -393,16 +393,6 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // the caller retries after it.
 const maxWaitInCall = 2 * time.Second
 
-type noWaitKey struct{}
-
-// WithoutWaiting marks calls that must not wait out a Retry-After: they
-// fail at once (RateLimited, not sent) instead. A write planned from a
-// snapshot uses it, so that it is never sent later than planned, when the
-// snapshot may no longer hold; the caller plans again after the wait.
-func WithoutWaiting(ctx context.Context) context.Context {
-	return context.WithValue(ctx, noWaitKey{}, true)
-}
-
 // waitOutBlock waits while the key is blocked by a 429, when the wait is
 // short: calls of one pass (a read, then an attach) go one after the other
 // instead of failing in turn.
@@ -411,7 +401,7 @@ func (c *Client) waitOutBlock(ctx context.Context, op string, key [sha256.Size]b
 	if wait <= 0 {
 		return nil
 	}
-	if wait <= maxWaitInCall && ctx.Value(noWaitKey{}) == nil {
+	if wait <= maxWaitInCall {
 		timer := time.NewTimer(wait)
 		defer timer.Stop()
 		select {

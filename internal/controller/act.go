@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
-	"github.com/bland-operator/bland-operator/internal/bland"
 	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
@@ -86,10 +85,6 @@ func (r *PersonaReconciler) adoptLegacyIntents(ctx context.Context, p *pass) err
 // new observation. Once the manager is stopping, no new call starts.
 func (r *PersonaReconciler) act(ctx context.Context, stopping <-chan struct{}, p *pass) {
 	halted := func() bool { return closed(stopping) || p.halted() }
-	// A write is sent now or not at all: one that waited out a Retry-After
-	// would act on a snapshot that may no longer hold (a binding that took
-	// the number meanwhile); the pass is retried after the wait instead.
-	ctx = bland.WithoutWaiting(ctx)
 	var movedTo map[string]string
 	if !halted() {
 		movedTo = r.whereDrifted(ctx, p)
