@@ -10,7 +10,6 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,21 +23,6 @@ import (
 // The tests in this file each reproduce one way the shell around the pure
 // core used to forget or loop; each failed before the intent carried its
 // own deadline and keys became observations.
-
-// eventNotes returns the notes of the events with reason in the fixture's
-// namespace.
-func (f *fixture) eventNotes(reason string) []string {
-	f.t.Helper()
-	var evs eventsv1.EventList
-	f.g.Expect(k8s.List(context.Background(), &evs, client.InNamespace(f.ns))).To(Succeed())
-	var out []string
-	for _, e := range evs.Items {
-		if e.Reason == reason {
-			out = append(out, e.Note)
-		}
-	}
-	return out
-}
 
 // restartManager stops the manager and starts a new one, as a rolling
 // update does.
@@ -84,19 +68,6 @@ func TestARefusedPersonaWithACallInDoubtBacksOffAndRecovers(t *testing.T) {
 	t.Logf("Ready %v after the key was restored", time.Since(restored).Round(time.Second))
 	f.g.Expect(got.Status.BoundNumbers).To(Equal([]string{n}))
 	f.g.Expect(sim.Attached(f.personaID)).To(Equal([]string{n}))
-}
-
-// waitForWithin is waitFor with its own timeout.
-func (f *fixture) waitForWithin(pb *v1alpha1.PersonaBinding, reason string, d time.Duration) *v1alpha1.PersonaBinding {
-	f.t.Helper()
-	var cur *v1alpha1.PersonaBinding
-	f.g.Eventually(func(g Gomega) {
-		cur = &v1alpha1.PersonaBinding{}
-		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(pb), cur)).To(Succeed())
-		g.Expect(cur.Status.ObservedGeneration).To(Equal(cur.Generation))
-		g.Expect(readyReasonOf(cur)).To(Equal(reason), readyMessage(cur))
-	}).WithTimeout(d).Should(Succeed())
-	return cur
 }
 
 // E3: a tenant offboarded by revoking its key in Bland, then its namespace
@@ -159,7 +130,7 @@ func TestAnOffboardedTenantsBindingLetsGoWhenDeleted(t *testing.T) {
 	f.g.Expect(sim.Attached(f.personaID)).To(Equal(f.numbers))
 	f.g.Expect(f.calls(mark)).To(BeEmpty(), "the account's key was used for a namespace it no longer admits")
 	f.g.Expect(testutil.ToFloat64(metrics.NumbersLeftAttached) - left).To(Equal(1.0))
-	f.g.Eventually(func() string { return strings.Join(f.eventNotes("NumbersLeftAttached"), "\n") }).
+	f.g.Eventually(func() string { return strings.Join(f.warnings("NumbersLeftAttached"), "\n") }).
 		WithTimeout(10 * time.Second).Should(ContainSubstring(f.numbers[0]))
 }
 

@@ -288,6 +288,12 @@ func (f *fixture) update(pb *v1alpha1.PersonaBinding, change func(*v1alpha1.Pers
 // and its Ready condition has the reason, and returns it.
 func (f *fixture) waitFor(pb *v1alpha1.PersonaBinding, reason string) *v1alpha1.PersonaBinding {
 	f.t.Helper()
+	return f.waitForWithin(pb, reason, 20*time.Second)
+}
+
+// waitForWithin is waitFor with its own timeout.
+func (f *fixture) waitForWithin(pb *v1alpha1.PersonaBinding, reason string, d time.Duration) *v1alpha1.PersonaBinding {
+	f.t.Helper()
 	var cur *v1alpha1.PersonaBinding
 	f.g.Eventually(func(g Gomega) {
 		cur = &v1alpha1.PersonaBinding{}
@@ -296,7 +302,7 @@ func (f *fixture) waitFor(pb *v1alpha1.PersonaBinding, reason string) *v1alpha1.
 		ready := meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionReady)
 		g.Expect(ready).NotTo(BeNil())
 		g.Expect(ready.Reason).To(Equal(reason), ready.Message)
-	}).WithTimeout(20 * time.Second).Should(Succeed())
+	}).WithTimeout(d).Should(Succeed())
 	return cur
 }
 
