@@ -223,6 +223,9 @@ func (c *Client) do(ctx context.Context, apiKey, op, method, path string, body, 
 	if err := c.waitOutBlock(ctx, op, key); err != nil {
 		return err
 	}
+	if err := lastLook(ctx); err != nil {
+		return err
+	}
 
 	var reader io.Reader
 	if body != nil {

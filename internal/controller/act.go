@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/bland"
 	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
@@ -121,7 +123,11 @@ func (r *PersonaReconciler) act(ctx context.Context, stopping <-chan struct{}, p
 // binding being deleted it is a reason to wait, never proof of a detach.
 func (r *PersonaReconciler) detach(ctx context.Context, p *pass, batch []persona.Move) {
 	nums := numbersOf(batch)
-	got, err := r.Bland.DetachNumbers(ctx, p.keyFor(batch[0]), p.id, nums)
+	got, err := r.Bland.DetachNumbers(bland.WithLastLook(ctx, r.lastLook(ctx, p, nums)), p.keyFor(batch[0]), p.id, nums)
+	if errors.Is(err, errPlanStale) {
+		p.retry = err
+		return
+	}
 	if err != nil {
 		p.noteLost(batch, err)
 		p.callFailed(batch, err)
@@ -139,7 +145,11 @@ func (r *PersonaReconciler) detach(ctx context.Context, p *pass, batch []persona
 // number never blocks the others.
 func (r *PersonaReconciler) attach(ctx context.Context, p *pass, batch []persona.Move, halted func() bool) {
 	nums := numbersOf(batch)
-	got, err := r.Bland.AttachNumbers(ctx, p.keyFor(batch[0]), p.id, nums)
+	got, err := r.Bland.AttachNumbers(bland.WithLastLook(ctx, r.lastLook(ctx, p, nums)), p.keyFor(batch[0]), p.id, nums)
+	if errors.Is(err, errPlanStale) {
+		p.retry = err
+		return
+	}
 	if err == nil {
 		p.observed(got)
 		for key, ns := range byBinding(batch) {
