@@ -134,6 +134,7 @@ func (r *PersonaReconciler) detach(ctx context.Context, p *pass, batch []persona
 		return
 	}
 	p.observed(got)
+	p.keyWorks(p.binding(batch[0].Binding).KeyGroup)
 	for key, ns := range byBinding(batch) {
 		r.event(p.binding(key).Object, corev1.EventTypeNormal, "Detached", "Detach", "Detached %s from persona %s", persona.List(ns), p.id)
 	}
@@ -152,6 +153,7 @@ func (r *PersonaReconciler) attach(ctx context.Context, p *pass, batch []persona
 	}
 	if err == nil {
 		p.observed(got)
+		p.keyWorks(p.binding(batch[0].Binding).KeyGroup)
 		for key, ns := range byBinding(batch) {
 			r.event(p.binding(key).Object, corev1.EventTypeNormal, "Attached", "Attach", "Attached %s to persona %s", persona.List(ns), p.id)
 		}

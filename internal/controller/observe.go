@@ -10,9 +10,11 @@ import (
 // observe reads the persona once, with the key of the oldest binding that
 // has one; a key Bland refuses (or that may not see the persona) blocks the
 // bindings that use it, and the next key is tried. It reports whether a read
-// succeeded; a transient failure stops the pass. A read no key could make
-// keeps the resync due one backoff step away, so the keys are read again
-// then, and never sooner.
+// succeeded; a transient failure stops the pass. A read every key tried was
+// refused for keeps the resync due one backoff step away, so the keys are
+// read again then, and never sooner; a pass that tried no key (each was
+// refused at an earlier read, carried in the status) leaves the resync
+// where it was, so that passes woken by other bindings never put it off.
 func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
 	if p.obs.Fresh {
 		return true // a teardown's check of its key already read it
@@ -28,6 +30,7 @@ func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
 		if err == nil {
 			r.memory.looked(p.id, p.interval(), p.now)
 			p.observed(got)
+			p.keyWorks(b.KeyGroup)
 			return true
 		}
 		f := classify(err, credentialsSource(b.Object))
@@ -42,8 +45,28 @@ func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
 			}
 		}
 	}
-	r.memory.refused(p.id, p.interval(), p.now)
+	if len(tried) > 0 {
+		r.memory.refused(p.id, p.interval(), p.now)
+	}
 	return false
+}
+
+// keyWorks clears, on the bindings that use the key a call just succeeded
+// with, a refusal of that key carried from their status (Unauthorized, or
+// a persona it could not see): the answer, which shows the whole persona,
+// proves the key works now. The backoff of refused reads then ends, and the
+// next resync is one interval away.
+func (p *pass) keyWorks(group string) {
+	cleared := false
+	for i := range p.bindings {
+		b := &p.bindings[i]
+		if f := b.Failure; b.KeyGroup == group && f != nil && f.Blocks && persona.Reason(f.Reason).Carried {
+			b.Failure, cleared = nil, true
+		}
+	}
+	if cleared {
+		p.r.memory.looked(p.id, p.interval(), p.now)
+	}
 }
 
 // observed makes a persona returned by any call the new observation. The

@@ -281,3 +281,75 @@ func TestANumberKeptForAStalledSiblingWaitsWithoutReads(t *testing.T) {
 		f.g.Expect(c.IsWrite()).To(BeFalse(), "the handover called %s", c.Endpoint)
 	}
 }
+
+// A key refused, then put right. Passes woken by another persona's
+// binding (a rival listing the same number, edited again and again) find
+// the refusal carried in the status and read nothing; they must not put
+// off the resync that looks again, or the binding stays Unauthorized for
+// as long as its neighbours keep changing.
+func TestPassesWokenByOthersNeverPutOffTheResyncThatClearsARefusedKey(t *testing.T) {
+	f := newFixture(t, 3)
+	n1, n2, n3 := f.numbers[0], f.numbers[1], f.numbers[2]
+	every30s := &metav1.Duration{Duration: 30 * time.Second}
+	pb := f.binding("support", n1)
+	pb.Spec.ResyncInterval = every30s
+	f.create(pb)
+	f.waitFor(pb, v1alpha1.ReasonSynced)
+	paused := f.binding("paused", n2)
+	paused.Spec.ResyncInterval, paused.Spec.Suspend = every30s, true
+	f.create(paused)
+	f.waitFor(paused, v1alpha1.ReasonSuspended)
+
+	sim.RevokeKey(f.apiKey)
+	f.requestResync(pb)
+	f.waitFor(pb, v1alpha1.ReasonUnauthorized)
+	sim.RestoreKey(f.apiKey)
+
+	// The rival lists the suspended binding's number: each of its edits
+	// wakes the persona, whose suspended binding asks for a read to report
+	// what resuming would do.
+	rivalPersona := f.personaID + "-rival"
+	sim.AddPersona(f.apiKey, rivalPersona, "Rival")
+	rival := f.binding("rival", n2)
+	rival.Spec.PersonaID = rivalPersona
+	f.create(rival)
+	restored := time.Now()
+	f.g.Eventually(func() string {
+		f.update(rival, func(r *v1alpha1.PersonaBinding) {
+			if len(r.Spec.InboundNumbers) == 1 {
+				r.Spec.InboundNumbers = []string{n2, n3}
+			} else {
+				r.Spec.InboundNumbers = []string{n2}
+			}
+		})
+		return meta.FindStatusCondition(f.get(pb).Status.Conditions, v1alpha1.ConditionReady).Reason
+	}).WithTimeout(50*time.Second).WithPolling(500*time.Millisecond).Should(Equal(v1alpha1.ReasonSynced),
+		"the binding stayed Unauthorized while another persona's binding kept changing")
+	t.Logf("Synced %v after the key was restored", time.Since(restored).Round(time.Second))
+}
+
+// A key refused, then put right, and a new binding added with the same
+// Secret: the pass that reads the persona for it proves the key works, and
+// the first binding is no longer reported Unauthorized by that same pass.
+func TestAReadThatSucceedsWithAKeyClearsItsCarriedRefusal(t *testing.T) {
+	f := newFixture(t, 2)
+	pb := f.binding("support", f.numbers[0])
+	pb.Spec.ResyncInterval = &metav1.Duration{Duration: 10 * time.Minute}
+	f.create(pb)
+	f.waitFor(pb, v1alpha1.ReasonSynced)
+	sim.RevokeKey(f.apiKey)
+	f.requestResync(pb)
+	f.waitFor(pb, v1alpha1.ReasonUnauthorized)
+	sim.RestoreKey(f.apiKey)
+	// A new process: the persona's first resync is ten minutes or more
+	// away, and its refusal is known only from the status.
+	f.restartManager()
+
+	mark := f.mark()
+	added := f.create(f.binding("sales", f.numbers[1]))
+	f.waitFor(added, v1alpha1.ReasonSynced)
+	f.waitFor(pb, v1alpha1.ReasonSynced)
+	for _, c := range f.calls(mark) {
+		f.g.Expect(c.Endpoint).To(Equal(blandsim.EndpointAttach), "the persona was read: %s at %s", c.Endpoint, c.Time)
+	}
+}
