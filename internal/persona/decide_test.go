@@ -187,10 +187,15 @@ func TestDecide(t *testing.T) {
 		obs:      fresh(n1, n2, n3),
 		want:     outcome{holders: map[string]string{n1: "a"}, detach: []string{"a:" + n2}},
 	}, {
-		name:     "an exclusive sweep needs a read",
-		bindings: []spec{{name: "a", exclusive: true, numbers: []string{n1}, record: []string{n1}}},
+		name:     "an exclusive sweep needs a read at a generation its status has not reported",
+		bindings: []spec{{name: "a", exclusive: true, changed: true, numbers: []string{n1}, record: []string{n1}}},
 		obs:      Observation{Numbers: map[string]*Settings{n1: nil}},
 		want:     outcome{holders: map[string]string{n1: "a"}, needsRead: true},
+	}, {
+		name:     "an exclusive binding that swept at its generation is planned from its record until a read",
+		bindings: []spec{{name: "a", exclusive: true, numbers: []string{n1}, record: []string{n1}}},
+		obs:      Observation{Numbers: map[string]*Settings{n1: nil}},
+		want:     outcome{holders: map[string]string{n1: "a"}},
 	}, {
 		name:     "an exclusive binding younger than another on its persona is shut out and sweeps nothing",
 		bindings: []spec{{name: "a", age: 1, numbers: []string{n1}, record: []string{n1}}, {name: "b", age: 2, exclusive: true, numbers: []string{n2}}},

@@ -23,6 +23,7 @@ type spec struct {
 	age                                         int
 	numbers, record                             []string
 	exclusive, suspend, deleting, orphan, letGo bool
+	changed                                     bool // a generation its status has not reported
 	limit                                       int
 	approved                                    bool
 	blocked                                     bool
@@ -39,6 +40,9 @@ func (s spec) object() *v1alpha1.PersonaBinding {
 	}
 	if pb.Spec.PersonaID == "" {
 		pb.Spec.PersonaID = p1
+	}
+	if s.changed {
+		pb.Status.ObservedGeneration = 1
 	}
 	if s.deleting {
 		pb.DeletionTimestamp = &metav1.Time{Time: epoch.Add(time.Hour)}

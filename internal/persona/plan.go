@@ -193,13 +193,19 @@ func (p *Plan) record(b *Binding, n string, owners Owners, obs Observation, want
 }
 
 // sweep detaches, for an exclusive binding that holds its persona, every
-// attached number no live binding lists or holds. It needs a fresh read.
+// attached number no live binding lists or holds. It sweeps only what a
+// fresh read shows, and asks for one only for a generation its status has
+// not reported yet (it became exclusive, or its spec changed): once a pass
+// swept at this generation, what a read would find is drift, which resyncs
+// look for. So a rival's writes, which wake the persona, cost no read.
 func (p *Plan) sweep(e *Binding, owners Owners, obs Observation, listed sets.Set[string], recordOf map[string]string, detaches map[string][]string) {
 	if !e.live() || !e.Object.Spec.Exclusive || owners.Lost[e.Key()] || e.suspended() || e.Blocked() {
 		return
 	}
 	if !obs.Fresh {
-		p.NeedsRead = true
+		if e.Object.Status.ObservedGeneration != e.Object.Generation {
+			p.NeedsRead = true
+		}
 		return
 	}
 	for _, n := range sets.List(sets.KeySet(obs.Numbers)) {
