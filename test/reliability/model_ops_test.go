@@ -180,7 +180,7 @@ func (r *modelRun) toObject(b modelBinding) *v1alpha1.PersonaBinding {
 	if b.orphan {
 		pb.Spec.DeletionPolicy = v1alpha1.DeletionPolicyOrphan
 	}
-	pb.Spec.ResyncInterval = &metav1.Duration{Duration: 30 * time.Second}
+	pb.Spec.ResyncInterval = &metav1.Duration{Duration: modelResync}
 	for _, n := range b.numbers {
 		if s, ok := b.settings[n]; ok {
 			pb.Spec.NumberSettings = append(pb.Spec.NumberSettings, v1alpha1.NumberSettings{Number: n, PathwaySettings: s})

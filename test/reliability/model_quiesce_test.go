@@ -14,14 +14,20 @@ import (
 	"github.com/bland-operator/bland-operator/internal/blandsim"
 )
 
-// quietWindow is how long a settled system is watched for calls and status
-// writes: longer than the 4 s a backoff loop may wait between rounds.
-const quietWindow = 6 * time.Second
+// quietWindow is how long a settled system is watched for calls, status
+// writes, passes and Secret reads: ten resyncs of every persona.
+const quietWindow = 10 * modelResync
+
+// settleLimit is how soon after the last change and fault every persona
+// must match its bindings when nobody asks: two resyncs (the first after a
+// restart comes within two intervals), after the deadline of an intent
+// written for a call in doubt at the last fault (three API timeouts).
+const settleLimit = 2*modelResync + 3*apiTimeout
 
 // quiesce ends the nemesis, approves any detach waiting on a detach limit,
 // and waits until the model's expectations hold, then watches a quiet
 // window. Nobody asks for a reconcile: what the nemesis left (drift, a
-// stall carried since a revoked key) must be put right by the 30 s resyncs
+// stall carried since a revoked key) must be put right by the resyncs
 // alone, as it is in a cluster nobody watches. MODEL_REQUEST=1 asks for a
 // fresh look instead, to tell a resync problem from another.
 func (r *modelRun) quiesce() {
@@ -56,10 +62,11 @@ func (r *modelRun) quiesce() {
 	}
 	limit := 90 * time.Second
 	if byResync {
-		limit = 150 * time.Second // first resyncs after a restart spread over one to two intervals
+		limit = settleLimit
 		r.note("quiesce without a requested reconcile: drift is repaired by resyncs")
 	}
-	deadline := time.Now().Add(limit)
+	start := time.Now()
+	deadline := start.Add(limit)
 	var problems []string
 	for time.Now().Before(deadline) {
 		r.truth.checkUpTo(time.Now().Add(-500 * time.Millisecond))
@@ -68,6 +75,7 @@ func (r *modelRun) quiesce() {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	r.settledIn = time.Since(start)
 	if len(problems) > 0 {
 		// The run's last calls show whether a stuck persona was read at
 		// all after its last fault.
@@ -80,15 +88,15 @@ func (r *modelRun) quiesce() {
 	r.truth.checkUpTo(time.Now())
 }
 
-// quietWindow: a settled system writes nothing to Bland and no status; it
-// reads only for resyncs, at most one GET per binding in the window (their
-// resyncInterval is 30 s). One thing a resync may also do: try again the
-// numbers Bland refused as not the account's (one may have been bought
-// since), which costs refused attaches (one per refused number, as each
-// answer names only the first) and the binding's intent and final status,
-// once per resync (a loop would do it more often). The run's calls
-// are those naming its account or one of its personas (a 401 names no
-// account).
+// quietWindow: a settled system, watched for ten resyncs, writes nothing
+// to Bland and no status, and reads each persona once per resync. One thing
+// a resync may also do: try again the numbers Bland refused as not the
+// account's (one may have been bought since), which costs refused attaches
+// (one per refused number, as Bland's v1 answer names only the first), the
+// binding's intent and the status that settles it, once per resync. Passes and Secret reads count too:
+// a loop that calls nothing and writes nothing still holds a worker and
+// reads Secrets. The run's calls are those naming its account or one of
+// its personas (a 401 names no account).
 func (r *modelRun) quietWindow() {
 	ours := func(c blandsim.Call) bool { return c.Account == r.account || slices.Contains(r.personas, c.PersonaID) }
 	foreign := func(n string) bool { return slices.Contains(r.foreign, n) }
@@ -100,56 +108,68 @@ func (r *modelRun) quietWindow() {
 	time.Sleep(quietWindow)
 	extra := sim.Calls(ours)[mark:]
 	passes1, reads1 := r.reps.counters()
-	retries := map[string]int{}
-	last := map[string][]string{} // the numbers of the persona's last refused retry
-	writes := false
+	// Resyncs are jittered by a tenth of the interval either way: a window
+	// of ten intervals holds at most twelve resyncs of a persona.
+	resyncs := int(quietWindow*10/(modelResync*9)) + 1
+	live := r.now().live()
+	refusable := map[string]int{} // foreign numbers listed, by persona
+	for _, b := range live {
+		for _, n := range b.numbers {
+			if foreign(n) && !b.suspend {
+				refusable[b.persona]++
+			}
+		}
+	}
+	gets, retries := map[string]int{}, map[string]int{}
+	var writes []blandsim.Call
 	for _, c := range extra {
 		switch {
 		case retry(c):
-			// One resync's retry isolates the refused numbers: each call
-			// names fewer than the one before (Bland's v1 answer names
-			// only the first). A call as large as the last is a loop.
-			prev, seen := last[c.PersonaID]
-			if seen && (len(c.Numbers) >= len(prev) || slices.ContainsFunc(c.Numbers, func(n string) bool { return !slices.Contains(prev, n) })) {
-				writes = true
-			}
-			last[c.PersonaID] = c.Numbers
 			retries[c.PersonaID]++
-		case c.IsWrite() || c.Endpoint != blandsim.EndpointGet:
-			writes = true
+		case c.Endpoint == blandsim.EndpointGet:
+			gets[c.PersonaID]++
+		default:
+			writes = append(writes, c)
 		}
 	}
-	refused := 0
-	for _, n := range retries {
-		refused += n
+	if len(writes) > 0 {
+		r.t.Errorf("%d writes to Bland in the %s after the bindings settled: %s", len(writes), quietWindow, describeCalls(writes))
 	}
-	if writes || len(extra) > len(r.now().live())+refused {
-		r.t.Errorf("%d Bland calls in the %s after the bindings settled: %s", len(extra), quietWindow, describeCalls(extra))
+	for p, n := range gets {
+		if n > resyncs {
+			mine := slices.DeleteFunc(slices.Clone(extra), func(c blandsim.Call) bool { return c.PersonaID != p })
+			r.t.Errorf("%d reads of %s in the %s after the bindings settled, more than one per resync (%d): %s", n, p, quietWindow, resyncs, describeCalls(mine))
+		}
+	}
+	for p, n := range retries {
+		if n > resyncs*refusable[p] {
+			r.t.Errorf("%d refused attaches to %s in the %s after the bindings settled, more than one per refused number (%d) per resync", n, p, quietWindow, refusable[p])
+		}
 	}
 	perBinding := map[string]int{}
 	var names []string
 	for _, o := range r.truth.eventsSince(since) {
 		perBinding[o.pb.Name]++
-		if retries[o.pb.Spec.PersonaID] > 0 && slices.ContainsFunc(o.pb.Spec.InboundNumbers, foreign) && perBinding[o.pb.Name] <= 2 {
-			continue // the intent and the outcome of a refused number's retry
+		if retries[o.pb.Spec.PersonaID] > 0 && slices.ContainsFunc(o.pb.Spec.InboundNumbers, foreign) && perBinding[o.pb.Name] <= 2*resyncs {
+			continue // a refused number's retry: its intent, and the status that settles it
 		}
 		names = append(names, fmt.Sprintf("%s@%s (%s)", o.pb.Name, o.at.Format("15:04:05.000"), readyMessage(o.pb)))
 	}
 	if len(names) > 0 {
 		r.t.Errorf("%d binding writes in the %s after the bindings settled: %s", len(names), quietWindow, strings.Join(names, ", "))
 	}
-	// Passes and Secret reads count too: a loop that calls nothing and
-	// writes nothing still holds a worker and reads Secrets. A settled
-	// persona is looked at once per resync (30 s, longer than the window),
-	// plus once for each write a refused number's retry made.
+	// A settled persona is looked at once per resync, plus once for each
+	// write a refused number's retry made (its watch event).
 	bindingWrites := len(r.truth.eventsSince(since))
-	if passes := passes1 - passes0; passes > float64(len(r.personas)+bindingWrites) {
-		r.t.Errorf("%.0f passes in the %s after the bindings settled, want at most %d (one per persona, and one per binding write)", passes, quietWindow, len(r.personas)+bindingWrites)
+	allowed := len(r.personas)*resyncs + bindingWrites
+	if passes := passes1 - passes0; passes > float64(allowed) {
+		r.t.Errorf("%.0f passes in the %s after the bindings settled, want at most %d (one per persona per resync, and one per binding write)", passes, quietWindow, allowed)
 	}
 	if reads := reads1 - reads0; reads > passes1-passes0 {
 		r.t.Errorf("%.0f Secret reads in the %s after the bindings settled, more than one per pass", reads, quietWindow)
 	}
-	report(r.t, "quiet window of %s: %.0f passes, %.0f Secret reads, %d Bland calls for %d personas", quietWindow, passes1-passes0, reads1-reads0, len(extra), len(r.personas))
+	report(r.t, "settled %s after the last fault (limit %s); quiet window of %s (up to %d resyncs): %.0f passes, %.0f Secret reads, %d Bland calls for %d personas",
+		r.settledIn.Round(100*time.Millisecond), settleLimit, quietWindow, resyncs, passes1-passes0, reads1-reads0, len(extra), len(r.personas))
 }
 
 func describeCalls(calls []blandsim.Call) string {

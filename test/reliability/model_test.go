@@ -161,6 +161,8 @@ type modelRun struct {
 	nemesis nemesisState
 	// lateDelay is how long after its client gave up an abandoned write lands.
 	lateDelay time.Duration
+	// settledIn is how long after the last change and fault the model held.
+	settledIn time.Duration
 }
 
 func runModel(t *testing.T, seed uint64, steps int, longForm bool) {

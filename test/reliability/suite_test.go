@@ -76,7 +76,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
+	crds, err := crdsWithShortResync()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reading the CRDs:", err)
+		return 1
+	}
+	env := &envtest.Environment{CRDs: crds}
 	cfg, err := env.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the control plane:", err)
