@@ -26,7 +26,7 @@ func (r *PersonaReconciler) lastLook(ctx context.Context, p *pass, nums []string
 	return func() error {
 		var now v1alpha1.PersonaBindingList
 		if err := r.List(ctx, &now, client.MatchingFields{indexPersona: p.id}); err != nil {
-			return fmt.Errorf("%w (%v)", errPlanStale, err)
+			return fmt.Errorf("%w (%w)", errPlanStale, err)
 		}
 		seen := map[string]bool{}
 		for i := range now.Items {
