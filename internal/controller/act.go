@@ -8,8 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
@@ -46,15 +44,9 @@ func (r *PersonaReconciler) recordIntent(ctx context.Context, p *pass) error {
 }
 
 // writeIntent patches the binding's intent annotation, with the finalizer
-// when a live Detach binding may come to hold numbers.
+// (a live Detach binding may come to hold numbers).
 func (r *PersonaReconciler) writeIntent(ctx context.Context, p *pass, b *persona.Binding, in persona.Intent) error {
-	cur := p.latest(b)
-	next := cur.DeepCopy()
-	metav1.SetMetaDataAnnotation(&next.ObjectMeta, v1alpha1.IntentAnnotation, in.String())
-	if cur.DeletionTimestamp.IsZero() && cur.Spec.DeletionPolicy != v1alpha1.DeletionPolicyOrphan {
-		controllerutil.AddFinalizer(next, v1alpha1.Finalizer)
-	}
-	if err := r.patchObject(ctx, p, b, next); err != nil {
+	if err := r.writeMetadata(ctx, p, b, &in, true); err != nil {
 		return fmt.Errorf("recording the calls about to be made for %s: %w", b.Key(), err)
 	}
 	p.wroteIntent[b.Key()] = true
@@ -71,13 +63,11 @@ func (r *PersonaReconciler) adoptLegacyIntents(ctx context.Context, p *pass) err
 			return nil
 		}
 		until := p.now.Add(2 * r.grace()).Truncate(time.Second).Add(time.Second)
-		next := b.Object.DeepCopy()
-		metav1.SetMetaDataAnnotation(&next.ObjectMeta, v1alpha1.IntentAnnotation, persona.Intent{Seq: 1, Numbers: nums, Until: until}.String())
-		if err := r.patchObject(ctx, p, b, next); err != nil {
+		if err := r.writeMetadata(ctx, p, b, &persona.Intent{Seq: 1, Numbers: nums, Until: until}, false); err != nil {
 			return fmt.Errorf("recording the calls an earlier release may have left in flight for %s: %w", b.Key(), err)
 		}
-		b.Object = next // the pass plans from the binding as it now is
-		persona.InDoubt(next, p.now, p.obs.Unsettled)
+		b.Object = p.latest(b) // the pass plans from the binding as it now is
+		persona.InDoubt(b.Object, p.now, p.obs.Unsettled)
 		return nil
 	})
 }

@@ -147,26 +147,33 @@ func (p *pass) accept(b *persona.Binding, next *v1alpha1.PersonaBinding) {
 	p.r.memory.wrote(next)
 }
 
-// patchMetadata writes, in one patch carrying the resourceVersion (so it
-// cannot undo a concurrent change; a conflict retries the pass), the
-// finalizer a live Detach binding needs once it holds a number, and the
-// intent the outcome asks for.
+// patchMetadata writes the finalizer a live Detach binding needs once it
+// holds a number, and the intent the outcome asks for.
 func (r *PersonaReconciler) patchMetadata(ctx context.Context, p *pass, b *persona.Binding, o persona.Outcome) error {
+	if err := r.writeMetadata(ctx, p, b, o.Intent, len(o.Record) > 0); err != nil {
+		return fmt.Errorf("writing the finalizer and intent of %s: %w", b.Key(), err)
+	}
+	return nil
+}
+
+// writeMetadata is the one writer of the intent annotation: it sets in
+// (when not nil) and, when finalize, the finalizer a live Detach binding
+// needs, in one patch carrying the resourceVersion (so it cannot undo a
+// concurrent change; a conflict retries the pass). Nothing is written when
+// nothing changes.
+func (r *PersonaReconciler) writeMetadata(ctx context.Context, p *pass, b *persona.Binding, in *persona.Intent, finalize bool) error {
 	cur := p.latest(b)
 	next := cur.DeepCopy()
-	if cur.DeletionTimestamp.IsZero() && cur.Spec.DeletionPolicy != v1alpha1.DeletionPolicyOrphan && len(o.Record) > 0 {
+	if finalize && cur.DeletionTimestamp.IsZero() && cur.Spec.DeletionPolicy != v1alpha1.DeletionPolicyOrphan {
 		controllerutil.AddFinalizer(next, v1alpha1.Finalizer)
 	}
-	if o.Intent != nil {
-		metav1.SetMetaDataAnnotation(&next.ObjectMeta, v1alpha1.IntentAnnotation, o.Intent.String())
+	if in != nil {
+		metav1.SetMetaDataAnnotation(&next.ObjectMeta, v1alpha1.IntentAnnotation, in.String())
 	}
 	if equality.Semantic.DeepEqual(cur.ObjectMeta, next.ObjectMeta) {
 		return nil
 	}
-	if err := r.patchObject(ctx, p, b, next); err != nil {
-		return fmt.Errorf("writing the finalizer and intent of %s: %w", b.Key(), err)
-	}
-	return nil
+	return r.patchObject(ctx, p, b, next)
 }
 
 // patchObject writes next's metadata over the latest copy of the binding,
