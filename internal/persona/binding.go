@@ -96,13 +96,25 @@ type Observation struct {
 func (o Observation) Has(n string) bool { _, ok := o.Numbers[n]; return ok }
 
 // FromRecords rebuilds the observation from the records of the bindings:
-// each recorded number attached, with the overrides its owner applied.
+// each recorded number attached, with the overrides its owner applied. A
+// suspended binding makes no calls, so its record never gains a number; the
+// numbers its status last saw attached count too, or a pass without a read
+// would report them missing.
 func FromRecords(bindings []Binding, name string) Observation {
 	o := Observation{Name: name, Numbers: map[string]*Settings{}}
 	for i := range bindings {
-		applied := AppliedSettings(&bindings[i].Object.Status)
-		for _, n := range Held(bindings[i].Object) {
+		pb := bindings[i].Object
+		applied := AppliedSettings(&pb.Status)
+		for _, n := range Held(pb) {
 			o.Numbers[n] = applied[n]
+		}
+		if !pb.Spec.Suspend || !pb.DeletionTimestamp.IsZero() {
+			continue
+		}
+		for _, ns := range pb.Status.Numbers {
+			if _, seen := o.Numbers[ns.Number]; !seen && ns.State == v1alpha1.NumberAttached {
+				o.Numbers[ns.Number] = ns.AppliedSettings
+			}
 		}
 	}
 	return o
