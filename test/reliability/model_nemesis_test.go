@@ -96,6 +96,9 @@ var nemesisKinds = []nemesisKind{
 	}},
 	{"drift-then-move", 4, (*modelRun).driftThenMove},
 	{"refused-neighbours", 3, (*modelRun).refusedNeighbours},
+	{"secret-deleted", 2, (*modelRun).deleteSecret},
+	{"org-rate-limit", 2, (*modelRun).limitOrganization},
+	{"term-after-timeout", 2, (*modelRun).termAfterTimeout},
 }
 
 // nemesisEnabled says whether a kind is in MODEL_NEMESIS (or it is unset).
@@ -131,7 +134,7 @@ func (r *modelRun) nemesisStep(w world) {
 // (deletionPolicy Detach) that tick deletes before the key comes back: it
 // never attaches anything, so its deletion must not wait for the key.
 func (r *modelRun) revokeKey(w world) {
-	if !r.nemesis.revokedAt.IsZero() {
+	if !r.nemesis.revokedAt.IsZero() || r.lapses.secretGone > 0 {
 		return
 	}
 	sim.RevokeKey(r.key)

@@ -33,6 +33,7 @@ func (r *modelRun) step(i int) {
 		r.nemesisStep(w)
 	}
 	r.nemesis.tick(r)
+	r.tickLapses()
 	// Think time between a user's actions: half come in bursts (none), so
 	// that reconciles of bindings sharing a persona overlap; the rest land
 	// while calls are in flight or after the operator has settled.

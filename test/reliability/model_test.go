@@ -159,6 +159,7 @@ type modelRun struct {
 	everSet map[[2]string]map[string]bool
 
 	nemesis nemesisState
+	lapses  lapses
 	// lateDelay is how long after its client gave up an abandoned write lands.
 	lateDelay time.Duration
 	// settledIn is how long after the last change and fault the model held.

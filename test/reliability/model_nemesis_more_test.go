@@ -1,0 +1,122 @@
+package reliability
+
+import (
+	"slices"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bland-operator/bland-operator/internal/blandsim"
+)
+
+// The faults of a shared cluster and of a rolling update: the account's
+// Secret deleted for a while, Bland's organization rate limit, and a
+// graceful stop after a write timed out, the write landing around the time
+// the new leader starts.
+
+// lapses counts, in steps, how long each temporary fault still lasts.
+type lapses struct {
+	secretGone int // the Secret is recreated when it reaches 0
+	orgLimit   int // the organization rate limit ends when it reaches 0
+}
+
+// deleteSecret deletes the run's Secret for a few steps: every binding of
+// the run says CredentialsNotFound, and a deleted Detach binding that holds
+// numbers waits for the key.
+func (r *modelRun) deleteSecret(world) {
+	if r.lapses.secretGone > 0 || !r.nemesis.revokedAt.IsZero() {
+		return
+	}
+	err := k8s.Delete(r.ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bland", Namespace: r.ns}})
+	if err != nil && !apierrors.IsNotFound(err) {
+		r.t.Fatalf("deleting the Secret: %v", err)
+	}
+	r.lapses.secretGone = 2 + r.rng.IntN(4)
+	r.note("Secret bland deleted")
+}
+
+// restoreSecret creates the run's Secret again.
+func (r *modelRun) restoreSecret() {
+	err := k8s.Create(r.ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bland", Namespace: r.ns}, StringData: map[string]string{"apiKey": r.key}})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		r.t.Fatalf("creating the Secret again: %v", err)
+	}
+	r.lapses.secretGone = 0
+	r.note("Secret bland created again")
+}
+
+// limitOrganization sets Bland's organization rate limit (429 with no
+// Retry-After past two calls a second) for a few steps.
+func (r *modelRun) limitOrganization(world) {
+	sim.SetOrgRateLimit(r.account, 2)
+	r.lapses.orgLimit = 2 + r.rng.IntN(4)
+	r.note("organization rate limit: 2 calls a second")
+}
+
+func (r *modelRun) unlimitOrganization() {
+	sim.SetOrgRateLimit(r.account, 0)
+	r.lapses.orgLimit = 0
+	r.note("organization rate limit lifted")
+}
+
+// tickLapses ends the temporary faults whose steps are up.
+func (r *modelRun) tickLapses() {
+	if r.lapses.secretGone > 0 {
+		if r.lapses.secretGone--; r.lapses.secretGone == 0 {
+			r.restoreSecret()
+		}
+	}
+	if r.lapses.orgLimit > 0 {
+		if r.lapses.orgLimit--; r.lapses.orgLimit == 0 {
+			r.unlimitOrganization()
+		}
+	}
+}
+
+// endLapses ends every temporary fault (quiescence).
+func (r *modelRun) endLapses() {
+	if r.lapses.secretGone > 0 {
+		r.restoreSecret()
+	}
+	if r.lapses.orgLimit > 0 {
+		r.unlimitOrganization()
+	}
+}
+
+// termAfterTimeout holds a write to a persona until its client gives up
+// (the API timeout), then stops the leader gracefully: the pass records
+// the call in doubt on the binding and the process exits. The write lands
+// lateDelay after the client gave up, around the time the new leader
+// starts, which must neither trust a read made before it landed nor leave
+// what it attached to nobody.
+func (r *modelRun) termAfterTimeout(w world) {
+	live := slices.DeleteFunc(w.live(), func(b modelBinding) bool { return b.suspend })
+	if len(live) == 0 {
+		return
+	}
+	b := live[r.rng.IntN(len(live))]
+	holds := []*blandsim.Hold{sim.HoldCalls(b.persona, blandsim.EndpointAttach), sim.HoldCalls(b.persona, blandsim.EndpointDetach)}
+	defer func() {
+		for _, h := range holds {
+			h.Release()
+		}
+	}()
+	b.numbers = r.pick(1 + r.rng.IntN(3))
+	b.settings = r.pickSettings(b.numbers)
+	r.editTo(w, b)
+	select {
+	case <-holds[0].Arrived():
+	case <-holds[1].Arrived():
+	case <-time.After(1500 * time.Millisecond):
+		return // no write was made (the edit needed none, or a fault stopped it)
+	}
+	// The fault's schedule, not a synchronisation: the client gives up
+	// after the API timeout, and the stop comes just after.
+	time.Sleep(apiTimeout + 150*time.Millisecond)
+	if r.reps.signalLeader(syscall.SIGTERM) {
+		r.note("SIGTERM the leader after its write to %s timed out (a new standby starts)", b.persona)
+	}
+}
