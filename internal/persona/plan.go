@@ -279,17 +279,9 @@ func (p *Plan) report(b *Binding, owners Owners, obs Observation) {
 	}
 	if b.suspended() {
 		// A suspended binding whose status already reports this generation
-		// in sync is planned from the records: a restart costs no read. Its
-		// report stands until a read or a call's answer shows otherwise:
-		// the records may lack a number it claims that is attached (it makes
-		// no calls, so its record never gains one), and a pass that makes
-		// no call learns nothing new about Bland.
-		inSync := b.Object.Status.ObservedGeneration == b.Object.Generation && inSyncWhileSuspended(b.Object)
-		if !obs.Fresh {
-			if inSync {
-				p.Would[b.Key()] = Plan{}
-				return
-			}
+		// in sync is planned from the records (FromRecords counts what its
+		// status last saw attached): a restart costs no read.
+		if !obs.Fresh && (b.Object.Status.ObservedGeneration != b.Object.Generation || !inSyncWhileSuspended(b.Object)) {
 			p.NeedsRead = true
 		}
 		var would Plan
