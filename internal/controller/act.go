@@ -123,8 +123,7 @@ func (r *PersonaReconciler) detach(ctx context.Context, p *pass, batch []persona
 		p.callFailed(batch, err)
 		return
 	}
-	p.observed(got)
-	p.keyWorks(p.binding(batch[0].Binding).KeyGroup)
+	p.answered(got, p.binding(batch[0].Binding).KeyGroup)
 	for key, ns := range byBinding(batch) {
 		r.event(p.binding(key).Object, corev1.EventTypeNormal, "Detached", "Detach", "Detached %s from persona %s", persona.List(ns), p.id)
 	}
@@ -142,8 +141,7 @@ func (r *PersonaReconciler) attach(ctx context.Context, p *pass, batch []persona
 		return
 	}
 	if err == nil {
-		p.observed(got)
-		p.keyWorks(p.binding(batch[0].Binding).KeyGroup)
+		p.answered(got, p.binding(batch[0].Binding).KeyGroup)
 		for key, ns := range byBinding(batch) {
 			r.event(p.binding(key).Object, corev1.EventTypeNormal, "Attached", "Attach", "Attached %s to persona %s", persona.List(ns), p.id)
 		}

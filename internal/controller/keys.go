@@ -169,7 +169,7 @@ func (p *pass) useVerdict(b *persona.Binding, v verdict) {
 	case v.read != nil:
 		p.keys[b.Key()], b.KeyGroup, b.Failure = v.key, keyGroup(v.key), nil
 		p.r.memory.looked(p.id, p.interval(), p.now)
-		p.observed(v.read)
+		p.answered(v.read, b.KeyGroup)
 	case v.failure != nil:
 		b.Failure = v.failure
 		p.failed(v.failure, v.err)

@@ -29,8 +29,7 @@ func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
 		got, err := r.Bland.GetPersona(ctx, p.keys[b.Key()], p.id)
 		if err == nil {
 			r.memory.looked(p.id, p.interval(), p.now)
-			p.observed(got)
-			p.keyWorks(b.KeyGroup)
+			p.answered(got, b.KeyGroup)
 			return true
 		}
 		f := classify(err, credentialsSource(b.Object))
@@ -51,12 +50,14 @@ func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
 	return false
 }
 
-// keyWorks clears, on the bindings that use the key a call just succeeded
-// with, a refusal of that key carried from their status (Unauthorized, or
-// a persona it could not see): the answer, which shows the whole persona,
-// proves the key works now. The backoff of refused reads then ends, and the
-// next resync is one interval away.
-func (p *pass) keyWorks(group string) {
+// answered makes a persona returned by a call made with the key of group
+// the new observation (the numbers an unanswered call may still change stay
+// unsettled). The answer also proves the key works now: a refusal of that
+// key carried from the status of the bindings using it (Unauthorized, or a
+// persona it could not see) is cleared, the backoff of refused reads ends,
+// and the next resync is one interval away.
+func (p *pass) answered(got *bland.Persona, group string) {
+	p.obs = persona.Observation{Name: got.Name, Numbers: persona.NumbersOf(got), Fresh: true, Unsettled: p.obs.Unsettled}
 	cleared := false
 	for i := range p.bindings {
 		b := &p.bindings[i]
@@ -67,12 +68,6 @@ func (p *pass) keyWorks(group string) {
 	if cleared {
 		p.r.memory.looked(p.id, p.interval(), p.now)
 	}
-}
-
-// observed makes a persona returned by any call the new observation. The
-// numbers an unanswered call may still change stay unsettled.
-func (p *pass) observed(got *bland.Persona) {
-	p.obs = persona.Observation{Name: got.Name, Numbers: persona.NumbersOf(got), Fresh: true, Unsettled: p.obs.Unsettled}
 }
 
 // failAll records a failure that concerns the whole persona (a read that
