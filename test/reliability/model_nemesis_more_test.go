@@ -13,14 +13,16 @@ import (
 )
 
 // The faults of a shared cluster and of a rolling update: the account's
-// Secret deleted for a while, Bland's organization rate limit, and a
-// graceful stop after a write timed out, the write landing around the time
-// the new leader starts.
+// Secret deleted for a while, a persona deleted in Bland with force and made
+// again, Bland's organization rate limit, and a graceful stop after a write
+// timed out, the write landing around the time the new leader starts.
 
 // lapses counts, in steps, how long each temporary fault still lasts.
 type lapses struct {
-	secretGone int // the Secret is recreated when it reaches 0
-	orgLimit   int // the organization rate limit ends when it reaches 0
+	secretGone  int    // the Secret is recreated when it reaches 0
+	orgLimit    int    // the organization rate limit ends when it reaches 0
+	personaGone int    // the deleted persona is made again when it reaches 0
+	gone        string // the deleted persona
 }
 
 // deleteSecret deletes the run's Secret for a few steps: every binding of
@@ -62,8 +64,35 @@ func (r *modelRun) unlimitOrganization() {
 	r.note("organization rate limit lifted")
 }
 
+// deletePersona deletes a persona in Bland with force (its numbers are
+// freed, as the dashboard's delete does), and makes it again, empty and
+// with the same ID, a few steps later: its bindings say PersonaNotFound
+// meanwhile, and put every number back once it is there.
+func (r *modelRun) deletePersona(world) {
+	if r.lapses.personaGone > 0 {
+		return
+	}
+	p := r.personas[r.rng.IntN(len(r.personas))]
+	sim.DeletePersona(p)
+	r.truth.snapshot()
+	r.lapses.personaGone, r.lapses.gone = 2+r.rng.IntN(4), p
+	r.note("persona %s deleted in Bland with force", p)
+}
+
+func (r *modelRun) restorePersona() {
+	sim.AddPersona(r.key, r.lapses.gone, r.lapses.gone)
+	r.truth.snapshot()
+	r.note("persona %s made again", r.lapses.gone)
+	r.lapses.personaGone, r.lapses.gone = 0, ""
+}
+
 // tickLapses ends the temporary faults whose steps are up.
 func (r *modelRun) tickLapses() {
+	if r.lapses.personaGone > 0 {
+		if r.lapses.personaGone--; r.lapses.personaGone == 0 {
+			r.restorePersona()
+		}
+	}
 	if r.lapses.secretGone > 0 {
 		if r.lapses.secretGone--; r.lapses.secretGone == 0 {
 			r.restoreSecret()
@@ -78,6 +107,9 @@ func (r *modelRun) tickLapses() {
 
 // endLapses ends every temporary fault (quiescence).
 func (r *modelRun) endLapses() {
+	if r.lapses.personaGone > 0 {
+		r.restorePersona()
+	}
 	if r.lapses.secretGone > 0 {
 		r.restoreSecret()
 	}

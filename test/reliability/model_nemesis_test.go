@@ -97,6 +97,7 @@ var nemesisKinds = []nemesisKind{
 	{"drift-then-move", 4, (*modelRun).driftThenMove},
 	{"refused-neighbours", 3, (*modelRun).refusedNeighbours},
 	{"secret-deleted", 2, (*modelRun).deleteSecret},
+	{"persona-deleted", 2, (*modelRun).deletePersona},
 	{"org-rate-limit", 2, (*modelRun).limitOrganization},
 	{"term-after-timeout", 2, (*modelRun).termAfterTimeout},
 }
