@@ -12,6 +12,7 @@ import (
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/blandsim"
+	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
 // quietWindow is how long a settled system is watched for calls, status
@@ -84,6 +85,19 @@ func (r *modelRun) quiesce() {
 		calls = calls[max(len(calls)-12, 0):]
 		r.t.Errorf("at quiescence (%s after the last operation):\n  %s\n  last calls: %s", limit, strings.Join(problems, "\n  "), describeCalls(calls))
 		return
+	}
+	if byResync {
+		// The quiet window starts once the settling time is over, not as
+		// soon as the model holds: the resyncs within it may still settle
+		// what the model does not see (a call in doubt past its deadline, a
+		// number a deleted binding held, a suspended binding's report). The
+		// model must still hold then.
+		time.Sleep(time.Until(deadline))
+		r.truth.checkUpTo(time.Now().Add(-500 * time.Millisecond))
+		if problems := r.violations(stamp); len(problems) > 0 {
+			r.t.Errorf("%s after the last operation the model held, and then no longer:\n  %s", limit, strings.Join(problems, "\n  "))
+			return
+		}
 	}
 	r.quietWindow()
 	r.truth.checkUpTo(time.Now())
@@ -210,6 +224,11 @@ func (r *modelRun) violations(stamp string) []string {
 	objects := map[string]v1alpha1.PersonaBinding{}
 	for _, pb := range list.Items {
 		objects[pb.Name] = pb
+		// A call still in doubt is settled by a read after its deadline,
+		// which writes the status: the system has not settled before.
+		if in, pending := persona.PendingIntent(&pb); pending {
+			out = append(out, fmt.Sprintf("%s: intent %d on %v not settled yet (deadline %s)", pb.Name, in.Seq, in.Numbers, in.Until.Format("15:04:05")))
+		}
 	}
 	attached := map[string][]string{}
 	for _, p := range r.personas {
