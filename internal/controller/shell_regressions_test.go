@@ -24,6 +24,17 @@ import (
 // core used to forget or loop; each failed before the intent carried its
 // own deadline and keys became observations.
 
+// refuseKeyOnce revokes the key, has the binding meet the refusal (a
+// requested read), and restores the key: the binding's status carries
+// Unauthorized, and only a later pass can learn the key works again.
+func (f *fixture) refuseKeyOnce(pb *v1alpha1.PersonaBinding) {
+	f.t.Helper()
+	sim.RevokeKey(f.apiKey)
+	f.requestResync(pb)
+	f.waitFor(pb, v1alpha1.ReasonUnauthorized)
+	sim.RestoreKey(f.apiKey)
+}
+
 // restartManager stops the manager and starts a new one, as a rolling
 // update does.
 func (f *fixture) restartManager() {
@@ -304,10 +315,7 @@ func TestPassesWokenByOthersNeverPutOffTheResyncThatClearsARefusedKey(t *testing
 	f.create(paused)
 	f.waitFor(paused, v1alpha1.ReasonSuspended)
 
-	sim.RevokeKey(f.apiKey)
-	f.requestResync(pb)
-	f.waitFor(pb, v1alpha1.ReasonUnauthorized)
-	sim.RestoreKey(f.apiKey)
+	f.refuseKeyOnce(pb)
 
 	// The rival lists the suspended binding's number: each of its edits
 	// wakes the persona, whose suspended binding asks for a read to report
@@ -341,10 +349,7 @@ func TestAReadThatSucceedsWithAKeyClearsItsCarriedRefusal(t *testing.T) {
 	pb.Spec.ResyncInterval = &metav1.Duration{Duration: 10 * time.Minute}
 	f.create(pb)
 	f.waitFor(pb, v1alpha1.ReasonSynced)
-	sim.RevokeKey(f.apiKey)
-	f.requestResync(pb)
-	f.waitFor(pb, v1alpha1.ReasonUnauthorized)
-	sim.RestoreKey(f.apiKey)
+	f.refuseKeyOnce(pb)
 	// A new process: the persona's first resync is ten minutes or more
 	// away, and its refusal is known only from the status.
 	f.restartManager()

@@ -1,15 +1,12 @@
 package reliability
 
 import (
-	"slices"
 	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/bland-operator/bland-operator/internal/blandsim"
 )
 
 // The faults of a shared cluster and of a rolling update: the account's
@@ -125,24 +122,9 @@ func (r *modelRun) endLapses() {
 // starts, which must neither trust a read made before it landed nor leave
 // what it attached to nobody.
 func (r *modelRun) termAfterTimeout(w world) {
-	live := slices.DeleteFunc(w.live(), func(b modelBinding) bool { return b.suspend })
-	if len(live) == 0 {
-		return
-	}
-	b := live[r.rng.IntN(len(live))]
-	holds := []*blandsim.Hold{sim.HoldCalls(b.persona, blandsim.EndpointAttach), sim.HoldCalls(b.persona, blandsim.EndpointDetach)}
-	defer func() {
-		for _, h := range holds {
-			h.Release()
-		}
-	}()
-	b.numbers = r.pick(1 + r.rng.IntN(3))
-	b.settings = r.pickSettings(b.numbers)
-	r.editTo(w, b)
-	select {
-	case <-holds[0].Arrived():
-	case <-holds[1].Arrived():
-	case <-time.After(1500 * time.Millisecond):
+	b, holds, arrived, ok := r.editWithWritesHeld(w, 1+r.rng.IntN(3))
+	defer releaseAll(holds)
+	if !ok || !arrived {
 		return // no write was made (the edit needed none, or a fault stopped it)
 	}
 	// The fault's schedule, not a synchronisation: the client gives up

@@ -221,31 +221,15 @@ func (r *modelRun) refusedNeighbours(w world) {
 // Graceful shutdown must wait for it before releasing the Lease: checkHistory flags a write it abandoned, and two calls
 // to the persona in flight together across the handover.
 func (r *modelRun) termMidCall(w world) {
-	live := slices.DeleteFunc(w.live(), func(b modelBinding) bool { return b.suspend })
-	if len(live) == 0 {
+	b, holds, _, ok := r.editWithWritesHeld(w, r.rng.IntN(4))
+	if !ok {
 		return
 	}
-	b := live[r.rng.IntN(len(live))]
-	holds := []*blandsim.Hold{sim.HoldCalls(b.persona, blandsim.EndpointAttach), sim.HoldCalls(b.persona, blandsim.EndpointDetach)}
-	defer func() {
-		for _, h := range holds {
-			h.Release()
-		}
-	}()
-	b.numbers = r.pick(r.rng.IntN(4))
-	b.settings = r.pickSettings(b.numbers)
-	r.editTo(w, b)
-	select {
-	case <-holds[0].Arrived():
-	case <-holds[1].Arrived():
-	case <-time.After(1500 * time.Millisecond):
-	}
+	defer releaseAll(holds)
 	exited := make(chan bool)
 	go func() { exited <- r.reps.signalLeader(syscall.SIGTERM) }()
 	time.Sleep(200 * time.Millisecond)
-	for _, h := range holds {
-		h.Release()
-	}
+	releaseAll(holds)
 	select {
 	case ok := <-exited:
 		if ok {
@@ -254,6 +238,36 @@ func (r *modelRun) termMidCall(w world) {
 	case <-time.After(15 * time.Second):
 		r.t.Errorf("the leader did not exit within 15s of SIGTERM")
 		<-exited
+	}
+}
+
+// editWithWritesHeld edits a live, unsuspended binding to n new numbers
+// with the persona's attaches and detaches held at the simulator, and waits
+// (up to 1.5 s) for a write to arrive there; arrived says whether one did.
+// ok is false when no binding could be edited. The caller releases holds.
+func (r *modelRun) editWithWritesHeld(w world, n int) (b modelBinding, holds []*blandsim.Hold, arrived, ok bool) {
+	live := slices.DeleteFunc(w.live(), func(b modelBinding) bool { return b.suspend })
+	if len(live) == 0 {
+		return b, nil, false, false
+	}
+	b = live[r.rng.IntN(len(live))]
+	holds = []*blandsim.Hold{sim.HoldCalls(b.persona, blandsim.EndpointAttach), sim.HoldCalls(b.persona, blandsim.EndpointDetach)}
+	b.numbers = r.pick(n)
+	b.settings = r.pickSettings(b.numbers)
+	r.editTo(w, b)
+	select {
+	case <-holds[0].Arrived():
+		arrived = true
+	case <-holds[1].Arrived():
+		arrived = true
+	case <-time.After(1500 * time.Millisecond):
+	}
+	return b, holds, arrived, true
+}
+
+func releaseAll(holds []*blandsim.Hold) {
+	for _, h := range holds {
+		h.Release()
 	}
 }
 
