@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
 	"github.com/bland-operator/bland-operator/internal/persona"
 )
@@ -23,7 +22,7 @@ import (
 // written when no call will be made. The patch carries the resourceVersion:
 // a conflict retries the pass.
 func (r *PersonaReconciler) recordIntent(ctx context.Context, p *pass) error {
-	if p.halted() {
+	if p.heard.Halted() {
 		return nil
 	}
 	return p.eachBinding(func(b *persona.Binding) error {
@@ -35,7 +34,7 @@ func (r *PersonaReconciler) recordIntent(ctx context.Context, p *pass) error {
 		// least) and may land one grace later; the deadline leaves a further
 		// grace, so that retries within it need no new write.
 		now := p.r.now()
-		in, write := persona.NextIntent(p.latest(b), gains, p.obs.Unsettled, now.Add(2*p.r.grace()), now.Add(3*p.r.grace()))
+		in, write := persona.NextIntent(p.latest(b), gains, p.heard.Obs.Unsettled, now.Add(2*p.r.grace()), now.Add(3*p.r.grace()))
 		if !write {
 			return nil
 		}
@@ -67,7 +66,7 @@ func (r *PersonaReconciler) adoptLegacyIntents(ctx context.Context, p *pass) err
 			return fmt.Errorf("recording the calls an earlier release may have left in flight for %s: %w", b.Key(), err)
 		}
 		b.Object = p.latest(b) // the pass plans from the binding as it now is
-		persona.InDoubt(b.Object, p.now, p.obs.Unsettled)
+		persona.InDoubt(b.Object, p.now, p.heard.Obs.Unsettled)
 		return nil
 	})
 }
@@ -76,7 +75,7 @@ func (r *PersonaReconciler) adoptLegacyIntents(ctx context.Context, p *pass) err
 // and split past the batch size, then the settings. Each answer becomes the
 // new observation. Once the manager is stopping, no new call starts.
 func (r *PersonaReconciler) act(ctx context.Context, stopping <-chan struct{}, p *pass) {
-	halted := func() bool { return closed(stopping) || p.halted() }
+	halted := func() bool { return closed(stopping) || p.heard.Halted() }
 	var movedTo map[string]string
 	if !halted() {
 		movedTo = r.whereDrifted(ctx, p)
@@ -115,15 +114,13 @@ func (r *PersonaReconciler) detach(ctx context.Context, p *pass, batch []persona
 	nums := numbersOf(batch)
 	got, err := r.Bland.DetachNumbers(bland.WithLastLook(ctx, r.lastLook(ctx, p, nums)), p.keyFor(batch[0]), p.id, nums)
 	if errors.Is(err, errPlanStale) {
-		p.retry = err
+		p.heard.Retry = err
 		return
 	}
+	p.heed(r.answer(persona.Detach, p, batch, got), err)
 	if err != nil {
-		p.noteLost(batch, err)
-		p.callFailed(batch, err)
 		return
 	}
-	p.answered(got, p.binding(batch[0].Binding).KeyGroup)
 	for key, ns := range byBinding(batch) {
 		r.event(p.binding(key).Object, corev1.EventTypeNormal, "Detached", "Detach", "Detached %s from persona %s", persona.List(ns), p.id)
 	}
@@ -137,19 +134,17 @@ func (r *PersonaReconciler) attach(ctx context.Context, p *pass, batch []persona
 	nums := numbersOf(batch)
 	got, err := r.Bland.AttachNumbers(bland.WithLastLook(ctx, r.lastLook(ctx, p, nums)), p.keyFor(batch[0]), p.id, nums)
 	if errors.Is(err, errPlanStale) {
-		p.retry = err
+		p.heard.Retry = err
 		return
 	}
-	if err == nil {
-		p.answered(got, p.binding(batch[0].Binding).KeyGroup)
+	if err == nil || !refusal(err) {
+		p.heed(r.answer(persona.Attach, p, batch, got), err)
+		if err != nil {
+			return
+		}
 		for key, ns := range byBinding(batch) {
 			r.event(p.binding(key).Object, corev1.EventTypeNormal, "Attached", "Attach", "Attached %s to persona %s", persona.List(ns), p.id)
 		}
-		return
-	}
-	if !refusal(err) {
-		p.noteLost(batch, err)
-		p.callFailed(batch, err)
 		return
 	}
 	named := numbersNamedIn(err, nums)
@@ -174,72 +169,43 @@ func (r *PersonaReconciler) attach(ctx context.Context, p *pass, batch []persona
 // applySettings sets or clears one number's overrides, unless its attach
 // did not happen.
 func (r *PersonaReconciler) applySettings(ctx context.Context, p *pass, c persona.SettingsChange) {
-	if !p.obs.Has(c.Number) || p.obs.Unsettled[c.Number] {
+	if !p.heard.Obs.Has(c.Number) || p.heard.Obs.Unsettled[c.Number] {
 		return
 	}
 	b := p.binding(c.Binding)
 	move := []persona.Move{{Number: c.Number, Binding: c.Binding}}
 	got, err := r.Bland.UpdateNumberSettings(ctx, p.keyFor(move[0]), p.id, c.Number, toBland(c.Settings))
-	if err != nil {
-		p.callFailed(move, err)
-		return
+	a := persona.Answer{Kind: persona.UpdateSettings, Group: b.KeyGroup, Moves: move}
+	if err == nil {
+		a.Settings = map[string]*persona.Settings{c.Number: persona.FromBland(got.PersonaSettings)}
 	}
-	p.obs.Numbers[c.Number] = persona.FromBland(got.PersonaSettings)
-	if c.Settings == nil {
+	p.heed(a, err)
+	switch {
+	case err != nil:
+	case c.Settings == nil:
 		r.event(b.Object, corev1.EventTypeNormal, "SettingsCleared", "UpdateSettings", "Cleared the settings of %s on persona %s", c.Number, p.id)
-		return
+	default:
+		r.event(b.Object, corev1.EventTypeNormal, "SettingsApplied", "UpdateSettings", "Applied pathway %q to %s on persona %s", c.Settings.PathwayID, c.Number, p.id)
 	}
-	r.event(b.Object, corev1.EventTypeNormal, "SettingsApplied", "UpdateSettings", "Applied pathway %q to %s on persona %s", c.Settings.PathwayID, c.Number, p.id)
 }
 
-// callFailed records a failed call on the bindings it was made for. A call
-// whose answer never came leaves its numbers unsettled for the grace; a
-// refusal or a failure changes nothing and is not a reason to look again.
-func (p *pass) callFailed(batch []persona.Move, err error) {
-	f := classify(err, "")
-	if unanswered(err) {
-		p.gaveUp = p.r.now()
-		if p.obs.Unsettled == nil {
-			p.obs.Unsettled = map[string]bool{}
-		}
-		for _, m := range batch {
-			p.obs.Unsettled[m.Number] = true
-		}
+// answer describes an attach or detach of batch and the persona its
+// answer showed (nil when it failed).
+func (r *PersonaReconciler) answer(kind persona.CallKind, p *pass, batch []persona.Move, got *bland.Persona) persona.Answer {
+	a := persona.Answer{Kind: kind, Group: p.binding(batch[0].Binding).KeyGroup, Moves: batch}
+	if got != nil {
+		a.Seen = seen(got)
 	}
-	for key := range byBinding(batch) {
-		b := p.binding(key)
-		if f.Reason == v1alpha1.ReasonUnauthorized {
-			f = classify(err, credentialsSource(b.Object))
-		}
-		b.Failure = f
-	}
-	p.failed(f, err)
-}
-
-// noteLost records, by binding, the numbers of an attach or detach whose
-// answer never came: finish makes sure an intent names them, with a
-// deadline past when the call may still land.
-func (p *pass) noteLost(batch []persona.Move, err error) {
-	if !unanswered(err) {
-		return
-	}
-	for key, nums := range byBinding(batch) {
-		p.lost[key] = append(p.lost[key], nums...)
-	}
+	return a
 }
 
 // refuse sets aside the numbers Bland refused to attach, with its words.
 func (p *pass) refuse(batch []persona.Move, refused []string, err error) {
-	why := refusalOf(err)
-	for _, m := range batch {
-		if slices.Contains(refused, m.Number) {
-			b := p.binding(m.Binding)
-			if b.Refused == nil {
-				b.Refused = map[string]persona.Refusal{}
-			}
-			b.Refused[m.Number] = why
-		}
+	why := map[string]persona.Refusal{}
+	for _, n := range refused {
+		why[n] = refusalOf(err)
 	}
+	p.heed(persona.Answer{Kind: persona.Attach, Moves: batch, Refused: why}, nil)
 }
 
 // byKey groups moves by the API key of the binding each is made for, so

@@ -30,7 +30,7 @@ var errNotConverged = errors.New("the persona does not match the spec yet")
 // A deleted binding that owns nothing any more is released.
 func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, error) {
 	err := p.eachBinding(func(b *persona.Binding) error {
-		o := persona.Finish(b, p.latest(b), p.owners, p.plan, p.obs, p.answers(b))
+		o := persona.Finish(b, p.latest(b), p.owners, p.plan, p.heard.Obs, p.answers(b))
 		if o.Release {
 			if err := r.removeFinalizer(ctx, p, b); err != nil {
 				return err
@@ -59,7 +59,7 @@ func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, e
 
 // answers is what this pass's calls told it about the binding.
 func (p *pass) answers(b *persona.Binding) persona.Answers {
-	return persona.Answers{Wrote: p.wroteIntent[b.Key()], Lost: p.lost[b.Key()], LandBy: p.gaveUp.Add(p.r.grace())}
+	return persona.Answers{Wrote: p.wroteIntent[b.Key()], Lost: p.heard.Lost[b.Key()], LandBy: p.heard.GaveUp.Add(p.r.grace())}
 }
 
 // eachBinding runs write for every binding of the pass, one after the
@@ -102,10 +102,10 @@ func (r *PersonaReconciler) released(ctx context.Context, p *pass, b *persona.Bi
 // missing, and otherwise the persona's next resync.
 func (p *pass) next() (ctrl.Result, error) {
 	switch {
-	case p.retryAfter > 0:
-		return ctrl.Result{RequeueAfter: p.retryAfter}, nil
-	case p.retry != nil:
-		return ctrl.Result{}, fmt.Errorf("persona %s: %w", p.id, p.retry)
+	case p.heard.RetryAfter > 0:
+		return ctrl.Result{RequeueAfter: p.heard.RetryAfter}, nil
+	case p.heard.Retry != nil:
+		return ctrl.Result{}, fmt.Errorf("persona %s: %w", p.id, p.heard.Retry)
 	}
 	now := p.r.now()
 	wait := p.r.memory.resyncIn(p.id, now)

@@ -83,7 +83,7 @@ func (p *pass) useKeys(reads map[string]keyRead) {
 		b.Failure = &f
 		if got.unreadable != nil {
 			unreadable = true
-			p.failed(b.Failure, got.unreadable)
+			p.heard.Failed(b.Failure, got.unreadable)
 		}
 	}
 	if n := p.r.memory.keysUnreadable(p.id, unreadable); n >= unreadableStallAfter {
@@ -169,10 +169,10 @@ func (p *pass) useVerdict(b *persona.Binding, v verdict) {
 	case v.read != nil:
 		p.keys[b.Key()], b.KeyGroup, b.Failure = v.key, keyGroup(v.key), nil
 		p.r.memory.looked(p.id, p.interval(), p.now)
-		p.answered(v.read, b.KeyGroup)
+		p.heed(persona.Answer{Kind: persona.Read, Group: b.KeyGroup, Seen: seen(v.read)}, nil)
 	case v.failure != nil:
 		b.Failure = v.failure
-		p.failed(v.failure, v.err)
+		p.heard.Failed(v.failure, v.err)
 	case v.letGo != "":
 		b.LetGo, p.letGo[b.Key()] = true, v.letGo
 	}

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
 	"github.com/bland-operator/bland-operator/internal/persona"
 )
@@ -16,7 +17,7 @@ import (
 // refused at an earlier read, carried in the status) leaves the resync
 // where it was, so that passes woken by other bindings never put it off.
 func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
-	if p.obs.Fresh {
+	if p.heard.Obs.Fresh {
 		return true // a teardown's check of its key already read it
 	}
 	tried := map[string]bool{}
@@ -27,21 +28,26 @@ func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
 		}
 		tried[b.KeyGroup] = true
 		got, err := r.Bland.GetPersona(ctx, p.keys[b.Key()], p.id)
+		read := persona.Answer{Kind: persona.Read, Group: b.KeyGroup}
 		if err == nil {
 			r.memory.looked(p.id, p.interval(), p.now)
-			p.answered(got, b.KeyGroup)
+			read.Seen = seen(got)
+			p.heed(read, nil)
 			return true
 		}
+		// The key's refusal blocks the bindings using it; any other failure
+		// concerns them all. Both are told in the words of b's credentials.
 		f := classify(err, credentialsSource(b.Object))
+		read.Err, read.Failures = err, map[string]*persona.Failure{}
+		for j := range p.bindings {
+			if other := &p.bindings[j]; other.KeyGroup == b.KeyGroup || !f.Blocks {
+				read.Failures[other.Key()] = f
+			}
+		}
+		p.heard.Heed(p.bindings, read)
 		if !f.Blocks {
 			r.memory.looked(p.id, p.interval(), p.now)
-			p.failAll(f, err)
 			return false
-		}
-		for j := range p.bindings {
-			if p.bindings[j].KeyGroup == b.KeyGroup {
-				p.bindings[j].Failure = f
-			}
 		}
 	}
 	if len(tried) > 0 {
@@ -50,48 +56,32 @@ func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
 	return false
 }
 
-// answered makes a persona returned by a call made with the key of group
-// the new observation (the numbers an unanswered call may still change stay
-// unsettled). The answer also proves the key works now: a refusal of that
-// key carried from the status of the bindings using it (Unauthorized, or a
-// persona it could not see) is cleared, the backoff of refused reads ends,
-// and the next resync is one interval away.
-func (p *pass) answered(got *bland.Persona, group string) {
-	p.obs = persona.Observation{Name: got.Name, Numbers: persona.NumbersOf(got), Fresh: true, Unsettled: p.obs.Unsettled}
-	cleared := false
-	for i := range p.bindings {
-		b := &p.bindings[i]
-		if f := b.Failure; b.KeyGroup == group && f != nil && f.Blocks && persona.Reason(f.Reason).Carried {
-			b.Failure, cleared = nil, true
+// heed folds the answer to one call into the pass (persona.Heard.Heed):
+// when the call failed, err says how, for each binding it was made for. An
+// answer that proves a key whose refusal was carried from the status ends
+// the backoff of refused reads: the next resync is one interval away.
+func (p *pass) heed(a persona.Answer, err error) {
+	if err != nil {
+		a.Seen, a.Err, a.Failures = nil, err, map[string]*persona.Failure{}
+		if unanswered(err) {
+			a.Unanswered, a.At = true, p.r.now()
+		}
+		for key := range byBinding(a.Moves) {
+			f := classify(err, "")
+			if f.Reason == v1alpha1.ReasonUnauthorized {
+				f = classify(err, credentialsSource(p.binding(key).Object))
+			}
+			a.Failures[key] = f
 		}
 	}
-	if cleared {
+	if p.heard.Heed(p.bindings, a) {
 		p.r.memory.looked(p.id, p.interval(), p.now)
 	}
 }
 
-// failAll records a failure that concerns the whole persona (a read that
-// failed for a reason other than the key) on every binding.
-func (p *pass) failAll(f *persona.Failure, err error) {
-	for i := range p.bindings {
-		if p.bindings[i].Failure == nil {
-			p.bindings[i].Failure = f
-		}
-	}
-	p.failed(f, err)
-}
-
-// halted says a failure in this pass stops its calls: the queue retries.
-func (p *pass) halted() bool { return p.retry != nil || p.retryAfter > 0 }
-
-// failed notes how the pass must be retried after a failure.
-func (p *pass) failed(f *persona.Failure, err error) {
-	switch {
-	case f.RetryAfter > 0 && f.State == persona.Progressing:
-		p.retryAfter = max(p.retryAfter, f.RetryAfter)
-	case f.State == persona.Progressing && p.retry == nil:
-		p.retry = err
-	}
+// seen is the persona as an answer showed it.
+func seen(got *bland.Persona) *persona.Observation {
+	return &persona.Observation{Name: got.Name, Numbers: persona.NumbersOf(got)}
 }
 
 func toBland(s *persona.Settings) *bland.Settings {

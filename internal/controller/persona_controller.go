@@ -105,7 +105,7 @@ func (r *PersonaReconciler) Reconcile(ctx context.Context, req Request) (ctrl.Re
 			p.plan = persona.Plan{}
 			return r.finish(ctx, p)
 		}
-		if err := r.addRivals(ctx, p, slices.Collect(maps.Keys(p.obs.Numbers))); err != nil {
+		if err := r.addRivals(ctx, p, slices.Collect(maps.Keys(p.heard.Obs.Numbers))); err != nil {
 			return ctrl.Result{}, err
 		}
 		p.decide()
@@ -114,7 +114,7 @@ func (r *PersonaReconciler) Reconcile(ctx context.Context, req Request) (ctrl.Re
 		// No call is made: the claims already written go back in this
 		// pass, so that no record lists a number nothing attached (with a
 		// refused key, no read could clear it before the key came back).
-		p.plan, p.retry = persona.Plan{}, err
+		p.plan, p.heard.Retry = persona.Plan{}, err
 		return r.finish(ctx, p)
 	}
 	r.act(ctx, stopping, p)

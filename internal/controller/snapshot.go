@@ -27,29 +27,21 @@ type pass struct {
 	rivals   []persona.PB
 	// keys holds each binding's API key, by namespace/name. Never logged.
 	keys   map[string]string
-	obs    persona.Observation
 	owners persona.Owners
 	plan   persona.Plan
 	// written holds the server's latest copy of each binding we patched.
 	written map[string]*v1alpha1.PersonaBinding
 	// wroteIntent names the bindings whose intent this pass wrote.
 	wroteIntent map[string]bool
-	// gaveUp is when the last call this pass got no answer to was given up:
-	// until gaveUp plus the grace, that call may still land.
-	gaveUp time.Time
-	// lost holds, by binding, the numbers of attaches and detaches whose
-	// answer never came.
-	lost map[string][]string
+	// heard is what Bland told this pass: the observation, and what its
+	// failed and unanswered calls mean for the queue and the intents.
+	heard persona.Heard
 	// letGo says, by binding, why a deleted binding lets go without its
 	// detach (a namespace teardown with no working key, or offboarding).
 	letGo map[string]string
 
 	resyncDue, requested, keysChanged bool
-	// retry is the first transient failure (the queue backs off), and
-	// retryAfter the longest wait Bland asked for.
-	retry      error
-	retryAfter time.Duration
-	converged  bool
+	converged                         bool
 }
 
 // snapshot lists the persona's bindings from the cache, reading from the API
@@ -60,7 +52,7 @@ func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, err
 	if err := r.List(ctx, &list, client.MatchingFields{indexPersona: id}); err != nil {
 		return nil, fmt.Errorf("listing the bindings of persona %s: %w", id, err)
 	}
-	p := &pass{r: r, id: id, now: r.now(), keys: map[string]string{}, written: map[string]*v1alpha1.PersonaBinding{}, wroteIntent: map[string]bool{}, lost: map[string][]string{}, letGo: map[string]string{}, converged: true}
+	p := &pass{r: r, id: id, now: r.now(), keys: map[string]string{}, written: map[string]*v1alpha1.PersonaBinding{}, wroteIntent: map[string]bool{}, letGo: map[string]string{}, converged: true}
 	for i := range list.Items {
 		pb := &list.Items[i]
 		if r.memory.stale(pb) {
@@ -111,8 +103,8 @@ func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, err
 			b.Failure = carriedFailure(b.Object)
 		}
 	}
-	p.obs = persona.FromRecords(p.bindings, p.personaName())
-	p.obs.Unsettled = p.inDoubt()
+	p.heard.Obs = persona.FromRecords(p.bindings, p.personaName())
+	p.heard.Obs.Unsettled = p.inDoubt()
 	return p, nil
 }
 
@@ -175,7 +167,7 @@ func (p *pass) inDoubt() map[string]bool {
 }
 
 func (p *pass) decide() {
-	p.owners, p.plan = persona.Decide(p.bindings, p.rivals, p.obs)
+	p.owners, p.plan = persona.Decide(p.bindings, p.rivals, p.heard.Obs)
 }
 
 // quiet reports whether this pass has nothing to do: nothing due, requested
@@ -230,13 +222,13 @@ func trusted(pb *v1alpha1.PersonaBinding) bool {
 
 // status is the binding's status after this pass.
 func (p *pass) status(b *persona.Binding) v1alpha1.PersonaBindingStatus {
-	return persona.Status(b, p.owners, p.plan, p.obs, persona.RecordAfter(b, p.plan, p.obs))
+	return persona.Status(b, p.owners, p.plan, p.heard.Obs, persona.RecordAfter(b, p.plan, p.heard.Obs))
 }
 
 // waitsOnlyForOthers says the binding waits for nothing but a sibling able
 // to take the numbers it keeps (persona.WaitsOnlyForOthers).
 func (p *pass) waitsOnlyForOthers(b *persona.Binding) bool {
-	return persona.WaitsOnlyForOthers(b, p.owners, p.plan, p.obs, persona.RecordAfter(b, p.plan, p.obs))
+	return persona.WaitsOnlyForOthers(b, p.owners, p.plan, p.heard.Obs, persona.RecordAfter(b, p.plan, p.heard.Obs))
 }
 
 // interval is the shortest resync interval of the persona's bindings.
