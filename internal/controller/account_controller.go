@@ -160,9 +160,14 @@ func (r *accountReconciler) setup(mgr ctrl.Manager, opts Options) error {
 			CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 				enqueueAccountOf(q, e.Object)
 			},
+			// Only a binding that starts or stops naming an account changes
+			// its count: a status write, the common update, would cost an
+			// uncached read of the account's Secret each.
 			UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-				enqueueAccountOf(q, e.ObjectOld)
-				enqueueAccountOf(q, e.ObjectNew)
+				if accountOf(e.ObjectOld) != accountOf(e.ObjectNew) {
+					enqueueAccountOf(q, e.ObjectOld)
+					enqueueAccountOf(q, e.ObjectNew)
+				}
 			},
 			DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 				enqueueAccountOf(q, e.Object)
@@ -174,7 +179,15 @@ func (r *accountReconciler) setup(mgr ctrl.Manager, opts Options) error {
 }
 
 func enqueueAccountOf(q workqueue.TypedRateLimitingInterface[reconcile.Request], obj client.Object) {
-	if pb, ok := obj.(*v1alpha1.PersonaBinding); ok && pb.Spec.AccountRef != nil {
-		q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: pb.Spec.AccountRef.Name}})
+	if name := accountOf(obj); name != "" {
+		q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: name}})
 	}
+}
+
+// accountOf names the account a binding reads its key through, or "".
+func accountOf(obj client.Object) string {
+	if pb, ok := obj.(*v1alpha1.PersonaBinding); ok && pb.Spec.AccountRef != nil {
+		return pb.Spec.AccountRef.Name
+	}
+	return ""
 }
