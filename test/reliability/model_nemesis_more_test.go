@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // The faults of a shared cluster and of a rolling update: the account's
@@ -17,6 +18,8 @@ import (
 // lapses counts, in steps, how long each temporary fault still lasts.
 type lapses struct {
 	secretGone  int    // the Secret is recreated when it reaches 0
+	foreignKey  int    // the Secret gets the run's own key back when it reaches 0
+	unadmitted  int    // the account admits the namespace again when it reaches 0
 	orgLimit    int    // the organization rate limit ends when it reaches 0
 	personaGone int    // the deleted persona is made again when it reaches 0
 	gone        string // the deleted persona
@@ -26,7 +29,7 @@ type lapses struct {
 // the run says CredentialsNotFound, and a deleted Detach binding that holds
 // numbers waits for the key.
 func (r *modelRun) deleteSecret(world) {
-	if r.lapses.secretGone > 0 || !r.nemesis.revokedAt.IsZero() {
+	if r.lapses.secretGone > 0 || r.lapses.foreignKey > 0 || !r.nemesis.revokedAt.IsZero() {
 		return
 	}
 	err := k8s.Delete(r.ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bland", Namespace: r.ns}})
@@ -35,6 +38,36 @@ func (r *modelRun) deleteSecret(world) {
 	}
 	r.lapses.secretGone = 2 + r.rng.IntN(4)
 	r.note("Secret bland deleted")
+}
+
+// swapKey puts a second organization's key into the run's Secret for a
+// few steps, as a tenant pasting the wrong key would: that organization has
+// no persona of the run, so Bland answers "not found or access denied", and
+// a deleted Detach binding holding numbers must wait, never take that
+// answer for a detach.
+func (r *modelRun) swapKey(world) {
+	if r.lapses.secretGone > 0 || r.lapses.foreignKey > 0 || !r.nemesis.revokedAt.IsZero() {
+		return
+	}
+	other := "sk-other-" + r.ns
+	sim.AddAccount("other-"+r.ns, other)
+	r.setSecretKey(other)
+	r.lapses.foreignKey = 2 + r.rng.IntN(4)
+	r.note("Secret bland holds another organization's key")
+}
+
+// setSecretKey writes key into the run's Secret.
+func (r *modelRun) setSecretKey(key string) {
+	var s corev1.Secret
+	must(r.t, k8s.Get(r.ctx, client.ObjectKey{Namespace: r.ns, Name: "bland"}, &s))
+	s.Data = map[string][]byte{"apiKey": []byte(key)}
+	must(r.t, k8s.Update(r.ctx, &s))
+}
+
+func (r *modelRun) restoreOwnKey() {
+	r.setSecretKey(r.key)
+	r.lapses.foreignKey = 0
+	r.note("Secret bland holds the run's key again")
 }
 
 // restoreSecret creates the run's Secret again.
@@ -100,6 +133,16 @@ func (r *modelRun) tickLapses() {
 			r.unlimitOrganization()
 		}
 	}
+	if r.lapses.foreignKey > 0 {
+		if r.lapses.foreignKey--; r.lapses.foreignKey == 0 {
+			r.restoreOwnKey()
+		}
+	}
+	if r.lapses.unadmitted > 0 {
+		if r.lapses.unadmitted--; r.lapses.unadmitted == 0 {
+			r.readmit()
+		}
+	}
 }
 
 // endLapses ends every temporary fault (quiescence).
@@ -112,6 +155,12 @@ func (r *modelRun) endLapses() {
 	}
 	if r.lapses.orgLimit > 0 {
 		r.unlimitOrganization()
+	}
+	if r.lapses.foreignKey > 0 {
+		r.restoreOwnKey()
+	}
+	if r.lapses.unadmitted > 0 {
+		r.readmit()
 	}
 }
 

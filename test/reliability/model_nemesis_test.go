@@ -100,6 +100,8 @@ var nemesisKinds = []nemesisKind{
 	{"persona-deleted", 2, (*modelRun).deletePersona},
 	{"org-rate-limit", 2, (*modelRun).limitOrganization},
 	{"term-after-timeout", 2, (*modelRun).termAfterTimeout},
+	{"foreign-key", 2, (*modelRun).swapKey},
+	{"offboard", 2, (*modelRun).offboard},
 }
 
 // nemesisEnabled says whether a kind is in MODEL_NEMESIS (or it is unset).
@@ -135,7 +137,7 @@ func (r *modelRun) nemesisStep(w world) {
 // (deletionPolicy Detach) that tick deletes before the key comes back: it
 // never attaches anything, so its deletion must not wait for the key.
 func (r *modelRun) revokeKey(w world) {
-	if !r.nemesis.revokedAt.IsZero() || r.lapses.secretGone > 0 {
+	if !r.nemesis.revokedAt.IsZero() || r.lapses.secretGone > 0 || r.lapses.foreignKey > 0 {
 		return
 	}
 	sim.RevokeKey(r.key)

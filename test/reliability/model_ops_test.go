@@ -151,6 +151,7 @@ func (r *modelRun) edit(w world, b modelBinding) {
 func (r *modelRun) remove(w world, b modelBinding) {
 	start := time.Now()
 	must(r.t, k8s.Delete(r.ctx, &v1alpha1.PersonaBinding{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: b.name}}))
+	r.lettingGo(b, start)
 	if b.orphan || b.suspend {
 		// Orphan leaves every owned number, dropped ones whose detach had not
 		// happened yet included; a suspended binding changes nothing.
@@ -169,6 +170,9 @@ func (r *modelRun) remove(w world, b modelBinding) {
 
 func (r *modelRun) toObject(b modelBinding) *v1alpha1.PersonaBinding {
 	pb := newBinding(r.ns, b.name, b.persona, "bland", b.numbers...)
+	if viaAccount(b) {
+		pb.Spec.CredentialsRef, pb.Spec.AccountRef = nil, &v1alpha1.AccountRef{Name: r.accountName()}
+	}
 	if pb.Spec.InboundNumbers == nil {
 		pb.Spec.InboundNumbers = []string{}
 	}

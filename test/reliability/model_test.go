@@ -186,6 +186,9 @@ func runModel(t *testing.T, seed uint64, steps int, longForm bool) {
 	}
 	r.quiesce()
 	r.checkHistory()
+	if !t.Failed() {
+		r.teardownNamespace()
+	}
 }
 
 func newModelRun(t *testing.T, seed uint64, longForm bool) *modelRun {
@@ -230,6 +233,7 @@ func newModelRun(t *testing.T, seed uint64, longForm bool) *modelRun {
 	})
 	must(t, k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.ns}}))
 	must(t, k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bland", Namespace: r.ns}, StringData: map[string]string{"apiKey": r.key}}))
+	r.createAccount()
 	now := time.Now()
 	r.history = []world{{start: now, at: now, foreign: map[string]bool{}}}
 	for _, n := range r.foreign {
