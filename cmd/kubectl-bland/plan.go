@@ -46,8 +46,10 @@ Bland.
 Exit status:
   0  nothing would change
   3  changes
-  4  changes, and at least one binding would stall (a detach limit without
-     approval, a number held by an older binding)
+  4  changes, and a binding of the input, or one whose outcome the input
+     changes, would stall (a detach limit without approval, a number held
+     by an older binding); bindings already stalled the same way without
+     the input are shown as context and never set it
   2  the API server would reject an input
   1  the plan could not be made (cluster unreachable, permissions, bad flags)
 With --exit-code=false, 3 and 4 become 0.`

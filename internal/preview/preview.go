@@ -87,8 +87,11 @@ type BindingReport struct {
 	// Ready is the Ready condition the binding would reach.
 	Ready Condition `json:"ready"`
 	// Stalls: it would stop and wait for a person.
-	Stalls  bool `json:"stalls,omitempty"`
-	Changes bool `json:"changes"`
+	Stalls bool `json:"stalls,omitempty"`
+	// AlreadyStalled: it is not in the input and would stall just the
+	// same without it: context, which never sets the exit status.
+	AlreadyStalled bool `json:"alreadyStalled,omitempty"`
+	Changes        bool `json:"changes"`
 }
 
 // SettingsChange is one number's overrides, from and to (nil: none).
@@ -126,7 +129,10 @@ type Summary struct {
 	Settings  int `json:"settings"`
 	Handovers int `json:"handovers"`
 	Calls     int `json:"calls"`
-	Stalls    int `json:"bindingsThatWouldStall"`
+	// Stalls counts the bindings of the input, and those whose outcome the
+	// input changes, that would stall; AlreadyStalled the others.
+	Stalls         int `json:"bindingsThatWouldStall"`
+	AlreadyStalled int `json:"bindingsAlreadyStalled,omitempty"`
 }
 
 // Make plans every persona a proposed binding names (or named before).
@@ -145,13 +151,17 @@ func Make(in Input) Report {
 	rep := Report{FormatVersion: FormatVersion}
 	for _, id := range slices.Compact(ids) {
 		pr := planPersona(id, merged, proposed, fresh, in)
+		markAlreadyStalled(pr, planPersona(id, asPointers(in.Live), nil, nil, in))
 		rep.Personas = append(rep.Personas, pr)
 		rep.Summary.Calls += pr.Calls
 		for _, b := range pr.Bindings {
 			if b.Changes {
 				rep.Summary.Changed++
 			}
-			if b.Stalls {
+			switch {
+			case b.AlreadyStalled:
+				rep.Summary.AlreadyStalled++
+			case b.Stalls:
 				rep.Summary.Stalls++
 			}
 			rep.Summary.Attach += len(b.Attach)
@@ -161,6 +171,29 @@ func Make(in Input) Report {
 		}
 	}
 	return rep
+}
+
+// markAlreadyStalled marks the bindings outside the input that would stall
+// with the same Ready reason if the input were not applied (baseline):
+// stalls the input does not cause, which a CI gate must not pin on it.
+func markAlreadyStalled(pr PersonaReport, baseline PersonaReport) {
+	before := map[string]BindingReport{}
+	for _, b := range baseline.Bindings {
+		before[b.Namespace+"/"+b.Name] = b
+	}
+	for i := range pr.Bindings {
+		b := &pr.Bindings[i]
+		was, ok := before[b.Namespace+"/"+b.Name]
+		b.AlreadyStalled = !b.Proposed && b.Stalls && ok && was.Stalls && was.Ready.Reason == b.Ready.Reason
+	}
+}
+
+func asPointers(live []v1alpha1.PersonaBinding) []*v1alpha1.PersonaBinding {
+	out := make([]*v1alpha1.PersonaBinding, 0, len(live))
+	for i := range live {
+		out = append(out, &live[i])
+	}
+	return out
 }
 
 // merge puts each proposed binding in place of its live copy, or adds it
@@ -347,7 +380,9 @@ const (
 )
 
 // ExitCode is 0 when nothing would change, 4 when something would and a
-// binding would stall (a detach limit, a conflict), else 3.
+// binding of the input, or one whose outcome the input changes, would
+// stall (a detach limit, a conflict), else 3. Bindings already stalled,
+// and stalled the same without the input, never set it.
 func (r Report) ExitCode() int {
 	switch {
 	case r.Summary.Changed == 0:

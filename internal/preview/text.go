@@ -49,6 +49,8 @@ func WriteText(w io.Writer, rep Report, o TextOptions) error {
 				label = "new"
 			case br.Proposed:
 				label = "changed"
+			case br.AlreadyStalled:
+				label = "already stalled, unchanged by this plan"
 			case br.Changes:
 				label = "affected"
 			}
@@ -83,6 +85,9 @@ func WriteText(w io.Writer, rep Report, o TextOptions) error {
 		s.Changed, s.Attach, s.Detach, s.Settings, s.Handovers, s.Calls)
 	if s.Stalls > 0 {
 		fmt.Fprintf(&b, "; %d bindings would stall", s.Stalls)
+	}
+	if s.AlreadyStalled > 0 {
+		fmt.Fprintf(&b, "; %d already stalled, unchanged by this plan", s.AlreadyStalled)
 	}
 	b.WriteString(".\n")
 	_, err := io.WriteString(w, b.String())
