@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/resource"
@@ -50,9 +53,10 @@ Exit status:
      changes, would stall (a detach limit without approval, a number held
      by an older binding); bindings already stalled the same way without
      the input are shown as context and never set it
-  2  the API server would reject an input
+  2  an input was refused (not valid YAML, an unknown field, or rejected by
+     the API server's dry run); the others are still planned
   1  the plan could not be made (cluster unreachable, permissions, bad flags)
-With --exit-code=false, 3 and 4 become 0.`
+With --exit-code=false, 3 and 4 become 0; 2 stays.`
 
 type planOptions struct {
 	config        *genericclioptions.ConfigFlags
@@ -114,17 +118,18 @@ func (o *planOptions) run(ctx context.Context) error {
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	inputs, err := o.read()
+	inputs, rejected, err := o.read()
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	var proposed []*v1alpha1.PersonaBinding
 	var notes []string
-	for _, u := range inputs {
-		pb, note, err := stored(ctx, c, u)
+	for _, in := range inputs {
+		pb, note, err := stored(ctx, c, in.object)
 		switch {
 		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
-			return &exitError{code: 2, err: fmt.Errorf("PersonaBinding %s/%s would be rejected: %w", u.GetNamespace(), u.GetName(), err)}
+			rejected = append(rejected, in.rejection("would be rejected: "+err.Error()))
+			continue
 		case err != nil:
 			return &exitError{code: 1, err: err}
 		}
@@ -148,11 +153,12 @@ func (o *planOptions) run(ctx context.Context) error {
 	}
 	now := time.Now()
 	rep := preview.Make(preview.Input{Proposed: proposed, Live: live, Observed: observed, DefaultDetachLimit: o.detachLimit, Now: now})
-	rep.Notes = notes
+	rep.Notes, rep.Errors = notes, rejected
 	if err := o.print(rep, now); err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	if code := rep.ExitCode(); code != 0 && o.exitCode {
+	// --exit-code=false quiets changes and stalls, never a refused input.
+	if code := rep.ExitCode(); code == preview.ExitRejected || (code != 0 && o.exitCode) {
 		return &exitError{code: code}
 	}
 	return nil
@@ -178,19 +184,33 @@ func (o *planOptions) client() (client.Client, error) {
 	return client.New(cfg, client.Options{Scheme: scheme})
 }
 
+// input is one PersonaBinding of the manifests, and the file it came from.
+type input struct {
+	object *unstructured.Unstructured
+	source string
+}
+
+func (in input) rejection(msg string) preview.Rejection {
+	return preview.Rejection{Source: in.source, Namespace: in.object.GetNamespace(), Name: in.object.GetName(), Message: msg}
+}
+
 // read returns the PersonaBindings among the manifests, each with its
-// namespace (the manifest's, else --namespace, else the context's).
-func (o *planOptions) read() ([]*unstructured.Unstructured, error) {
+// namespace (the manifest's, else --namespace, else the context's), and the
+// inputs it refused: a file that is not valid YAML, or a binding with a
+// field its schema does not have (as kubectl apply's strict field
+// validation refuses it). The rest are still planned.
+func (o *planOptions) read() ([]input, []preview.Rejection, error) {
 	ns, explicit, err := o.config.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	infos, err := resource.NewBuilder(o.config).Unstructured().Local().
+	infos, err := resource.NewBuilder(o.config).Unstructured().Local().ContinueOnError().
 		NamespaceParam(ns).DefaultNamespace().FilenameParam(explicit, &o.files).Flatten().Do().Infos()
-	if err != nil {
-		return nil, fmt.Errorf("reading the manifests: %w", err)
+	var rejected []preview.Rejection
+	for _, e := range flatten(err) {
+		rejected = append(rejected, preview.Rejection{Message: "cannot be read: " + e.Error()})
 	}
-	var out []*unstructured.Unstructured
+	var out []input
 	for _, info := range infos {
 		u, ok := info.Object.(*unstructured.Unstructured)
 		if !ok || u.GroupVersionKind() != v1alpha1.GroupVersion.WithKind("PersonaBinding") {
@@ -199,12 +219,35 @@ func (o *planOptions) read() ([]*unstructured.Unstructured, error) {
 		if u.GetNamespace() == "" {
 			u.SetNamespace(ns)
 		}
-		out = append(out, u)
+		in := input{object: u, source: info.Source}
+		var strict v1alpha1.PersonaBinding
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, &strict, true); err != nil {
+			rejected = append(rejected, in.rejection(err.Error()))
+			continue
+		}
+		out = append(out, in)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("the manifests hold no %s PersonaBinding", v1alpha1.GroupVersion)
+	if len(out) == 0 && len(rejected) == 0 {
+		return nil, nil, fmt.Errorf("the manifests hold no %s PersonaBinding", v1alpha1.GroupVersion)
 	}
-	return out, nil
+	return out, rejected, nil
+}
+
+// flatten lists the errors of an aggregate (the builder's, one per input
+// it could not read), or err alone.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	var agg utilerrors.Aggregate
+	if errors.As(err, &agg) {
+		var out []error
+		for _, e := range agg.Errors() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
 
 // stored is the binding as the API server would store it: a dry-run create,
@@ -230,9 +273,9 @@ func stored(ctx context.Context, c client.Client, u *unstructured.Unstructured) 
 		next.Spec = want.Spec
 		next.Labels = merged(cur.Labels, want.Labels)
 		next.Annotations = merged(cur.Annotations, want.Annotations)
-		err = c.Update(ctx, next, client.DryRunAll)
+		err = c.Update(ctx, next, client.DryRunAll, client.FieldValidation("Strict"))
 	} else {
-		err = c.Create(ctx, next, client.DryRunAll)
+		err = c.Create(ctx, next, client.DryRunAll, client.FieldValidation("Strict"))
 	}
 	if apierrors.IsForbidden(err) {
 		note := fmt.Sprintf("%s/%s: dry run not performed (%s); the manifest is read as written", want.Namespace, want.Name, apierrors.ReasonForError(err))
@@ -313,8 +356,26 @@ func (o *planOptions) print(rep preview.Report, now time.Time) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
+	for _, e := range rep.Errors {
+		fmt.Fprintf(o.streams.ErrOut, "error: %s\n", describeRejection(e))
+	}
 	for _, n := range rep.Notes {
 		fmt.Fprintf(o.streams.ErrOut, "note: %s\n", n)
 	}
 	return preview.WriteText(o.streams.Out, rep, preview.TextOptions{Color: !o.noColor && isTerminal(o.streams.Out), ShowUnchanged: o.showUnchanged, Now: now})
+}
+
+// describeRejection names a refused input by its file and binding, when known.
+func describeRejection(e preview.Rejection) string {
+	var where []string
+	if e.Source != "" {
+		where = append(where, e.Source)
+	}
+	if e.Name != "" {
+		where = append(where, "PersonaBinding "+e.Namespace+"/"+e.Name)
+	}
+	if len(where) == 0 {
+		return e.Message
+	}
+	return strings.Join(where, ": ") + ": " + e.Message
 }

@@ -44,9 +44,21 @@ type Report struct {
 	FormatVersion string `json:"formatVersion"`
 	// Notes say what the plan could not see (a dry run not performed,
 	// namespaces not listed).
-	Notes    []string        `json:"notes,omitempty"`
+	Notes []string `json:"notes,omitempty"`
+	// Errors are the inputs refused (malformed, an unknown field, or
+	// rejected by the API server's dry run); the others are still planned.
+	Errors   []Rejection     `json:"errors,omitempty"`
 	Personas []PersonaReport `json:"personas"`
 	Summary  Summary         `json:"summary"`
+}
+
+// Rejection is one input the plan refused, and why.
+type Rejection struct {
+	// Source is the file (or "-", standard input) it came from, when known.
+	Source    string `json:"source,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Message   string `json:"message"`
 }
 
 // PersonaReport is the plan of one persona.
@@ -148,7 +160,7 @@ func Make(in Input) Report {
 		}
 	}
 	slices.Sort(ids)
-	rep := Report{FormatVersion: FormatVersion}
+	rep := Report{FormatVersion: FormatVersion, Personas: []PersonaReport{}}
 	for _, id := range slices.Compact(ids) {
 		pr := planPersona(id, merged, proposed, fresh, in)
 		markAlreadyStalled(pr, planPersona(id, asPointers(in.Live), nil, nil, in))
@@ -375,16 +387,19 @@ func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 // Exit statuses of a plan, as the plugin returns them.
 const (
 	ExitNoChange = 0
+	ExitRejected = 2
 	ExitChanges  = 3
 	ExitStalls   = 4
 )
 
-// ExitCode is 0 when nothing would change, 4 when something would and a
-// binding of the input, or one whose outcome the input changes, would
-// stall (a detach limit, a conflict), else 3. Bindings already stalled,
-// and stalled the same without the input, never set it.
+// ExitCode is 2 when an input was refused; else 0 when nothing would
+// change, 4 when something would and a binding of the input, or one whose
+// outcome the input changes, would stall (a detach limit, a conflict), and
+// 3 otherwise. Bindings stalled the same without the input never set it.
 func (r Report) ExitCode() int {
 	switch {
+	case len(r.Errors) > 0:
+		return ExitRejected
 	case r.Summary.Changed == 0:
 		return ExitNoChange
 	case r.Summary.Stalls > 0:

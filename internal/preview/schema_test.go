@@ -73,6 +73,7 @@ func TestTheJSONFormMatchesItsSchema(t *testing.T) {
 		edited(c, func(s *v1alpha1.PersonaBindingSpec) { s.InboundNumbers = nil; s.DetachLimit = limit(0) }),
 		edited(d, func(s *v1alpha1.PersonaBindingSpec) { s.InboundNumbers = nil; s.DetachLimit = limit(1) }),
 	}, Now: epoch.Add(2 * time.Hour)})
+	rep.Errors = []Rejection{{Source: "bindings/bad.yaml", Namespace: "team", Name: "e", Message: `unknown field "spec.detachLimt"`}}
 	doc := asJSON(t, rep)
 	if err := schema.Validate(doc); err != nil {
 		t.Fatalf("the report does not match docs/plan.schema.json: %v", err)
@@ -102,7 +103,7 @@ func TestTheJSONFormMatchesItsSchema(t *testing.T) {
 	names := map[string]bool{}
 	collectProperties(described, names)
 	for _, typ := range []reflect.Type{reflect.TypeOf(Report{}), reflect.TypeOf(PersonaReport{}), reflect.TypeOf(BindingReport{}),
-		reflect.TypeOf(SettingsChange{}), reflect.TypeOf(Handover{}), reflect.TypeOf(Guard{}), reflect.TypeOf(Condition{}), reflect.TypeOf(Summary{})} {
+		reflect.TypeOf(SettingsChange{}), reflect.TypeOf(Handover{}), reflect.TypeOf(Guard{}), reflect.TypeOf(Condition{}), reflect.TypeOf(Summary{}), reflect.TypeOf(Rejection{})} {
 		for i := range typ.NumField() {
 			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
 			if name != "" && name != "-" && !names[name] {
