@@ -95,6 +95,8 @@ type BindingReport struct {
 	Guard        *Guard            `json:"guard,omitempty"`
 	Conflicts    map[string]string `json:"conflicts,omitempty"`
 	PendingAfter []string          `json:"pendingDetach,omitempty"`
+	// Spec lists the other fields of the spec the input changes.
+	Spec []FieldChange `json:"spec,omitempty"`
 
 	// Ready is the Ready condition the binding would reach.
 	Ready Condition `json:"ready"`
@@ -200,6 +202,16 @@ func markAlreadyStalled(pr PersonaReport, baseline PersonaReport) {
 	}
 }
 
+// liveCopy is the live binding named key, or nil.
+func liveCopy(live []v1alpha1.PersonaBinding, key string) *v1alpha1.PersonaBinding {
+	for i := range live {
+		if live[i].Namespace+"/"+live[i].Name == key {
+			return &live[i]
+		}
+	}
+	return nil
+}
+
 func asPointers(live []v1alpha1.PersonaBinding) []*v1alpha1.PersonaBinding {
 	out := make([]*v1alpha1.PersonaBinding, 0, len(live))
 	for i := range live {
@@ -282,6 +294,10 @@ func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[stri
 		br := report(b, owners, plan, obs, after)
 		br.Proposed = proposed[b.Key()] != nil
 		br.New = fresh[b.Key()]
+		if live := liveCopy(in.Live, b.Key()); br.Proposed && live != nil {
+			br.Spec = specChanges(live, b.Object)
+			br.Changes = br.Changes || len(br.Spec) > 0
+		}
 		pr.Bindings = append(pr.Bindings, br)
 	}
 	return pr

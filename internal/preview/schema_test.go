@@ -79,7 +79,7 @@ func TestTheJSONFormMatchesItsSchema(t *testing.T) {
 		t.Fatalf("the report does not match docs/plan.schema.json: %v", err)
 	}
 	raw, _ := json.Marshal(rep)
-	for _, want := range []string{`"handoverOut"`, `"conflicts"`, `"settings":[{`, `"attach":[`, `"guard"`} {
+	for _, want := range []string{`"handoverOut"`, `"conflicts"`, `"settings":[{`, `"attach":[`, `"guard"`, `"spec":[{`, `"errors":[{`} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("the sample report lacks %s, so the schema is not checked against it: %s", want, raw)
 		}
@@ -103,7 +103,7 @@ func TestTheJSONFormMatchesItsSchema(t *testing.T) {
 	names := map[string]bool{}
 	collectProperties(described, names)
 	for _, typ := range []reflect.Type{reflect.TypeOf(Report{}), reflect.TypeOf(PersonaReport{}), reflect.TypeOf(BindingReport{}),
-		reflect.TypeOf(SettingsChange{}), reflect.TypeOf(Handover{}), reflect.TypeOf(Guard{}), reflect.TypeOf(Condition{}), reflect.TypeOf(Summary{}), reflect.TypeOf(Rejection{})} {
+		reflect.TypeOf(SettingsChange{}), reflect.TypeOf(Handover{}), reflect.TypeOf(Guard{}), reflect.TypeOf(Condition{}), reflect.TypeOf(Summary{}), reflect.TypeOf(Rejection{}), reflect.TypeOf(FieldChange{})} {
 		for i := range typ.NumField() {
 			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
 			if name != "" && name != "-" && !names[name] {

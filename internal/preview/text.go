@@ -55,6 +55,9 @@ func WriteText(w io.Writer, rep Report, o TextOptions) error {
 				label = "affected"
 			}
 			fmt.Fprintf(&b, "  %s/%s (%s, generation %d)\n", br.Namespace, br.Name, label, br.Generation)
+			for _, c := range br.Spec {
+				fmt.Fprintf(&b, "    %s %s %s -> %s\n", paint(yellow, "~"), c.Field, c.From, c.To)
+			}
 			for _, n := range br.Attach {
 				fmt.Fprintf(&b, "    %s attach %s\n", paint(green, "+"), n)
 			}

@@ -1,0 +1,59 @@
+package preview
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+)
+
+// A change to the spec that moves no number is still a change: it is
+// shown, and the plan exits 3.
+func TestSpecOnlyChangesAreShown(t *testing.T) {
+	a := synced("a", 0, n1)
+	tests := []struct {
+		name   string
+		live   v1alpha1.PersonaBinding
+		change func(*v1alpha1.PersonaBindingSpec)
+		want   []string
+	}{{
+		name:   "deletion policy",
+		live:   a,
+		change: func(s *v1alpha1.PersonaBindingSpec) { s.DeletionPolicy = v1alpha1.DeletionPolicyOrphan },
+		want:   []string{"~ spec.deletionPolicy Detach -> Orphan"},
+	}, {
+		name:   "resync interval",
+		live:   a,
+		change: func(s *v1alpha1.PersonaBindingSpec) { s.ResyncInterval = &metav1.Duration{Duration: time.Hour} },
+		want:   []string{"~ spec.resyncInterval (default) -> 1h0m0s"},
+	}, {
+		name: "resuming shows what it attaches",
+		live: func() v1alpha1.PersonaBinding {
+			pb := synced("s", 0, n1, n2)
+			pb.Spec.Suspend, pb.Status.BoundNumbers = true, []string{n1}
+			return pb
+		}(),
+		change: func(s *v1alpha1.PersonaBindingSpec) { s.Suspend = false },
+		want:   []string{"~ spec.suspend true -> false", "+ attach " + n2},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := Make(Input{Live: []v1alpha1.PersonaBinding{tt.live}, Proposed: []*v1alpha1.PersonaBinding{edited(tt.live, tt.change)}, Now: epoch.Add(2 * time.Hour)})
+			if got := rep.ExitCode(); got != ExitChanges {
+				t.Errorf("exit %d, want %d", got, ExitChanges)
+			}
+			var text strings.Builder
+			if err := WriteText(&text, rep, TextOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(text.String(), want) {
+					t.Errorf("text lacks %q:\n%s", want, text.String())
+				}
+			}
+		})
+	}
+}
