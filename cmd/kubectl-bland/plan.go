@@ -146,13 +146,14 @@ func (o *planOptions) run(ctx context.Context) error {
 		notes = append(notes, note)
 	}
 	var observed map[string]map[string]*persona.Settings
+	var missing map[string]bool
 	if o.refresh {
-		if observed, err = o.readBland(ctx, c, proposed, live); err != nil {
+		if observed, missing, err = o.readBland(ctx, c, proposed, live); err != nil {
 			return &exitError{code: 1, err: err}
 		}
 	}
 	now := time.Now()
-	rep := preview.Make(preview.Input{Proposed: proposed, Live: live, Observed: observed, DefaultDetachLimit: o.detachLimit, Now: now})
+	rep := preview.Make(preview.Input{Proposed: proposed, Live: live, Observed: observed, NotFound: missing, DefaultDetachLimit: o.detachLimit, Now: now})
 	rep.Notes, rep.Errors = notes, rejected
 	if err := o.print(rep, now); err != nil {
 		return &exitError{code: 1, err: err}

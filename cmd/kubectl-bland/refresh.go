@@ -22,29 +22,38 @@ type personaReader interface {
 }
 
 // refresh reads each persona involved once, with the key of one of its
-// bindings (or --api-key-file), and returns what is attached to each.
-func (o *planOptions) readBland(ctx context.Context, c client.Client, proposed []*v1alpha1.PersonaBinding, live []v1alpha1.PersonaBinding) (map[string]map[string]*persona.Settings, error) {
+// bindings (or --api-key-file), and returns what is attached to each, and
+// the personas Bland says do not exist (or that key may not see).
+func (o *planOptions) readBland(ctx context.Context, c client.Client, proposed []*v1alpha1.PersonaBinding, live []v1alpha1.PersonaBinding) (map[string]map[string]*persona.Settings, map[string]bool, error) {
 	reader, err := bland.New(bland.Options{BaseURL: o.apiURL, AllowInsecure: o.allowInsecureAPI, QPS: 5, Burst: 5})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return readPersonas(ctx, reader, func(id string) (string, error) { return o.keyFor(ctx, c, id, proposed, live) }, personaIDs(proposed, live))
 }
 
-func readPersonas(ctx context.Context, reader personaReader, key func(personaID string) (string, error), ids []string) (map[string]map[string]*persona.Settings, error) {
-	out := map[string]map[string]*persona.Settings{}
+// readPersonas reads each persona. One Bland does not know is planned as
+// the operator would meet it (its bindings stall, PersonaNotFound), not a
+// reason to abandon the plan: catching a wrong persona ID is what a
+// refreshed plan is for.
+func readPersonas(ctx context.Context, reader personaReader, key func(personaID string) (string, error), ids []string) (map[string]map[string]*persona.Settings, map[string]bool, error) {
+	out, missing := map[string]map[string]*persona.Settings{}, map[string]bool{}
 	for _, id := range ids {
 		k, err := key(id)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		got, err := reader.GetPersona(ctx, k, id)
-		if err != nil {
-			return nil, fmt.Errorf("reading persona %s from Bland: %w", id, err)
+		switch {
+		case bland.KindOf(err) == bland.KindNotFound:
+			missing[id] = true
+			continue
+		case err != nil:
+			return nil, nil, fmt.Errorf("reading persona %s from Bland: %w", id, err)
 		}
 		out[id] = persona.NumbersOf(got)
 	}
-	return out, nil
+	return out, missing, nil
 }
 
 // personaIDs are the personas the plan covers: those the proposed bindings

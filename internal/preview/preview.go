@@ -34,6 +34,9 @@ type Input struct {
 	// plans from what the bindings' statuses recorded, as the controller
 	// does for a spec change.
 	Observed map[string]map[string]*persona.Settings
+	// NotFound are the personas a fresh read found missing in Bland (or
+	// that the key may not see): their bindings stall, as the operator's.
+	NotFound map[string]bool
 	// DefaultDetachLimit is the manager's --default-detach-limit.
 	DefaultDetachLimit int
 	Now                time.Time
@@ -284,6 +287,12 @@ func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[stri
 	if seen, ok := in.Observed[id]; ok {
 		obs = persona.Observation{Numbers: seen, Fresh: true}
 		pr.Source = "bland"
+	}
+	if in.NotFound[id] {
+		pr.Source = "bland"
+		for i := range bindings {
+			bindings[i].Failure = persona.Fail(v1alpha1.ReasonPersonaNotFound, "the persona does not exist or the API key may not see it")
+		}
 	}
 	owners, plan := persona.Decide(bindings, rivals, obs)
 	pr.NeedsRead = plan.NeedsRead

@@ -57,3 +57,21 @@ func TestSpecOnlyChangesAreShown(t *testing.T) {
 		})
 	}
 }
+
+// A refreshed plan that found the persona missing in Bland predicts what
+// the operator would say, and plans the other personas.
+func TestAPersonaBlandDoesNotKnowStalls(t *testing.T) {
+	a := synced("a", 0, n1)
+	b := synced("b", 1, n2)
+	b.Spec.PersonaID = "persona-2"
+	rep := Make(Input{Live: []v1alpha1.PersonaBinding{a, b},
+		Proposed: []*v1alpha1.PersonaBinding{edited(a, func(s *v1alpha1.PersonaBindingSpec) { s.InboundNumbers = []string{n1, n3} }), edited(b, func(s *v1alpha1.PersonaBindingSpec) { s.InboundNumbers = []string{n2, n4} })},
+		NotFound: map[string]bool{"persona-1": true}, Now: epoch.Add(2 * time.Hour)})
+	got := briefly(rep)
+	if got["a"] != "=PersonaNotFound" || got["b"] != "+"+n4+" =Synced" {
+		t.Errorf("marks %v: want a stalled on PersonaNotFound with no call, b planned", got)
+	}
+	if rep.ExitCode() != ExitStalls {
+		t.Errorf("exit %d, want %d", rep.ExitCode(), ExitStalls)
+	}
+}

@@ -71,6 +71,14 @@ func TestPlanRefreshReadsEachPersonaOnceAndShowsDrift(t *testing.T) {
 	if code != 3 || !strings.Contains(out, "+ attach "+r2) {
 		t.Fatalf("with --api-key-file: exit %d\n%s", code, out)
 	}
+
+	// A persona Bland does not know: its binding is planned as the operator
+	// would meet it, Stalled PersonaNotFound (exit 4), and the rest still.
+	wrong := manifest(t, binding(ns, "a", "", r1, r2, r3), strings.Replace(binding(ns, "typo", "", "+14155553009"), "persona-"+ns, "persona-nobody", 1))
+	out, errOut, code = plan(t, adminKube, append(refresh, "-f", wrong)...)
+	if code != 4 || !strings.Contains(out, "team-r/typo (new, generation 1)") || !strings.Contains(out, "= Ready False PersonaNotFound") || !strings.Contains(out, "+ attach "+r2) {
+		t.Fatalf("a persona Bland does not know: exit %d, want 4 with PersonaNotFound and the other persona planned\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
 	for _, c := range sim.History() {
 		if c.IsWrite() {
 			t.Fatalf("the plan wrote to Bland: %+v", c)

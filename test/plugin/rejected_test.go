@@ -14,34 +14,34 @@ import (
 // never dropped; a file that is not YAML is refused, not taken for a
 // cluster that cannot be reached (1). -o json prints a report all the same.
 func TestPlanRefusesBadInputsAndPlansTheRest(t *testing.T) {
-	namespace(t, "team-r")
+	namespace(t, "team-refused")
 	const r1, r2 = "+14155551201", "+14155551202"
-	inSync(t, "team-r", "good", nil, r1)
+	inSync(t, "team-refused", "good", nil, r1)
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		path := filepath.Join(dir, name)
 		must(t, os.WriteFile(path, []byte(body), 0o600))
 		return path
 	}
-	write("good.yaml", binding("team-r", "good", "", r1, r2))
-	typo := write("typo.yaml", binding("team-r", "typo", "  detachLimt: 1\n", r2))
+	write("good.yaml", binding("team-refused", "good", "", r1, r2))
+	typo := write("typo.yaml", binding("team-refused", "typo", "  detachLimt: 1\n", r2))
 	broken := write("broken.yaml", "apiVersion: personas.bland-operator.dev/v1alpha1\nkind: PersonaBinding\nmetadata: {name: [unclosed\n")
-	invalid := write("invalid.yaml", binding("team-r", "invalid", "", "not-a-number"))
+	invalid := write("invalid.yaml", binding("team-refused", "invalid", "", "not-a-number"))
 
 	out, errOut, code := plan(t, adminKube, "-f", dir)
 	if code != 2 {
 		t.Errorf("exit %d, want 2\n%s%s", code, out, errOut)
 	}
 	for _, want := range []string{
-		"error: " + typo + ": PersonaBinding team-r/typo: ", `detachLimt`,
-		"error: " + invalid + ": PersonaBinding team-r/invalid: would be rejected",
+		"error: " + typo + ": PersonaBinding team-refused/typo: ", `detachLimt`,
+		"error: " + invalid + ": PersonaBinding team-refused/invalid: would be rejected",
 		"cannot be read", filepath.Base(broken),
 	} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
 	}
-	if !strings.Contains(out, "+ attach "+r2) || !strings.Contains(out, "team-r/good (changed") {
+	if !strings.Contains(out, "+ attach "+r2) || !strings.Contains(out, "team-refused/good (changed") {
 		t.Errorf("the good input was not planned:\n%s", out)
 	}
 
@@ -57,7 +57,7 @@ func TestPlanRefusesBadInputsAndPlansTheRest(t *testing.T) {
 	if err := json.Unmarshal([]byte(js), &rep); err != nil || code != 2 {
 		t.Fatalf("json (exit %d, --exit-code=false keeps 2): %v\n%s", code, err, js)
 	}
-	if len(rep.Errors) != 3 || len(rep.Personas) != 1 || rep.Personas[0].ID != "persona-team-r" {
+	if len(rep.Errors) != 3 || len(rep.Personas) != 1 || rep.Personas[0].ID != "persona-team-refused" {
 		t.Errorf("json report: %d errors (want 3), personas %+v\n%s", len(rep.Errors), rep.Personas, js)
 	}
 
