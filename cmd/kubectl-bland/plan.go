@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -67,6 +68,8 @@ type planOptions struct {
 	showUnchanged bool
 	exitCode      bool
 	detachLimit   int
+	prune         bool
+	selector      string
 
 	refresh          bool
 	apiKeyFile       string
@@ -103,6 +106,8 @@ func newPlan(config *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 	f.BoolVar(&o.showUnchanged, "show-unchanged", false, "Also list the bindings nothing happens to.")
 	f.BoolVar(&o.exitCode, "exit-code", true, "Exit 3 or 4 when something would change (see above).")
 	f.IntVar(&o.detachLimit, "default-detach-limit", 0, "The manager's --default-detach-limit, for bindings without spec.detachLimit.")
+	f.BoolVar(&o.prune, "prune", false, "Also plan the deletion of the live bindings of the input's namespaces (or -n's) that the input lacks, as kubectl apply --prune or a GitOps sync with pruning would.")
+	f.StringVarP(&o.selector, "selector", "l", "", "With --prune: only live bindings with these labels are pruned (kubectl's label selector syntax).")
 	f.BoolVar(&o.refresh, "refresh", false, "Read each persona from Bland once (reads only) instead of planning from the recorded statuses.")
 	f.StringVar(&o.apiKeyFile, "api-key-file", "", "With --refresh: a file holding the API key, instead of the bindings' Secrets.")
 	f.StringVar(&o.apiURL, "api-url", bland.DefaultBaseURL, "With --refresh: Bland's API URL.")
@@ -144,6 +149,13 @@ func (o *planOptions) run(ctx context.Context) error {
 	}
 	if note != "" {
 		notes = append(notes, note)
+	}
+	if o.prune {
+		pruned, err := o.pruned(proposed, rejected, live)
+		if err != nil {
+			return &exitError{code: 1, err: err}
+		}
+		proposed = append(proposed, pruned...)
 	}
 	var observed map[string]map[string]*persona.Settings
 	var missing map[string]bool
@@ -228,7 +240,7 @@ func (o *planOptions) read() ([]input, []preview.Rejection, error) {
 		}
 		out = append(out, in)
 	}
-	if len(out) == 0 && len(rejected) == 0 {
+	if len(out) == 0 && len(rejected) == 0 && !o.prune {
 		return nil, nil, fmt.Errorf("the manifests hold no %s PersonaBinding", v1alpha1.GroupVersion)
 	}
 	return out, rejected, nil
@@ -379,4 +391,45 @@ func describeRejection(e preview.Rejection) string {
 		return e.Message
 	}
 	return strings.Join(where, ": ") + ": " + e.Message
+}
+
+// pruned are the live bindings a sync with pruning would delete: those of
+// the input's namespaces (or the -n namespace, when the input holds none)
+// that match -l and that no input names, refused inputs included (a
+// binding whose manifest has a typo is not deleted by fixing it). Each is
+// returned as the API server would show it: marked for deletion, its
+// finalizer still on.
+func (o *planOptions) pruned(proposed []*v1alpha1.PersonaBinding, rejected []preview.Rejection, live []v1alpha1.PersonaBinding) ([]*v1alpha1.PersonaBinding, error) {
+	selector, err := labels.Parse(o.selector)
+	if err != nil {
+		return nil, fmt.Errorf("--selector: %w", err)
+	}
+	namespaces, named := map[string]bool{}, map[string]bool{}
+	for _, pb := range proposed {
+		namespaces[pb.Namespace], named[pb.Namespace+"/"+pb.Name] = true, true
+	}
+	for _, r := range rejected {
+		if r.Name != "" {
+			named[r.Namespace+"/"+r.Name] = true
+		}
+	}
+	if len(namespaces) == 0 {
+		ns, _, err := o.config.ToRawKubeConfigLoader().Namespace()
+		if err != nil {
+			return nil, err
+		}
+		namespaces[ns] = true
+	}
+	var out []*v1alpha1.PersonaBinding
+	now := metav1.Now()
+	for i := range live {
+		pb := &live[i]
+		if !namespaces[pb.Namespace] || named[pb.Namespace+"/"+pb.Name] || !pb.DeletionTimestamp.IsZero() || !selector.Matches(labels.Set(pb.Labels)) {
+			continue
+		}
+		gone := pb.DeepCopy()
+		gone.DeletionTimestamp = &now
+		out = append(out, gone)
+	}
+	return out, nil
 }

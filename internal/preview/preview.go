@@ -88,6 +88,9 @@ type BindingReport struct {
 	Name       string `json:"name"`
 	Proposed   bool   `json:"proposed"`
 	New        bool   `json:"new,omitempty"`
+	// Deleted: the input deletes it (--prune): it detaches what it holds,
+	// or under Orphan leaves it attached.
+	Deleted bool `json:"deleted,omitempty"`
 	Generation int64  `json:"generation"`
 
 	Attach       []string          `json:"attach,omitempty"`
@@ -305,7 +308,8 @@ func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[stri
 		br.New = fresh[b.Key()]
 		if live := liveCopy(in.Live, b.Key()); br.Proposed && live != nil {
 			br.Spec = specChanges(live, b.Object)
-			br.Changes = br.Changes || len(br.Spec) > 0
+			br.Deleted = live.DeletionTimestamp.IsZero() && !b.Object.DeletionTimestamp.IsZero()
+			br.Changes = br.Changes || len(br.Spec) > 0 || br.Deleted
 		}
 		pr.Bindings = append(pr.Bindings, br)
 	}

@@ -75,3 +75,31 @@ func TestAPersonaBlandDoesNotKnowStalls(t *testing.T) {
 		t.Errorf("exit %d, want %d", rep.ExitCode(), ExitStalls)
 	}
 }
+
+// A binding the input deletes (--prune) detaches what it holds, hands a
+// number another binding lists to it, and under Orphan leaves its numbers.
+func TestADeletionIsPlanned(t *testing.T) {
+	a, b := synced("a", 0, n1, n2), synced("b", 1, n3)
+	b.Spec.DeletionPolicy = v1alpha1.DeletionPolicyOrphan
+	c := stalledOnConflict("c", 5, n1)
+	gone := func(pb v1alpha1.PersonaBinding) *v1alpha1.PersonaBinding {
+		out := pb.DeepCopy()
+		out.DeletionTimestamp = &metav1.Time{Time: epoch.Add(2 * time.Hour)}
+		out.Finalizers = []string{v1alpha1.Finalizer}
+		return out
+	}
+	rep := Make(Input{Live: []v1alpha1.PersonaBinding{a, b, c}, Proposed: []*v1alpha1.PersonaBinding{gone(a), gone(b)}, Now: epoch.Add(2 * time.Hour)})
+	got := briefly(rep)
+	if !strings.HasPrefix(got["a"], "-"+n2+" >"+n1+" other-team/c") || strings.Contains(got["b"], "-") {
+		t.Errorf("marks %v: want a to detach %s and hand %s to c, b (Orphan) to detach nothing", got, n2, n1)
+	}
+	deleted := 0
+	for _, br := range rep.Personas[0].Bindings {
+		if br.Deleted {
+			deleted++
+		}
+	}
+	if deleted != 2 || rep.ExitCode() != ExitChanges {
+		t.Errorf("%d bindings marked deleted (want 2), exit %d", deleted, rep.ExitCode())
+	}
+}

@@ -47,6 +47,8 @@ func WriteText(w io.Writer, rep Report, o TextOptions) error {
 			switch {
 			case br.New:
 				label = "new"
+			case br.Deleted:
+				label = "deleted"
 			case br.Proposed:
 				label = "changed"
 			case br.AlreadyStalled:
