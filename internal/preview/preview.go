@@ -84,14 +84,14 @@ type PersonaReport struct {
 
 // BindingReport is what one binding would see.
 type BindingReport struct {
-	Namespace  string `json:"namespace"`
-	Name       string `json:"name"`
-	Proposed   bool   `json:"proposed"`
-	New        bool   `json:"new,omitempty"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Proposed  bool   `json:"proposed"`
+	New       bool   `json:"new,omitempty"`
 	// Deleted: the input deletes it (--prune): it detaches what it holds,
 	// or under Orphan leaves it attached.
-	Deleted bool `json:"deleted,omitempty"`
-	Generation int64  `json:"generation"`
+	Deleted    bool  `json:"deleted,omitempty"`
+	Generation int64 `json:"generation"`
 
 	Attach       []string          `json:"attach,omitempty"`
 	Detach       []string          `json:"detach,omitempty"`
