@@ -101,8 +101,9 @@ func (r *PersonaReconciler) Reconcile(ctx context.Context, req Request) (ctrl.Re
 		}
 		if !r.observe(ctx, p) {
 			// A plan that needed a read is not applied without it: no
-			// handover, claim or release; the records stay as they are.
-			p.plan = persona.Plan{}
+			// handover, claim or call; the records stay as they are, but
+			// for deleted bindings that leave their numbers (Plan.Unread).
+			p.plan = p.plan.Unread(p.bindings)
 			return r.finish(ctx, p)
 		}
 		if err := r.addRivals(ctx, p, slices.Collect(maps.Keys(p.heard.Obs.Numbers))); err != nil {

@@ -362,3 +362,26 @@ func TestAReadThatSucceedsWithAKeyClearsItsCarriedRefusal(t *testing.T) {
 		f.g.Expect(c.Endpoint).To(Equal(blandsim.EndpointAttach), "the persona was read: %s at %s", c.Endpoint, c.Time)
 	}
 }
+
+// A deleted binding that leaves its numbers attached (Orphan; it held them
+// under Detach first, so its finalizer is on) needs no call and no read: it
+// goes at once, even while its persona is due a read no key can make (its
+// Secret is gone). The plan a failed read discards keeps such releases.
+// Found by the model test's namespace teardown (seed 940213).
+func TestAnOrphanBindingGoesWhileNoKeyCanReadItsPersona(t *testing.T) {
+	f := newFixture(t, 2)
+	pb := f.binding("support", f.numbers...)
+	pb.Spec.ResyncInterval = &metav1.Duration{Duration: 30 * time.Second}
+	pb = f.create(pb)
+	f.waitFor(pb, v1alpha1.ReasonSynced)
+	f.update(pb, func(cur *v1alpha1.PersonaBinding) { cur.Spec.DeletionPolicy = v1alpha1.DeletionPolicyOrphan })
+	f.waitFor(pb, v1alpha1.ReasonSynced)
+
+	ctx := context.Background()
+	f.g.Expect(k8s.Delete(ctx, secretRef(f.ns, "bland"))).To(Succeed())
+	clock.Advance(time.Minute + time.Second) // the persona's resync is due: its pass must read
+	f.g.Expect(k8s.Delete(ctx, pb)).To(Succeed())
+	f.g.Eventually(func() bool { return gone(pb) }).WithTimeout(10*time.Second).Should(BeTrue(),
+		func() string { return "the Orphan binding is held: " + readyMessage(f.get(pb)) })
+	f.g.Expect(sim.Attached(f.personaID)).To(Equal(f.numbers), "an Orphan binding's numbers were detached")
+}

@@ -332,3 +332,25 @@ func inSyncWhileSuspended(pb PB) bool {
 	c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReady)
 	return c != nil && c.Reason == v1alpha1.ReasonSuspended && c.Status == "True"
 }
+
+// Unread is what of the plan may be applied when the read it needed could
+// not be made: deleted bindings that leave their numbers attached (Orphan,
+// suspended, or let go in a teardown) release them. That needs no call and
+// nothing from Bland, and the binding is going: without it, a persona no
+// key can read would hold such a binding for as long as its key is gone.
+// Nothing else is applied: no handover, claim, call or other release.
+func (p Plan) Unread(bindings []Binding) Plan {
+	out := Plan{}
+	for i := range bindings {
+		b := &bindings[i]
+		leaves := b.orphan() || b.suspended() || b.LetGo
+		if b.live() || !leaves || len(p.Releases[b.Key()]) == 0 {
+			continue
+		}
+		if out.Releases == nil {
+			out.Releases = map[string][]string{}
+		}
+		out.Releases[b.Key()] = p.Releases[b.Key()]
+	}
+	return out
+}
