@@ -188,7 +188,7 @@ build: kubectl-bland ## Build the manager, the Bland simulator and the kubectl p
 
 .PHONY: kubectl-bland
 kubectl-bland: ## Build the kubectl plugin (kubectl bland plan) into bin/.
-	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/kubectl-bland ./cmd/kubectl-bland
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(LOCALBIN)/kubectl-bland ./cmd/kubectl-bland
 
 .PHONY: run
 run: ## Run the manager against the current kubeconfig.

@@ -50,14 +50,18 @@ for os in linux darwin; do
     echo ">> kubectl-bland for ${os}/${arch}"
     dir="${work}/plugin-${os}-${arch}"
     mkdir -p "${dir}"
-    CGO_ENABLED=0 GOOS="${os}" GOARCH="${arch}" go build -trimpath -ldflags "-s -w" -o "${dir}/kubectl-bland" ./cmd/kubectl-bland
+    CGO_ENABLED=0 GOOS="${os}" GOARCH="${arch}" go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o "${dir}/kubectl-bland" ./cmd/kubectl-bland
+    cp LICENSE "${dir}/LICENSE"
     archive="kubectl-bland-${os}-${arch}.tar.gz"
-    tar -C "${dir}" --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - kubectl-bland | gzip -n > "${DIST}/${archive}"
+    tar -C "${dir}" --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - kubectl-bland LICENSE | gzip -n > "${DIST}/${archive}"
     sum="$(sha256sum "${DIST}/${archive}" | cut -d' ' -f1)"
     platforms+="  - selector:
       matchLabels: {os: ${os}, arch: ${arch}}
     uri: https://github.com/bland-operator/bland-operator/releases/download/${VERSION}/${archive}
     sha256: ${sum}
+    files:
+    - {from: kubectl-bland, to: .}
+    - {from: LICENSE, to: .}
     bin: kubectl-bland
 "
   done

@@ -64,9 +64,11 @@ func newRoot(streams genericiooptions.IOStreams) *cobra.Command {
 		Short:         "See and steer what bland-operator does to Bland personas",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// kubectl runs the plugin as "kubectl bland": usage says so.
+		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl bland"},
 	}
 	config.AddFlags(root.PersistentFlags())
 	root.AddCommand(newPlan(config, streams), newReconcile(config, streams), newApprove(config, streams),
-		newSuspend(config, streams, true), newSuspend(config, streams, false), newStatus(config, streams))
+		newSuspend(config, streams, true), newSuspend(config, streams, false), newStatus(config, streams), newVersion(config, streams))
 	return root
 }

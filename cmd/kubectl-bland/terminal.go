@@ -5,8 +5,12 @@ import (
 	"os"
 )
 
-// isTerminal reports whether w is a character device, where colour helps.
+// isTerminal reports whether w is a character device, where colour helps,
+// and NO_COLOR (no-color.org) is not set.
 func isTerminal(w io.Writer) bool {
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -112,8 +112,28 @@ func TestMakeRelease(t *testing.T) {
 		}
 		bin := extract(t, filepath.Join(dist, "kubectl-bland-linux-amd64.tar.gz"), "kubectl-bland")
 		out, err := exec.Command(bin, "plan", "--help").CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "Exit status:") {
-			t.Errorf("kubectl-bland plan --help: %v\n%s", err, out)
+		if err != nil || !strings.Contains(string(out), "Exit status:") || !strings.Contains(string(out), "kubectl bland plan -f FILENAME") {
+			t.Errorf("kubectl-bland plan --help (usage as kubectl bland plan): %v\n%s", err, out)
+		}
+		out, err = exec.Command(bin, "version", "--kubeconfig", filepath.Join(t.TempDir(), "none")).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "plugin: "+version) {
+			t.Errorf("kubectl-bland version is not stamped %s: %v\n%s", version, err, out)
+		}
+	})
+
+	t.Run("every plugin archive carries the license", func(t *testing.T) {
+		license, err := os.ReadFile(filepath.Join("..", "..", "LICENSE"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64"} {
+			if got := fileIn(t, filepath.Join(dist, "kubectl-bland-"+p+".tar.gz"), "LICENSE"); string(got) != string(license) {
+				t.Errorf("kubectl-bland-%s.tar.gz lacks the LICENSE", p)
+			}
+		}
+		manifest, _ := os.ReadFile(filepath.Join(dist, "bland.yaml"))
+		if !strings.Contains(string(manifest), "{from: LICENSE, to: .}") {
+			t.Errorf("bland.yaml does not install the LICENSE:\n%s", manifest)
 		}
 	})
 
