@@ -4,7 +4,8 @@
 #   crds.yaml     the CRDs alone, for teams that manage them separately
 #   bland-operator-X.Y.Z.tgz  the Helm chart, version and appVersion stamped
 #   manager-linux-{amd64,arm64}, blandsim-linux-{amd64,arm64}  static binaries
-#   kubectl-bland-{linux,darwin}-{amd64,arm64}.tar.gz  the kubectl plugin
+#   kubectl-bland-{linux,darwin}-{amd64,arm64}.tar.gz  the kubectl plugin, its
+#                 completion shim (kubectl_complete-bland) and the LICENSE
 #   bland.yaml    the plugin's krew manifest, with the archives' checksums
 #   checksums.txt SHA-256 of all of the above
 # The working tree is not modified: the kustomize overlay is rendered from a copy.
@@ -52,8 +53,9 @@ for os in linux darwin; do
     mkdir -p "${dir}"
     CGO_ENABLED=0 GOOS="${os}" GOARCH="${arch}" go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o "${dir}/kubectl-bland" ./cmd/kubectl-bland
     cp LICENSE "${dir}/LICENSE"
+    cp hack/kubectl_complete-bland "${dir}/kubectl_complete-bland"
     archive="kubectl-bland-${os}-${arch}.tar.gz"
-    tar -C "${dir}" --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - kubectl-bland LICENSE | gzip -n > "${DIST}/${archive}"
+    tar -C "${dir}" --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - kubectl-bland kubectl_complete-bland LICENSE | gzip -n > "${DIST}/${archive}"
     sum="$(sha256sum "${DIST}/${archive}" | cut -d' ' -f1)"
     platforms+="  - selector:
       matchLabels: {os: ${os}, arch: ${arch}}
@@ -61,6 +63,7 @@ for os in linux darwin; do
     sha256: ${sum}
     files:
     - {from: kubectl-bland, to: .}
+    - {from: kubectl_complete-bland, to: .}
     - {from: LICENSE, to: .}
     bin: kubectl-bland
 "

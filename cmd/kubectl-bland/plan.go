@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -102,6 +103,7 @@ func newPlan(config *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 	f.StringVarP(&o.files.Kustomize, "kustomize", "k", "", "A kustomization directory to build and plan.")
 	f.BoolVarP(&o.files.Recursive, "recursive", "R", false, "Read the directories of -f recursively.")
 	f.StringVarP(&o.output, "output", "o", "text", "text or json (formatVersion "+preview.FormatVersion+").")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	f.BoolVar(&o.noColor, "no-color", false, "Print no colour.")
 	f.BoolVar(&o.showUnchanged, "show-unchanged", false, "Also list the bindings nothing happens to.")
 	f.BoolVar(&o.exitCode, "exit-code", true, "Exit 3 or 4 when something would change (see above).")
@@ -192,6 +194,9 @@ func (o *planOptions) client() (client.Client, error) {
 		return nil, err
 	}
 	if err := corev1.AddToScheme(scheme); err != nil { // Secrets, for --refresh
+		return nil, err
+	}
+	if err := eventsv1.AddToScheme(scheme); err != nil { // approve --reason
 		return nil, err
 	}
 	return client.New(cfg, client.Options{Scheme: scheme})

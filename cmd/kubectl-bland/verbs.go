@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -16,83 +19,139 @@ import (
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/persona"
+	"github.com/bland-operator/bland-operator/internal/preview"
 )
 
 // The verbs users know from flux and cmctl: reconcile, approve, suspend and
-// resume one binding. Each names it as pb/NAME (or NAME) in the namespace of
-// -n or the context.
+// resume bindings. Each names them as pb/NAME (or NAME) in the namespace of
+// -n or the context; reconcile, suspend and resume also take --all.
 
-// target resolves pb/NAME to the binding's key and a client.
-func target(config *genericclioptions.ConfigFlags, arg string) (client.Client, types.NamespacedName, error) {
-	kind, name, found := strings.Cut(arg, "/")
-	if !found {
-		kind, name = "pb", arg
-	}
-	switch strings.ToLower(kind) {
-	case "pb", "personabinding", "personabindings", "personabinding.personas.bland-operator.dev":
-	default:
-		return nil, types.NamespacedName{}, fmt.Errorf("%q is not a PersonaBinding (name it pb/NAME)", arg)
+// targets resolves the bindings named (pb/NAME or NAME), or with all every
+// binding of the namespace, to their keys, and returns a client.
+func targets(config *genericclioptions.ConfigFlags, args []string, all bool) (client.Client, []types.NamespacedName, error) {
+	switch {
+	case all && len(args) > 0:
+		return nil, nil, fmt.Errorf("name bindings or pass --all, not both")
+	case !all && len(args) == 0:
+		return nil, nil, fmt.Errorf("name a binding (pb/NAME), or pass --all")
 	}
 	ns, _, err := config.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
-		return nil, types.NamespacedName{}, err
+		return nil, nil, err
 	}
 	c, err := (&planOptions{config: config}).client()
-	return c, types.NamespacedName{Namespace: ns, Name: name}, err
+	if err != nil {
+		return nil, nil, err
+	}
+	var keys []types.NamespacedName
+	for _, arg := range args {
+		kind, name, found := strings.Cut(arg, "/")
+		if !found {
+			kind, name = "pb", arg
+		}
+		switch strings.ToLower(kind) {
+		case "pb", "personabinding", "personabindings", "personabinding.personas.bland-operator.dev":
+		default:
+			return nil, nil, fmt.Errorf("%q is not a PersonaBinding (name it pb/NAME)", arg)
+		}
+		keys = append(keys, types.NamespacedName{Namespace: ns, Name: name})
+	}
+	if all {
+		var list v1alpha1.PersonaBindingList
+		if err := c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return nil, nil, err
+		}
+		for i := range list.Items {
+			keys = append(keys, client.ObjectKeyFromObject(&list.Items[i]))
+		}
+	}
+	return c, keys, nil
 }
 
 func newReconcile(config *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	timeout := 2 * time.Minute
+	timeout, all := 2*time.Minute, false
 	cmd := &cobra.Command{
-		Use:   "reconcile pb/NAME",
-		Short: "Ask the operator to look at a binding's persona now, and wait for the outcome",
-		Long: `Sets the personas.bland-operator.dev/reconcile-requested-at annotation, waits until
-the binding's status.lastHandledReconcileAt shows it (the operator read the
-persona and acted), and prints the Ready condition reached. Exit status 1
-when the wait times out or the binding is not Ready.`,
-		Args: cobra.ExactArgs(1),
+		Use:   "reconcile pb/NAME... | --all",
+		Short: "Ask the operator to look at bindings' personas now, and wait for the outcome",
+		Long: `Sets the personas.bland-operator.dev/reconcile-requested-at annotation on each
+binding named (or, with --all, every binding of the namespace), waits until
+each status.lastHandledReconcileAt shows it (the operator read the persona and
+acted), and prints the Ready condition reached. Exit status 1 when a wait
+times out or a binding is not Ready.`,
+		ValidArgsFunction: completeBindings(config),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, key, err := target(config, args[0])
+			c, keys, err := targets(config, args, all)
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
 			ctx := context.Background()
 			stamp := time.Now().UTC().Format(time.RFC3339Nano)
-			if err := annotate(ctx, c, key, v1alpha1.ReconcileRequestedAtAnnotation, stamp); err != nil {
-				return &exitError{code: 1, err: err}
-			}
-			fmt.Fprintf(streams.Out, "requested a reconcile of %s at %s\n", key, stamp)
-			var pb v1alpha1.PersonaBinding
-			err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-				if err := c.Get(ctx, key, &pb); err != nil {
-					return false, err
+			for _, key := range keys {
+				if err := annotate(ctx, c, key, v1alpha1.ReconcileRequestedAtAnnotation, stamp); err != nil {
+					return &exitError{code: 1, err: err}
 				}
-				return pb.Status.LastHandledReconcileAt == stamp, nil
-			})
-			if err != nil {
-				return &exitError{code: 1, err: fmt.Errorf("the operator did not handle the request within %s: %w", timeout, err)}
+				fmt.Fprintf(streams.Out, "requested a reconcile of %s at %s\n", key, stamp)
 			}
-			return printReady(streams, &pb)
+			failed := false
+			for _, key := range keys {
+				pb, err := waitFor(ctx, c, key, timeout, func(pb *v1alpha1.PersonaBinding) bool { return pb.Status.LastHandledReconcileAt == stamp })
+				if err != nil {
+					fmt.Fprintf(streams.ErrOut, "error: the operator did not handle the request for %s within %s: %v\n", key, timeout, err)
+					failed = true
+					continue
+				}
+				failed = printReady(streams, pb) != nil || failed
+			}
+			if failed {
+				return &exitError{code: 1}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", timeout, "How long to wait for the operator.")
+	cmd.Flags().BoolVar(&all, "all", false, "Every binding of the namespace.")
 	return cmd
 }
 
+// waitFor polls the binding until done says so, or the timeout.
+func waitFor(ctx context.Context, c client.Client, key types.NamespacedName, timeout time.Duration, done func(*v1alpha1.PersonaBinding) bool) (*v1alpha1.PersonaBinding, error) {
+	pb := &v1alpha1.PersonaBinding{}
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if err := c.Get(ctx, key, pb); err != nil {
+			return false, err
+		}
+		return done(pb), nil
+	})
+	return pb, err
+}
+
+// readyAtGeneration says the operator has reported on the binding's current
+// generation and it is Ready.
+func readyAtGeneration(pb *v1alpha1.PersonaBinding) bool {
+	ready := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReady)
+	return pb.Status.ObservedGeneration == pb.Generation && ready != nil && ready.ObservedGeneration == pb.Generation && ready.Status == "True"
+}
+
 func newApprove(config *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	return &cobra.Command{
+	var reason string
+	var waitReady bool
+	timeout := 2 * time.Minute
+	cmd := &cobra.Command{
 		Use:   "approve pb/NAME",
 		Short: "Approve the detaches a binding's detach limit holds back",
 		Long: `Shows the detaches the binding's detach limit holds back, then writes the
 approve-detach annotation for the binding's current generation. A later edit
-of the spec needs a new approval.`,
-		Args: cobra.ExactArgs(1),
+of the spec needs a new approval. --reason records why in an Event on the
+binding (kubectl events shows it beside the operator's); --wait waits until
+the operator has made the detaches and the binding is Ready.`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeBindings(config),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, key, err := target(config, args[0])
+			c, keys, err := targets(config, args, false)
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
-			ctx := context.Background()
+			key, ctx := keys[0], context.Background()
 			var pb v1alpha1.PersonaBinding
 			if err := c.Get(ctx, key, &pb); err != nil {
 				return &exitError{code: 1, err: err}
@@ -103,37 +162,146 @@ of the spec needs a new approval.`,
 			}
 			fmt.Fprintf(streams.Out, "approving, for generation %d of %s, the detach of %s from persona %s\n",
 				pb.Generation, key, persona.List(pb.Status.PendingDetach), pb.Spec.PersonaID)
-			return annotateOrExit(ctx, c, key, v1alpha1.ApproveDetachAnnotation, fmt.Sprint(pb.Generation))
+			if err := annotateOrExit(ctx, c, key, v1alpha1.ApproveDetachAnnotation, fmt.Sprint(pb.Generation)); err != nil {
+				return err
+			}
+			if reason != "" {
+				if err := recordApproval(ctx, c, &pb, reason); err != nil {
+					fmt.Fprintf(streams.ErrOut, "warning: the approval is written, but its reason could not be recorded in an Event: %v\n", err)
+				}
+			}
+			if !waitReady {
+				return nil
+			}
+			got, err := waitFor(ctx, c, key, timeout, func(cur *v1alpha1.PersonaBinding) bool {
+				return len(cur.Status.PendingDetach) == 0 && readyAtGeneration(cur)
+			})
+			if err != nil {
+				return &exitError{code: 1, err: fmt.Errorf("%s was not Ready with its detaches made within %s: %w", key, timeout, err)}
+			}
+			return printReady(streams, got)
 		},
 	}
+	cmd.Flags().StringVar(&reason, "reason", "", "Why the detaches are approved, recorded in an Event on the binding.")
+	cmd.Flags().BoolVar(&waitReady, "wait", false, "Wait until the operator has made the detaches and the binding is Ready.")
+	cmd.Flags().DurationVar(&timeout, "timeout", timeout, "How long --wait waits.")
+	return cmd
+}
+
+// recordApproval records who approved what, and why, as an Event on the
+// binding.
+func recordApproval(ctx context.Context, c client.Client, pb *v1alpha1.PersonaBinding, reason string) error {
+	now := metav1.NowMicro()
+	ev := &eventsv1.Event{
+		ObjectMeta:          metav1.ObjectMeta{Namespace: pb.Namespace, GenerateName: pb.Name + "-approval-"},
+		EventTime:           now,
+		ReportingController: "kubectl-bland",
+		ReportingInstance:   "kubectl-bland",
+		Action:              "Approve",
+		Reason:              "DetachApproved",
+		Type:                corev1.EventTypeNormal,
+		Regarding:           corev1.ObjectReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: "PersonaBinding", Namespace: pb.Namespace, Name: pb.Name, UID: pb.UID},
+		Note: fmt.Sprintf("Approved, for generation %d, the detach of %s from persona %s: %s",
+			pb.Generation, persona.List(pb.Status.PendingDetach), pb.Spec.PersonaID, reason),
+	}
+	return c.Create(ctx, ev)
 }
 
 func newSuspend(config *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, suspend bool) *cobra.Command {
-	verb, done, short := "suspend", "suspended", "Stop the operator from changing anything in Bland for a binding"
+	verb, done, short := "suspend", "suspended", "Stop the operator from changing anything in Bland for bindings"
 	if !suspend {
-		verb, done, short = "resume", "resumed", "Let the operator change Bland for a suspended binding again"
+		verb, done, short = "resume", "resumed", "Let the operator change Bland for suspended bindings again"
 	}
-	return &cobra.Command{
-		Use:   verb + " pb/NAME",
-		Short: short,
-		Long: short + `. Sets spec.suspend; a binding managed from Git
-is set back by the next sync unless Git says the same.`,
-		Args: cobra.ExactArgs(1),
+	var all, waitReady bool
+	timeout := 2 * time.Minute
+	long := short + `. Sets spec.suspend on each binding named (or, with --all, every
+binding of the namespace); a binding managed from Git is set back by the next
+sync unless Git says the same.`
+	if !suspend {
+		long += ` Before it does, it prints what resuming will do (the plan: the
+numbers it will attach and detach). --wait waits until each is Ready.`
+	}
+	cmd := &cobra.Command{
+		Use:               verb + " pb/NAME... | --all",
+		Short:             short,
+		Long:              long,
+		ValidArgsFunction: completeBindings(config),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, key, err := target(config, args[0])
+			c, keys, err := targets(config, args, all)
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
-			patch := fmt.Sprintf(`{"spec":{"suspend":%t}}`, suspend)
-			pb := &v1alpha1.PersonaBinding{}
-			pb.Namespace, pb.Name = key.Namespace, key.Name
-			if err := c.Patch(context.Background(), pb, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
-				return &exitError{code: 1, err: err}
+			ctx := context.Background()
+			if !suspend {
+				if err := printResumePlan(ctx, c, keys, streams); err != nil {
+					return &exitError{code: 1, err: err}
+				}
 			}
-			fmt.Fprintf(streams.Out, "%s %s (generation %d)\n", done, key, pb.Generation)
+			patch := fmt.Sprintf(`{"spec":{"suspend":%t}}`, suspend)
+			for _, key := range keys {
+				pb := &v1alpha1.PersonaBinding{}
+				pb.Namespace, pb.Name = key.Namespace, key.Name
+				if err := c.Patch(ctx, pb, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+					return &exitError{code: 1, err: err}
+				}
+				fmt.Fprintf(streams.Out, "%s %s (generation %d)\n", done, key, pb.Generation)
+			}
+			if !waitReady {
+				return nil
+			}
+			failed := false
+			for _, key := range keys {
+				got, err := waitFor(ctx, c, key, timeout, readyAtGeneration)
+				if err != nil {
+					fmt.Fprintf(streams.ErrOut, "error: %s was not Ready within %s: %v\n", key, timeout, err)
+					failed = true
+					continue
+				}
+				failed = printReady(streams, got) != nil || failed
+			}
+			if failed {
+				return &exitError{code: 1}
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&all, "all", false, "Every binding of the namespace.")
+	if !suspend {
+		cmd.Flags().BoolVar(&waitReady, "wait", false, "Wait until each binding is Ready.")
+		cmd.Flags().DurationVar(&timeout, "timeout", timeout, "How long --wait waits.")
+	}
+	return cmd
+}
+
+// printResumePlan prints what resuming the bindings will do: the plan of
+// their specs with suspend false, from the records, as kubectl bland plan
+// would show it.
+func printResumePlan(ctx context.Context, c client.Client, keys []types.NamespacedName, streams genericiooptions.IOStreams) error {
+	var proposed []*v1alpha1.PersonaBinding
+	for _, key := range keys {
+		var pb v1alpha1.PersonaBinding
+		if err := c.Get(ctx, key, &pb); err != nil {
+			return err
+		}
+		if !pb.Spec.Suspend {
+			continue
+		}
+		next := pb.DeepCopy()
+		next.Spec.Suspend = false
+		next.Generation++
+		proposed = append(proposed, next)
+	}
+	if len(proposed) == 0 {
+		return nil
+	}
+	live, _, err := listLive(ctx, c, proposed)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	rep := preview.Make(preview.Input{Proposed: proposed, Live: live, Now: now})
+	fmt.Fprintln(streams.Out, "resuming will do this:")
+	return preview.WriteText(streams.Out, rep, preview.TextOptions{Color: isTerminal(streams.Out), Now: now})
 }
 
 func annotate(ctx context.Context, c client.Client, key types.NamespacedName, name, value string) error {

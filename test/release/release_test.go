@@ -130,6 +130,9 @@ func TestMakeRelease(t *testing.T) {
 			if got := fileIn(t, filepath.Join(dist, "kubectl-bland-"+p+".tar.gz"), "LICENSE"); string(got) != string(license) {
 				t.Errorf("kubectl-bland-%s.tar.gz lacks the LICENSE", p)
 			}
+			if got := fileIn(t, filepath.Join(dist, "kubectl-bland-"+p+".tar.gz"), "kubectl_complete-bland"); !strings.Contains(string(got), "kubectl-bland __complete") {
+				t.Errorf("kubectl-bland-%s.tar.gz lacks the completion shim", p)
+			}
 		}
 		manifest, _ := os.ReadFile(filepath.Join(dist, "bland.yaml"))
 		if !strings.Contains(string(manifest), "{from: LICENSE, to: .}") {
