@@ -45,8 +45,12 @@ const (
 	Finalizer = "personas.bland-operator.dev/detach"
 	// ReconcileRequestedAtAnnotation asks for a resync when its value changes.
 	ReconcileRequestedAtAnnotation = "personas.bland-operator.dev/reconcile-requested-at"
-	// ApproveDetachAnnotation approves, when set to a metadata.generation, the
-	// detaches of exactly that generation's spec past the detach limit.
+	// ApproveDetachAnnotation approves the detaches past the detach limit of
+	// exactly one generation's spec and one set of numbers:
+	// "<generation>:<digest>", the digest being the first twelve hex digits
+	// of the SHA-256 of the sorted numbers, one per line (the operator's
+	// status message and kubectl bland approve write it). A generation alone
+	// is accepted for one more release, with a warning.
 	ApproveDetachAnnotation = "personas.bland-operator.dev/approve-detach"
 	// IntentAnnotation is written by the operator, with the finalizer, before
 	// it calls Bland: "<sequence>:<number>,<number>" names the numbers the

@@ -91,8 +91,9 @@ type PersonaBindingSpec struct {
 	// Unset means the manager's --default-detach-limit; 0 means no limit.
 	// Deleting the binding is governed by deletionPolicy, not by this limit.
 	// Approve a larger detach with the annotation
-	// personas.bland-operator.dev/approve-detach set to the binding's
-	// metadata.generation.
+	// personas.bland-operator.dev/approve-detach, naming the binding's
+	// metadata.generation and the numbers (the Ready message and kubectl
+	// bland approve give the value).
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	DetachLimit *int32 `json:"detachLimit,omitempty"`

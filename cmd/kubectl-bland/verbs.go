@@ -140,8 +140,9 @@ func newApprove(config *genericclioptions.ConfigFlags, streams genericiooptions.
 		Use:   "approve pb/NAME",
 		Short: "Approve the detaches a binding's detach limit holds back",
 		Long: `Shows the detaches the binding's detach limit holds back, then writes the
-approve-detach annotation for the binding's current generation. A later edit
-of the spec needs a new approval. --reason records why in an Event on the
+approve-detach annotation for the binding's current generation and exactly
+those numbers. A later edit of the spec, or a different set of numbers to
+detach (a number that drifted), needs a new approval. --reason records why in an Event on the
 binding (kubectl events shows it beside the operator's); --wait waits until
 the operator has made the detaches and the binding is Ready.`,
 		Args:              cobra.ExactArgs(1),
@@ -160,9 +161,15 @@ the operator has made the detaches and the binding is Ready.`,
 				fmt.Fprintf(streams.Out, "%s has no detach waiting for approval\n", key)
 				return nil
 			}
+			if pb.Status.ObservedGeneration != pb.Generation {
+				// The pending set shown is an older generation's: approving it
+				// would approve what nobody has seen.
+				return &exitError{code: 1, err: fmt.Errorf("the operator has not reported on generation %d of %s yet (status is of generation %d): run approve again once it has",
+					pb.Generation, key, pb.Status.ObservedGeneration)}
+			}
 			fmt.Fprintf(streams.Out, "approving, for generation %d of %s, the detach of %s from persona %s\n",
 				pb.Generation, key, persona.List(pb.Status.PendingDetach), pb.Spec.PersonaID)
-			if err := annotateOrExit(ctx, c, key, v1alpha1.ApproveDetachAnnotation, fmt.Sprint(pb.Generation)); err != nil {
+			if err := annotateOrExit(ctx, c, key, v1alpha1.ApproveDetachAnnotation, persona.ApprovalFor(pb.Generation, pb.Status.PendingDetach)); err != nil {
 				return err
 			}
 			if reason != "" {

@@ -123,6 +123,24 @@ func (r *PersonaReconciler) detach(ctx context.Context, p *pass, batch []persona
 	}
 	for key, ns := range byBinding(batch) {
 		r.event(p.binding(key).Object, corev1.EventTypeNormal, "Detached", "Detach", "Detached %s from persona %s", persona.List(ns), p.id)
+		r.warnApprovalWithoutNumbers(p, p.binding(key))
+	}
+}
+
+// warnApprovalWithoutNumbers warns when detaches went past a binding's
+// limit on an approval that names only its generation (the form of earlier
+// releases, accepted for this one): such an approval lets past whatever
+// that generation detaches, numbers that drifted after review included.
+func (r *PersonaReconciler) warnApprovalWithoutNumbers(p *pass, b *persona.Binding) {
+	mine := 0
+	for _, m := range p.plan.Detach {
+		if m.Binding == b.Key() {
+			mine++
+		}
+	}
+	if b.DetachLimit > 0 && mine > b.DetachLimit && persona.ApprovedByGenerationOnly(b.Object) {
+		r.event(b.Object, corev1.EventTypeWarning, "ApprovalWithoutNumbers", "Detach",
+			"The approval names generation %d but no numbers; the next release requires them: kubectl bland approve writes both", b.Object.Generation)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/bland-operator/bland-operator/internal/bland"
 	"github.com/bland-operator/bland-operator/internal/blandsim"
 	"github.com/bland-operator/bland-operator/internal/metrics"
+	"github.com/bland-operator/bland-operator/internal/persona"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -46,7 +47,7 @@ func TestDetachLimit(t *testing.T) {
 	f.g.Expect(sim.Attached(f.personaID)).To(Equal(f.numbers))
 	f.g.Expect(got.Status.PendingDetach).To(Equal(f.numbers[1:]))
 	f.g.Expect(readyMessage(got)).To(ContainSubstring("3 numbers would be detached"))
-	f.g.Expect(readyMessage(got)).To(ContainSubstring(fmt.Sprintf("%s=%d", v1alpha1.ApproveDetachAnnotation, got.Generation)))
+	f.g.Expect(readyMessage(got)).To(ContainSubstring(v1alpha1.ApproveDetachAnnotation + "=" + persona.ApprovalFor(got.Generation, f.numbers[1:])))
 	f.g.Expect(kstatus(f.g, got)).To(Equal(status.FailedStatus))
 	f.g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, v1alpha1.ConditionStalled)).To(BeTrue())
 
@@ -57,12 +58,33 @@ func TestDetachLimit(t *testing.T) {
 		f.g.Expect(f.get(pb).Status.PendingDetach).To(Equal(f.numbers[1:]))
 	})
 
+	t.Run("an approval of another set of numbers does nothing, and says so", func(t *testing.T) {
+		f.annotate(pb, v1alpha1.ApproveDetachAnnotation, persona.ApprovalFor(got.Generation, f.numbers[1:3]))
+		f.requestResync(pb)
+		f.g.Expect(f.detaches(mark)).To(BeEmpty())
+		cur := f.get(pb)
+		f.g.Expect(cur.Status.PendingDetach).To(Equal(f.numbers[1:]))
+		f.g.Expect(readyMessage(cur)).To(ContainSubstring("is for another generation or another set of numbers"))
+	})
+
 	t.Run("approving the current generation detaches exactly the pending numbers in one call", func(t *testing.T) {
-		f.annotate(pb, v1alpha1.ApproveDetachAnnotation, fmt.Sprint(got.Generation))
+		f.annotate(pb, v1alpha1.ApproveDetachAnnotation, persona.ApprovalFor(got.Generation, f.numbers[1:]))
 		done := f.waitFor(pb, v1alpha1.ReasonSynced)
 		f.g.Expect(f.detaches(mark)).To(Equal([][]string{f.numbers[1:]}))
 		f.g.Expect(done.Status.PendingDetach).To(BeEmpty())
 		f.g.Expect(sim.Attached(f.personaID)).To(Equal(f.numbers[:1]))
+	})
+
+	t.Run("an approval naming only the generation is accepted, with a warning", func(t *testing.T) {
+		f.update(pb, func(cur *v1alpha1.PersonaBinding) { cur.Spec.InboundNumbers = f.numbers })
+		f.waitFor(pb, v1alpha1.ReasonSynced)
+		m := f.mark()
+		f.update(pb, func(cur *v1alpha1.PersonaBinding) { cur.Spec.InboundNumbers = f.numbers[:1] })
+		held := f.waitFor(pb, v1alpha1.ReasonDetachLimitExceeded)
+		f.annotate(pb, v1alpha1.ApproveDetachAnnotation, fmt.Sprint(held.Generation))
+		f.waitFor(pb, v1alpha1.ReasonSynced)
+		f.g.Expect(f.detaches(m)).To(Equal([][]string{f.numbers[1:]}))
+		f.g.Eventually(func() []string { return f.warnings("ApprovalWithoutNumbers") }).WithTimeout(5 * time.Second).ShouldNot(BeEmpty())
 	})
 
 	t.Run("a change within the limit needs no approval", func(t *testing.T) {

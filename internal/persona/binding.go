@@ -51,12 +51,6 @@ func (b *Binding) orphan() bool {
 // account that refuses its namespace, or a persona its key cannot see.
 func (b *Binding) Blocked() bool { return b.Failure != nil && b.Failure.Blocks }
 
-// approved reports whether a person approved the detaches of exactly this
-// generation's spec.
-func (b *Binding) approved() bool {
-	return b.Object.Annotations[v1alpha1.ApproveDetachAnnotation] == itoa(b.Object.Generation)
-}
-
 // Readiness is how a binding stands, in kstatus terms.
 type Readiness int
 

@@ -223,12 +223,13 @@ func (p *Plan) sweep(e *Binding, owners Owners, obs Observation, listed sets.Set
 }
 
 // limit holds back the detaches of a live binding past its detach limit,
-// unless a person approved this generation. Deletion is not limited.
+// unless a person approved exactly these numbers for this generation.
+// Deletion is not limited.
 func (p *Plan) limit(byKey map[string]*Binding, detaches map[string][]string) {
 	for _, key := range sets.List(sets.KeySet(detaches)) {
 		b, nums := byKey[key], detaches[key]
 		slices.Sort(nums)
-		if b.live() && b.DetachLimit > 0 && len(nums) > b.DetachLimit && !b.approved() {
+		if b.live() && b.DetachLimit > 0 && len(nums) > b.DetachLimit && !b.approves(nums) {
 			p.PendingDetach[key], p.Limits[key] = nums, b.DetachLimit
 			continue
 		}

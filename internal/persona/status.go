@@ -331,10 +331,15 @@ func byBinding(numberTo map[string]string, say func(nums, binding string) string
 	return strings.Join(parts, "; ")
 }
 
-// detachLimitMessage says how many wait, the limit, and how to approve.
+// detachLimitMessage says how many wait, the limit, how to approve them,
+// and, when an approval is there, that it was given for another set.
 func detachLimitMessage(snap *v1alpha1.PersonaBinding, limit int, pending []string) string {
-	return fmt.Sprintf("%d numbers would be detached (%s), over the detach limit of %d; to approve, run: kubectl annotate pb -n %s %s %s=%d --overwrite",
-		len(pending), List(pending), limit, snap.Namespace, snap.Name, v1alpha1.ApproveDetachAnnotation, snap.Generation)
+	msg := fmt.Sprintf("%d numbers would be detached (%s), over the detach limit of %d", len(pending), List(pending), limit)
+	if given := snap.Annotations[v1alpha1.ApproveDetachAnnotation]; given != "" {
+		msg += fmt.Sprintf("; the approval %q is for another generation or another set of numbers", given)
+	}
+	return msg + fmt.Sprintf("; to approve exactly these, run: kubectl annotate pb -n %s %s %s=%s --overwrite",
+		snap.Namespace, snap.Name, v1alpha1.ApproveDetachAnnotation, ApprovalFor(snap.Generation, pending))
 }
 
 // List keeps messages short: at most ten numbers, then a count.

@@ -9,7 +9,6 @@ package preview
 
 import (
 	"slices"
-	"strconv"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -398,7 +397,7 @@ func report(b *persona.Binding, owners persona.Owners, p persona.Plan, before, a
 	if pending := p.PendingDetach[k]; len(pending) > 0 {
 		br.PendingAfter = pending
 		br.Guard = &Guard{Limit: p.Limits[k], Numbers: pending,
-			Approval: "kubectl annotate pb -n " + b.Object.Namespace + " " + b.Object.Name + " " + v1alpha1.ApproveDetachAnnotation + "=" + itoa(b.Object.Generation) + " --overwrite"}
+			Approval: "kubectl annotate pb -n " + b.Object.Namespace + " " + b.Object.Name + " " + v1alpha1.ApproveDetachAnnotation + "=" + persona.ApprovalFor(b.Object.Generation, pending) + " --overwrite"}
 	}
 	st := persona.Status(b, owners, p, after, persona.RecordAfter(b, p, after))
 	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady); c != nil {
@@ -410,8 +409,6 @@ func report(b *persona.Binding, owners persona.Owners, p persona.Plan, before, a
 		cur == nil || cur.Reason != br.Ready.Reason || string(cur.Status) != br.Ready.Status
 	return br
 }
-
-func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 
 // Exit statuses of a plan, as the plugin returns them.
 const (

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
 const (
@@ -145,8 +146,8 @@ func TestTheGuardNamesThePredictedGeneration(t *testing.T) {
 	next := edited(a, func(s *v1alpha1.PersonaBindingSpec) { s.InboundNumbers = nil; s.DetachLimit = limit(1) })
 	rep := Make(Input{Live: []v1alpha1.PersonaBinding{a}, Proposed: []*v1alpha1.PersonaBinding{next}})
 	g := rep.Personas[0].Bindings[0].Guard
-	if g == nil || !strings.HasSuffix(g.Approval, v1alpha1.ApproveDetachAnnotation+"=2 --overwrite") {
-		t.Fatalf("guard %+v does not approve generation 2", g)
+	if g == nil || !strings.HasSuffix(g.Approval, v1alpha1.ApproveDetachAnnotation+"="+persona.ApprovalFor(2, []string{n1, n2})+" --overwrite") {
+		t.Fatalf("guard %+v does not approve generation 2 and exactly %s, %s", g, n1, n2)
 	}
 }
 

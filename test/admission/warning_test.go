@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
 var (
@@ -175,7 +176,7 @@ func dropTo(t *testing.T, pb *v1alpha1.PersonaBinding, dryRun bool, keep ...stri
 
 func TestDroppingMoreThanTheDetachLimitWarnsAtApplyTime(t *testing.T) {
 	pb := holding(t, "limited", 2, n1, n2, n3)
-	want := "drops 3 owned numbers; detach limit 2: the binding will wait for personas.bland-operator.dev/approve-detach=2"
+	want := "drops 3 owned numbers; detach limit 2: the binding will wait for personas.bland-operator.dev/approve-detach=2:<digest of the numbers> (kubectl bland approve writes it)"
 	// The API server loads a new policy in the background: look until it
 	// answers (each look is a dry run, which changes nothing).
 	deadline := time.Now().Add(30 * time.Second)
@@ -226,12 +227,16 @@ func TestAnApprovalForTheNextGenerationSilencesTheWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 	cur.Spec.InboundNumbers = []string{}
-	cur.Annotations = map[string]string{v1alpha1.ApproveDetachAnnotation: fmt.Sprint(cur.Generation + 1)}
-	warnings.take()
-	if err := k8s.Update(context.Background(), cur, client.DryRunAll); err != nil {
-		t.Fatal(err)
-	}
-	if got := warnings.take(); len(got) != 0 {
-		t.Errorf("an approval of the generation the edit gets still warned: %q", got)
+	// Both forms: the generation with the numbers' digest, and the
+	// generation alone that earlier releases wrote.
+	for _, approval := range []string{persona.ApprovalFor(cur.Generation+1, []string{n1, n2}), fmt.Sprint(cur.Generation + 1)} {
+		cur.Annotations = map[string]string{v1alpha1.ApproveDetachAnnotation: approval}
+		warnings.take()
+		if err := k8s.Update(context.Background(), cur, client.DryRunAll); err != nil {
+			t.Fatal(err)
+		}
+		if got := warnings.take(); len(got) != 0 {
+			t.Errorf("an approval %q of the generation the edit gets still warned: %q", approval, got)
+		}
 	}
 }

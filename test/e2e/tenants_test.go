@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -58,12 +59,13 @@ func checkTenantsAndDetachLimit(t *testing.T, simURL string) {
 	if n := len(detaches(history(t, simURL))); n != before {
 		t.Fatalf("%d detach calls before any approval", n-before)
 	}
-	describe := kubectl(t, "", "describe", "pb", "-n", "team-support", "tenant-line")
-	if !strings.Contains(strings.Join(strings.Fields(describe), " "), "personas.bland-operator.dev/approve-detach="+fields[0]) {
-		t.Errorf("kubectl describe does not say how to approve:\n%s", describe)
+	describe := strings.Join(strings.Fields(kubectl(t, "", "describe", "pb", "-n", "team-support", "tenant-line")), " ")
+	approval := regexp.MustCompile(`personas\.bland-operator\.dev/approve-detach=(` + fields[0] + `:[0-9a-f]{12}) --overwrite`).FindStringSubmatch(describe)
+	if approval == nil {
+		t.Fatalf("kubectl describe does not say how to approve generation %s and its numbers:\n%s", fields[0], describe)
 	}
 
-	kubectl(t, "", "annotate", "pb", "-n", "team-support", "tenant-line", "personas.bland-operator.dev/approve-detach="+fields[0])
+	kubectl(t, "", "annotate", "pb", "-n", "team-support", "tenant-line", "personas.bland-operator.dev/approve-detach="+approval[1])
 	kubectl(t, "", "wait", "-n", "team-support", "--for=condition=Ready", "pb/tenant-line", "--timeout=60s")
 	d := detaches(history(t, simURL))
 	if len(d) != before+1 || !slices.Equal(d[len(d)-1].Numbers, []string{"+14155550101", "+14155550102", "+14155550103"}) {

@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
 var (
@@ -240,7 +241,7 @@ func TestPlanShowsAttachDetachHandoverAndTheGuardWithoutWriting(t *testing.T) {
 		"+ attach +14155550010",
 		"team-a/new (new, generation 1)",
 		// the guarded binding's spec changes, so the approval names generation 2
-		"! guard: 2 detaches (" + n4 + ", " + n5 + ") over the detach limit of 1 wait for approval: kubectl annotate pb -n team-a guarded " + v1alpha1.ApproveDetachAnnotation + "=2 --overwrite",
+		"! guard: 2 detaches (" + n4 + ", " + n5 + ") over the detach limit of 1 wait for approval: kubectl annotate pb -n team-a guarded " + v1alpha1.ApproveDetachAnnotation + "=" + persona.ApprovalFor(2, []string{n4, n5}) + " --overwrite",
 		"= Ready False DetachLimitExceeded",
 		"Plan: 4 bindings to change",
 	} {

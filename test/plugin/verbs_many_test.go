@@ -53,7 +53,7 @@ func TestApproveRecordsItsReasonAndWaits(t *testing.T) {
 	cur := fetch(t, pb)
 	cur.Spec.InboundNumbers = []string{}
 	must(t, k8s.Update(context.Background(), cur))
-	cur.Status.PendingDetach = []string{"+14155557101", "+14155557102"}
+	cur.Status.PendingDetach, cur.Status.ObservedGeneration = []string{"+14155557101", "+14155557102"}, cur.Generation
 	must(t, k8s.Status().Update(context.Background(), cur))
 	// The operator's part: once the approval names the generation, it
 	// detaches and reports Ready.

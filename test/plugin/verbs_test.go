@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
 // bland runs a verb of the plugin in a namespace.
@@ -94,12 +94,19 @@ func TestApproveWritesTheCurrentGeneration(t *testing.T) {
 	cur.Status.PendingDetach = []string{"+14155554001", "+14155554002"}
 	must(t, k8s.Status().Update(context.Background(), cur))
 
+	// The status is of the generation before the edit: what it shows pending
+	// is not what the operator would detach now.
+	if out, code := bland(t, "verbs-a", "approve", "pb/a"); code != 1 || !strings.Contains(out, "has not reported on generation") {
+		t.Fatalf("approving an old generation's report: exit %d, %s", code, out)
+	}
+	cur.Status.ObservedGeneration = cur.Generation
+	must(t, k8s.Status().Update(context.Background(), cur))
 	out, code = bland(t, "verbs-a", "approve", "pb/a")
 	if code != 0 || !strings.Contains(out, "the detach of +14155554001, +14155554002") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	if got := fetch(t, pb).Annotations[v1alpha1.ApproveDetachAnnotation]; got != fmt.Sprint(cur.Generation) {
-		t.Errorf("approval %q, want generation %d", got, cur.Generation)
+	if got, want := fetch(t, pb).Annotations[v1alpha1.ApproveDetachAnnotation], persona.ApprovalFor(cur.Generation, cur.Status.PendingDetach); got != want {
+		t.Errorf("approval %q, want %q (generation %d and exactly the numbers shown)", got, want, cur.Generation)
 	}
 }
 
