@@ -116,6 +116,10 @@ func TestADroppedNumberAnotherBindingWantsIsHandedOver(t *testing.T) {
 		f.g.Expect(sim.Attached(f.personaID)).To(Equal([]string{shared, own}))
 		f.g.Expect(gotOlder.Status.BoundNumbers).To(Equal([]string{own}))
 		f.g.Expect(gotYounger.Status.BoundNumbers).To(Equal([]string{shared}))
+		// Both bindings are told, each in its own words.
+		f.g.Eventually(func() []string { return f.warnings("HandedOver") }).WithTimeout(5 * time.Second).Should(ConsistOf(
+			"Handed "+shared+" over to "+f.ns+"/b-younger, which lists it (no call to Bland)",
+			"Took over "+shared+" from "+f.ns+"/a-older, which no longer holds it (no call to Bland)"))
 	})
 
 	t.Run("when the older binding is deleted", func(t *testing.T) {

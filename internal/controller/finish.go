@@ -36,6 +36,7 @@ func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, e
 				return err
 			}
 			r.released(ctx, p, b)
+			r.reportHandovers(p, b)
 			return nil
 		}
 		if err := r.patchMetadata(ctx, p, b, o); err != nil {
@@ -46,6 +47,7 @@ func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, e
 			return err
 		}
 		r.warnOnNewFailure(p.latest(b), before)
+		r.reportHandovers(p, b)
 		if o.Waiting {
 			p.converged = false
 		}
@@ -241,4 +243,25 @@ func (p *pass) latestObjects() []persona.PB {
 		out = append(out, p.latest(&p.bindings[i]))
 	}
 	return out
+}
+
+// reportHandovers tells a binding, once its record is written, of each
+// number this pass handed between it and another binding of the persona
+// without a call: both sides get a HandedOver event.
+func (r *PersonaReconciler) reportHandovers(p *pass, b *persona.Binding) {
+	gave, took := map[string][]string{}, map[string][]string{}
+	for _, h := range p.plan.Handovers {
+		switch b.Key() {
+		case h.From:
+			gave[h.To] = append(gave[h.To], h.Number)
+		case h.To:
+			took[h.From] = append(took[h.From], h.Number)
+		}
+	}
+	for to, nums := range gave {
+		r.event(b.Object, corev1.EventTypeNormal, "HandedOver", "Handover", "Handed %s over to %s, which lists it (no call to Bland)", persona.List(nums), to)
+	}
+	for from, nums := range took {
+		r.event(b.Object, corev1.EventTypeNormal, "HandedOver", "Handover", "Took over %s from %s, which no longer holds it (no call to Bland)", persona.List(nums), from)
+	}
 }
