@@ -58,30 +58,50 @@ func Status(b *Binding, owners Owners, p Plan, obs Observation, record []string)
 	return st
 }
 
-// assess picks the Ready reason and message, worst first.
+// cause is one thing that keeps a binding from Synced.
+type cause struct {
+	state          Readiness
+	reason, detail string
+}
+
+// assess picks the Ready reason and message. Every blocking cause is told,
+// the most actionable first (its reason is the Ready reason): the key or
+// the last call, a detach limit, numbers not in the account, numbers Bland
+// refused, numbers an older binding holds. One cause never hides another.
 func assess(b *Binding, owners Owners, p Plan, obs Observation, record []string, attached int) (Readiness, string, string) {
 	snap, key := b.Object, b.Key()
 	if !b.live() {
 		return deletionState(b, p, record)
 	}
+	var causes []cause
 	if f := b.Failure; f != nil {
-		return f.State, f.Reason, f.Message
+		causes = append(causes, cause{f.State, f.Reason, f.Message})
 	}
-	notOwned, rejected := refusals(b)
-	switch {
-	case snap.Spec.Suspend:
+	if snap.Spec.Suspend && b.Failure == nil {
 		if w := p.Would[key]; !w.Writes() {
 			return SuspendedInSync, v1alpha1.ReasonSuspended, "suspended; the persona matches the spec"
 		}
 		return SuspendedPending, v1alpha1.ReasonSuspended, "suspended; would " + Describe(p.Would[key])
-	case len(p.PendingDetach[key]) > 0:
-		return Stalled, v1alpha1.ReasonDetachLimitExceeded, detachLimitMessage(snap, p.Limits[key], p.PendingDetach[key])
-	case len(notOwned) > 0:
-		return Stalled, v1alpha1.ReasonNumberNotOwned, "numbers not in the Bland account: " + describeRefusals(b, notOwned)
-	case len(rejected) > 0:
-		return Stalled, v1alpha1.ReasonRequestRejected, "Bland refused to attach " + describeRefusals(b, rejected)
-	case len(owners.Conflicts[key]) > 0:
-		return Stalled, v1alpha1.ReasonNumberConflict, describeConflicts(owners.Conflicts[key])
+	}
+	notOwned, rejected := refusals(b)
+	if len(p.PendingDetach[key]) > 0 {
+		causes = append(causes, cause{Stalled, v1alpha1.ReasonDetachLimitExceeded, detachLimitMessage(snap, p.Limits[key], p.PendingDetach[key])})
+	}
+	if len(notOwned) > 0 {
+		causes = append(causes, cause{Stalled, v1alpha1.ReasonNumberNotOwned, "numbers not in the Bland account: " + describeRefusals(b, notOwned)})
+	}
+	if len(rejected) > 0 {
+		causes = append(causes, cause{Stalled, v1alpha1.ReasonRequestRejected, "Bland refused to attach " + describeRefusals(b, rejected)})
+	}
+	if len(owners.Conflicts[key]) > 0 {
+		causes = append(causes, cause{Stalled, v1alpha1.ReasonNumberConflict, describeConflicts(owners.Conflicts[key])})
+	}
+	if len(causes) > 0 {
+		first, msg := causes[0], causes[0].detail
+		for _, c := range causes[1:] {
+			msg += "; also " + c.reason + ": " + c.detail
+		}
+		return first.state, first.reason, msg
 	}
 	if unmet := Unmet(b, owners, p, obs, record); unmet != "" {
 		return Progressing, v1alpha1.ReasonProgressing, unmet
