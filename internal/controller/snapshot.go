@@ -3,14 +3,12 @@ package controller
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/persona"
@@ -53,6 +51,7 @@ func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, err
 		return nil, fmt.Errorf("listing the bindings of persona %s: %w", id, err)
 	}
 	p := &pass{r: r, id: id, now: r.now(), keys: map[string]string{}, written: map[string]*v1alpha1.PersonaBinding{}, wroteIntent: map[string]bool{}, letGo: map[string]string{}, converged: true}
+	candidates := make([]persona.PB, 0, len(list.Items))
 	for i := range list.Items {
 		pb := &list.Items[i]
 		if r.memory.stale(pb) {
@@ -66,28 +65,17 @@ func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, err
 			r.memory.readLive(fresh)
 			pb = fresh
 		}
-		if pb.Spec.PersonaID != id || (!pb.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(pb, v1alpha1.Finalizer)) {
-			continue
-		}
-		p.bindings = append(p.bindings, persona.Binding{Object: pb, DetachLimit: r.detachLimit(pb)})
+		candidates = append(candidates, pb)
 	}
-	if len(p.bindings) == 0 {
+	snap := persona.Assemble(id, candidates, int(r.DefaultDetachLimit))
+	if len(snap.Bindings) == 0 {
 		r.memory.forget(id)
 		return p, nil
 	}
-	slices.SortFunc(p.bindings, func(a, b persona.Binding) int {
-		if persona.OlderThan(a.Object, b.Object) {
-			return -1
-		}
-		return 1
-	})
-	var listed []string
-	for i := range p.bindings {
-		listed = append(listed, p.bindings[i].Object.Spec.InboundNumbers...)
-	}
-	if err := r.addRivals(ctx, p, listed); err != nil {
+	if err := snap.AddRivals(snap.Listed(), r.listing(ctx)); err != nil {
 		return nil, err
 	}
+	p.bindings, p.rivals = snap.Bindings, snap.Rivals
 	p.resyncDue = r.memory.resyncDue(id, p.interval(), p.now)
 	p.keysChanged = r.memory.takeKeysChanged(id)
 	for i := range p.bindings {
@@ -108,34 +96,31 @@ func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, err
 	return p, nil
 }
 
-// addRivals adds to the pass the live bindings of other personas that list
-// one of the numbers: the owner function needs their age, and an exclusive
-// sweep leaves alone a number any binding lists.
+// addRivals adds to the pass the rivals of numbers (persona.Snapshot's
+// AddRivals): after a read, those of every number it showed attached.
 func (r *PersonaReconciler) addRivals(ctx context.Context, p *pass, numbers []string) error {
-	seen := map[string]bool{}
-	for i := range p.bindings {
-		seen[p.bindings[i].Key()] = true
+	snap := persona.Snapshot{Bindings: p.bindings, Rivals: p.rivals}
+	if err := snap.AddRivals(numbers, r.listing(ctx)); err != nil {
+		return err
 	}
-	for _, o := range p.rivals {
-		seen[o.Namespace+"/"+o.Name] = true
-	}
-	for _, n := range numbers {
+	p.rivals = snap.Rivals
+	return nil
+}
+
+// listing returns, from the cache's index, the bindings that list or hold
+// a number.
+func (r *PersonaReconciler) listing(ctx context.Context) func(string) ([]persona.PB, error) {
+	return func(n string) ([]persona.PB, error) {
 		var same v1alpha1.PersonaBindingList
 		if err := r.List(ctx, &same, client.MatchingFields{indexNumber: n}); err != nil {
-			return fmt.Errorf("listing the bindings of number %s: %w", n, err)
+			return nil, fmt.Errorf("listing the bindings of number %s: %w", n, err)
 		}
-		for j := range same.Items {
-			o := &same.Items[j]
-			if !slices.Contains(o.Spec.InboundNumbers, n) {
-				continue // it holds the number without listing it: not a rival
-			}
-			if k := o.Namespace + "/" + o.Name; !seen[k] && o.DeletionTimestamp.IsZero() {
-				seen[k] = true
-				p.rivals = append(p.rivals, o)
-			}
+		out := make([]persona.PB, 0, len(same.Items))
+		for i := range same.Items {
+			out = append(out, &same.Items[i])
 		}
+		return out, nil
 	}
-	return nil
 }
 
 // retrying says the binding's stalls are looked at again in this pass: its
@@ -258,15 +243,6 @@ func (p *pass) binding(key string) *persona.Binding {
 		}
 	}
 	return nil
-}
-
-// detachLimit is the binding's limit, or the manager's default when unset;
-// 0 means no limit.
-func (r *PersonaReconciler) detachLimit(pb *v1alpha1.PersonaBinding) int {
-	if pb.Spec.DetachLimit != nil {
-		return int(*pb.Spec.DetachLimit)
-	}
-	return int(r.DefaultDetachLimit)
 }
 
 // grace is how long an unanswered call may still land.

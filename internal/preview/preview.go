@@ -8,6 +8,7 @@
 package preview
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -257,33 +258,22 @@ func key(pb *v1alpha1.PersonaBinding) string { return pb.Namespace + "/" + pb.Na
 
 // planPersona runs the controller's decision for one persona.
 func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[string]*v1alpha1.PersonaBinding, fresh map[string]bool, in Input) PersonaReport {
-	var bindings []persona.Binding
-	var rivals []persona.PB
-	for _, pb := range merged {
-		if pb.Spec.PersonaID != id {
-			continue
-		}
-		limit := in.DefaultDetachLimit
-		if pb.Spec.DetachLimit != nil {
-			limit = int(*pb.Spec.DetachLimit)
-		}
-		b := persona.Binding{Object: pb, DetachLimit: limit}
-		if pb.Status.ObservedGeneration == pb.Generation {
-			b.Refused = persona.RefusedInStatus(pb)
-		}
-		bindings = append(bindings, b)
-	}
-	slices.SortFunc(bindings, func(a, b persona.Binding) int {
-		if persona.OlderThan(a.Object, b.Object) {
-			return -1
-		}
-		return 1
-	})
-	for _, pb := range merged {
-		if pb.Spec.PersonaID != id && pb.DeletionTimestamp.IsZero() && listsAny(pb, bindings) {
-			rivals = append(rivals, pb)
+	// The same assembly as the controller's: the persona's bindings, and the
+	// rivals of the numbers they list (and, after a read, of the numbers it
+	// shows attached, below).
+	snap := persona.Assemble(id, merged, in.DefaultDetachLimit)
+	bindings := snap.Bindings
+	for i := range bindings {
+		if pb := bindings[i].Object; pb.Status.ObservedGeneration == pb.Generation {
+			bindings[i].Refused = persona.RefusedInStatus(pb)
 		}
 	}
+	listing := byNumber(merged)
+	_ = snap.AddRivals(snap.Listed(), listing)
+	if seen, ok := in.Observed[id]; ok {
+		_ = snap.AddRivals(slices.Sorted(maps.Keys(seen)), listing)
+	}
+	rivals := snap.Rivals
 	pr := PersonaReport{ID: id, Source: "records", RecordedAt: recordedAt(bindings)}
 	obs := persona.FromRecords(bindings, "")
 	if seen, ok := in.Observed[id]; ok {
@@ -315,13 +305,16 @@ func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[stri
 	return pr
 }
 
-func listsAny(pb *v1alpha1.PersonaBinding, bindings []persona.Binding) bool {
-	for i := range bindings {
-		if slices.ContainsFunc(pb.Spec.InboundNumbers, func(n string) bool { return slices.Contains(bindings[i].Object.Spec.InboundNumbers, n) }) {
-			return true
+// byNumber is a listing of the bindings by the numbers they list, as the
+// controller's index answers it.
+func byNumber(merged []*v1alpha1.PersonaBinding) func(string) ([]persona.PB, error) {
+	index := map[string][]persona.PB{}
+	for _, pb := range merged {
+		for _, n := range pb.Spec.InboundNumbers {
+			index[n] = append(index[n], pb)
 		}
 	}
-	return false
+	return func(n string) ([]persona.PB, error) { return index[n], nil }
 }
 
 // recordedAt is the latest status change among the bindings.

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
 // A change to the spec that moves no number is still a change: it is
@@ -101,5 +102,25 @@ func TestADeletionIsPlanned(t *testing.T) {
 	}
 	if deleted != 2 || rep.ExitCode() != ExitChanges {
 		t.Errorf("%d bindings marked deleted (want 2), exit %d", deleted, rep.ExitCode())
+	}
+}
+
+// A refreshed plan assembles the persona as the operator does after its
+// read: a number attached to it that only another persona's binding lists
+// is that binding's, and an exclusive sweep leaves it alone.
+func TestARefreshedSweepLeavesAloneANumberAnotherPersonaLists(t *testing.T) {
+	a := synced("a", 0, n1)
+	a.Spec.Exclusive = true
+	x := synced("x", 5, n2)
+	x.Namespace, x.Spec.PersonaID = "other-team", "persona-2"
+	rep := Make(Input{Live: []v1alpha1.PersonaBinding{a, x}, Proposed: []*v1alpha1.PersonaBinding{a.DeepCopy()},
+		Observed: map[string]map[string]*persona.Settings{"persona-1": {n1: nil, n2: nil}}, Now: epoch.Add(2 * time.Hour)})
+	for _, p := range rep.Personas {
+		if p.ID == "persona-1" && p.Calls != 0 {
+			t.Errorf("persona-1: %d calls predicted, want none: %v", p.Calls, briefly(rep))
+		}
+	}
+	if got := briefly(rep)["a"]; strings.Contains(got, "-"+n2) {
+		t.Errorf("a sweep of %s predicted, which the operator never makes: %s", n2, got)
 	}
 }

@@ -100,7 +100,8 @@ func inSync(t *testing.T, ns, name string, limit *int32, numbers ...string) *v1a
 	t.Helper()
 	ctx := context.Background()
 	pb := &v1alpha1.PersonaBinding{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		// The operator writes the finalizer once a Detach binding holds numbers.
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Finalizers: []string{v1alpha1.Finalizer}},
 		Spec: v1alpha1.PersonaBindingSpec{PersonaID: "persona-" + ns, InboundNumbers: numbers, DetachLimit: limit,
 			CredentialsRef: &v1alpha1.SecretKeyRef{Name: "bland"}},
 	}
