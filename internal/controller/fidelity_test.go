@@ -23,13 +23,18 @@ import (
 )
 
 // TestThePlanPredictsWhatTheOperatorDoes is the preview's fidelity check.
-// Each seeded scenario puts one to three bindings of a persona in place and
-// lets them settle, then plans one change (an edit or a new binding) with
-// the very function kubectl bland plan uses, from the live bindings and the
-// API server's dry run, applies it, and waits for the operator. With nothing
-// else changing between plan and apply, the Bland writes the operator makes
-// must be exactly the predicted ones, and every binding must reach the
-// predicted Ready condition. FIDELITY_SCENARIOS sets how many (1,000).
+// Each seeded scenario puts one to three bindings of a persona in place (some
+// suspended, exclusive or limited; in one scenario in four beside a binding
+// of another persona listing some of the same numbers, older or younger)
+// and lets them settle, then plans one change with the very function
+// kubectl bland plan uses, from the live bindings and the API server's dry
+// run: an edit (of the numbers, or of the spec alone: suspend, detach
+// limit, settings, exclusive, deletion policy), a new binding, or a
+// deletion (Detach or Orphan). It applies the change and waits for the
+// operator. With nothing else changing between plan and apply, the Bland
+// writes the operator makes must be exactly the predicted ones, and every
+// binding must reach the predicted Ready condition. FIDELITY_SCENARIOS sets
+// how many (1,000; make test-fidelity runs 10,000).
 func TestThePlanPredictsWhatTheOperatorDoes(t *testing.T) {
 	scenarios := 1000
 	if v, err := strconv.Atoi(os.Getenv("FIDELITY_SCENARIOS")); err == nil {
@@ -80,6 +85,8 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 	}
 	sim.AddAccount(f.account, f.apiKey, pool...)
 	sim.AddPersona(f.apiKey, id, "Fidelity "+id)
+	other := id + "-rival"
+	sim.AddPersona(f.apiKey, other, "Rival "+other)
 
 	subset := func() []string {
 		out := []string{} // inboundNumbers is required: an empty list, not none
@@ -91,6 +98,33 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 		return out
 	}
 	var live []*v1alpha1.PersonaBinding
+	// A neighbour on another persona listing some of the same numbers, in
+	// one scenario in four, older or younger than the persona's bindings:
+	// the owner function and an exclusive sweep must count it either way.
+	// It is suspended: a neighbour that attached would move numbers in a
+	// pass of its own persona, in an order no plan of this one can know.
+	var rival *v1alpha1.PersonaBinding
+	if rng.IntN(4) == 0 {
+		rival = f.binding(fmt.Sprintf("fid-%d-neighbour", i), subset()...)
+		rival.Spec.PersonaID, rival.Spec.Suspend = other, true
+		rival.Labels = map[string]string{"fidelity-scenario": strconv.FormatUint(i, 10)}
+	}
+	rivalFirst := rng.IntN(2) == 0
+	addRival := func() error {
+		if rival == nil {
+			return nil
+		}
+		if err := k8s.Create(ctx, rival); err != nil {
+			return err
+		}
+		live = append(live, rival)
+		return nil
+	}
+	if rivalFirst {
+		if err := addRival(); err != nil {
+			return false, err
+		}
+	}
 	for k := range 1 + rng.IntN(3) {
 		pb := f.binding(fmt.Sprintf("fid-%d-%d", i, k), subset()...)
 		pb.Spec.PersonaID = id
@@ -107,24 +141,52 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 		// Creation times are in whole seconds: a second binding created in
 		// the same second ties on age and is ordered by name, as planned.
 	}
+	if !rivalFirst {
+		if err := addRival(); err != nil {
+			return false, err
+		}
+	}
 	if err := settled(ctx, live); err != nil {
 		return false, fmt.Errorf("setting up: %w", err)
 	}
 
-	// One change: an edit of a live binding, or a new one.
+	// One change to the persona's bindings (never the neighbour's, whose
+	// consequences another persona's pass would plan): an edit, a new
+	// binding, or a deletion (as kubectl delete, or a sync that prunes).
+	own := slices.DeleteFunc(slices.Clone(live), func(pb *v1alpha1.PersonaBinding) bool { return pb.Spec.PersonaID != id })
 	var next *v1alpha1.PersonaBinding
-	if rng.IntN(5) == 0 {
+	deleting := false
+	if rng.IntN(6) == 0 {
+		deleting, next = true, &v1alpha1.PersonaBinding{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(own[rng.IntN(len(own))]), next); err != nil {
+			return false, err
+		}
+		if rng.IntN(3) == 0 {
+			next.Spec.DeletionPolicy = v1alpha1.DeletionPolicyOrphan
+			if err := k8s.Update(ctx, next); err != nil {
+				return false, err
+			}
+			if err := settled(ctx, live); err != nil {
+				return false, fmt.Errorf("setting up Orphan: %w", err)
+			}
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(next), next); err != nil {
+				return false, err
+			}
+		}
+	} else if rng.IntN(5) == 0 {
 		next = f.binding(fmt.Sprintf("fid-%d-new", i), subset()...)
 		next.Spec.PersonaID = id
 		next.Labels = map[string]string{"fidelity-scenario": strconv.FormatUint(i, 10)}
 		next.Spec.Exclusive = rng.IntN(8) == 0
 	} else {
 		next = &v1alpha1.PersonaBinding{}
-		if err := k8s.Get(ctx, client.ObjectKeyFromObject(live[rng.IntN(len(live))]), next); err != nil {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(own[rng.IntN(len(own))]), next); err != nil {
 			return false, err
 		}
-		next.Spec.InboundNumbers = subset()
-		switch rng.IntN(5) {
+		if rng.IntN(3) > 0 { // else a change of the spec alone
+			next.Spec.InboundNumbers = subset()
+		}
+		switch rng.IntN(7) {
 		case 0:
 			next.Spec.Suspend = !next.Spec.Suspend
 		case 1:
@@ -134,13 +196,22 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 				n := next.Spec.InboundNumbers[0]
 				next.Spec.NumberSettings = []v1alpha1.NumberSettings{{Number: n, PathwaySettings: v1alpha1.PathwaySettings{PathwayID: "pw-" + strconv.Itoa(rng.IntN(2))}}}
 			}
+		case 3:
+			next.Spec.Exclusive = !next.Spec.Exclusive
+		case 4:
+			next.Spec.DeletionPolicy = v1alpha1.DeletionPolicyOrphan
 		}
 	}
 	stored := next.DeepCopy()
 	var err error
-	if next.ResourceVersion == "" {
+	switch {
+	case deleting:
+		// What the API server shows of a binding deleted with its
+		// finalizer on: the same object, marked for deletion.
+		stored.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	case next.ResourceVersion == "":
 		err = k8s.Create(ctx, stored, client.DryRunAll)
-	} else {
+	default:
 		err = k8s.Update(ctx, stored, client.DryRunAll)
 	}
 	if err != nil {
@@ -150,19 +221,17 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 	if err := k8s.List(ctx, &current, client.InNamespace(f.ns), client.MatchingLabels{"fidelity-scenario": strconv.FormatUint(i, 10)}); err != nil {
 		return false, err
 	}
-	var mine []v1alpha1.PersonaBinding
-	for _, pb := range current.Items {
-		if pb.Spec.PersonaID == id {
-			mine = append(mine, pb)
-		}
-	}
+	mine := current.Items // the persona's bindings and its neighbour
 	rep := preview.Make(preview.Input{Live: mine, Proposed: []*v1alpha1.PersonaBinding{stored}, DefaultDetachLimit: int(reconciler.DefaultDetachLimit), Now: time.Now()})
 	mark := len(sim.CallsFor(id))
 
 	// Apply, with nothing else changing, and wait for the operator.
-	if next.ResourceVersion == "" {
+	switch {
+	case deleting:
+		err = k8s.Delete(ctx, next)
+	case next.ResourceVersion == "":
 		err = k8s.Create(ctx, next)
-	} else {
+	default:
 		err = k8s.Update(ctx, next)
 	}
 	if err != nil {
@@ -171,7 +240,23 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 	if next.Generation != stored.Generation {
 		return false, fmt.Errorf("the dry run predicted generation %d, the API server gave %d", stored.Generation, next.Generation)
 	}
-	if err := settled(ctx, append(slices.Clone(live), next)); err != nil {
+	remaining := slices.DeleteFunc(append(slices.Clone(live), next), func(pb *v1alpha1.PersonaBinding) bool {
+		return deleting && pb.Name == next.Name
+	})
+	if deleting {
+		if err := gonePolling(next); err != nil {
+			return false, fmt.Errorf("after the deletion: %w", err)
+		}
+	}
+	if err := settled(ctx, remaining); err != nil {
+		return false, fmt.Errorf("after the change: %w", err)
+	}
+	// The other bindings' statuses describe their generations already: a
+	// pass writes them one after the other, and a deletion changes none of
+	// theirs. Wait until none has changed for two seconds. (Asking for a
+	// reconcile instead would add a read, and with it what only a read
+	// finds: an exclusive sweep.)
+	if err := quietFor(ctx, remaining, 2*time.Second); err != nil {
 		return false, fmt.Errorf("after the change: %w", err)
 	}
 
@@ -190,6 +275,9 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 	}
 	for _, p := range rep.Personas {
 		for _, b := range p.Bindings {
+			if deleting && b.Name == next.Name {
+				continue // gone: its detaches were compared above
+			}
 			var cur v1alpha1.PersonaBinding
 			if err := k8s.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.Name}, &cur); err != nil {
 				return false, err
@@ -204,6 +292,44 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 		return writes > 0, errors.New(strings.Join(problems, "; ") + describeScenario(mine, stored))
 	}
 	return writes > 0, nil
+}
+
+// quietFor waits until no binding of pbs has changed for d.
+func quietFor(ctx context.Context, pbs []*v1alpha1.PersonaBinding, d time.Duration) error {
+	deadline := time.Now().Add(15 * time.Second)
+	last, since := "", time.Now()
+	for {
+		var versions []string
+		for _, pb := range pbs {
+			var cur v1alpha1.PersonaBinding
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(pb), &cur); err != nil {
+				return err
+			}
+			versions = append(versions, cur.ResourceVersion)
+		}
+		if v := strings.Join(versions, ","); v != last {
+			last, since = v, time.Now()
+		}
+		switch {
+		case time.Since(since) >= d:
+			return nil
+		case time.Now().After(deadline):
+			return errors.New("the bindings kept changing")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// gonePolling waits until the API server no longer has the binding.
+func gonePolling(pb *v1alpha1.PersonaBinding) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for !gone(pb) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s was not released", pb.Name)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
 }
 
 // settled waits until every binding's status describes its generation and

@@ -285,24 +285,7 @@ func (p *Plan) report(b *Binding, owners Owners, obs Observation) {
 		if !obs.Fresh && (b.Object.Status.ObservedGeneration != b.Object.Generation || !inSyncWhileSuspended(b.Object)) {
 			p.NeedsRead = true
 		}
-		var would Plan
-		for _, n := range b.Object.Spec.InboundNumbers {
-			if owners.claims(b, n) && !owners.Lost[b.Key()] && !obs.Has(n) && !refused(b, n) {
-				would.Attach = append(would.Attach, Move{n, b.Key()})
-			}
-		}
-		for _, n := range Held(b.Object) {
-			if !slices.Contains(b.Object.Spec.InboundNumbers, n) && obs.Has(n) {
-				would.Detach = append(would.Detach, Move{n, b.Key()})
-			}
-		}
-		want := WantedSettings(&b.Object.Spec)
-		for _, n := range b.Object.Spec.InboundNumbers {
-			if owners.claims(b, n) && obs.Has(n) && !isEmpty(want[n]) && !equal(want[n], obs.Numbers[n]) {
-				would.Settings = append(would.Settings, SettingsChange{Number: n, Binding: b.Key(), Settings: want[n]})
-			}
-		}
-		p.Would[b.Key()] = would
+		p.Would[b.Key()] = wouldDo(b, owners, obs)
 		return
 	}
 	if !obs.Fresh || b.Object.Status.ObservedGeneration != b.Object.Generation {
@@ -354,4 +337,30 @@ func (p Plan) Unread(bindings []Binding) Plan {
 		out.Releases[b.Key()] = p.Releases[b.Key()]
 	}
 	return out
+}
+
+// wouldDo is what a suspended binding would do if resumed, against obs:
+// attach the numbers it claims that are not attached, detach the ones it
+// dropped that are, and set the overrides that differ. The status computes
+// it from the observation after the pass's calls, so a sibling's detach in
+// the same pass shows at once in what it would attach.
+func wouldDo(b *Binding, owners Owners, obs Observation) Plan {
+	var would Plan
+	for _, n := range b.Object.Spec.InboundNumbers {
+		if owners.claims(b, n) && !owners.Lost[b.Key()] && !obs.Has(n) && !refused(b, n) {
+			would.Attach = append(would.Attach, Move{n, b.Key()})
+		}
+	}
+	for _, n := range Held(b.Object) {
+		if !slices.Contains(b.Object.Spec.InboundNumbers, n) && obs.Has(n) {
+			would.Detach = append(would.Detach, Move{n, b.Key()})
+		}
+	}
+	want := WantedSettings(&b.Object.Spec)
+	for _, n := range b.Object.Spec.InboundNumbers {
+		if owners.claims(b, n) && obs.Has(n) && !isEmpty(want[n]) && !equal(want[n], obs.Numbers[n]) {
+			would.Settings = append(would.Settings, SettingsChange{Number: n, Binding: b.Key(), Settings: want[n]})
+		}
+	}
+	return would
 }

@@ -78,10 +78,11 @@ func assess(b *Binding, owners Owners, p Plan, obs Observation, record []string,
 		causes = append(causes, cause{f.State, f.Reason, f.Message})
 	}
 	if snap.Spec.Suspend && b.Failure == nil {
-		if w := p.Would[key]; !w.Writes() {
+		w := wouldDo(b, owners, obs)
+		if !w.Writes() {
 			return SuspendedInSync, v1alpha1.ReasonSuspended, "suspended; the persona matches the spec"
 		}
-		return SuspendedPending, v1alpha1.ReasonSuspended, "suspended; would " + Describe(p.Would[key])
+		return SuspendedPending, v1alpha1.ReasonSuspended, "suspended; would " + Describe(w)
 	}
 	notOwned, rejected := refusals(b)
 	if len(p.PendingDetach[key]) > 0 {

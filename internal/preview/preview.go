@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/persona"
@@ -244,9 +245,23 @@ func merge(live []v1alpha1.PersonaBinding, proposed []*v1alpha1.PersonaBinding) 
 		}
 		out = append(out, &live[i])
 	}
+	// A new binding is created when the change is applied, after every live
+	// one: it is the youngest, even when the dry run stamped it within the
+	// same second as a live binding (ages are in seconds, ties go by name).
+	youngest := metav1.Time{}
+	for i := range live {
+		if t := live[i].CreationTimestamp; youngest.Before(&t) {
+			youngest = t
+		}
+	}
 	fresh := map[string]bool{}
 	for _, pb := range proposed {
 		if !seen[key(pb)] {
+			if !youngest.Before(&pb.CreationTimestamp) {
+				pb = pb.DeepCopy()
+				pb.CreationTimestamp = metav1.NewTime(youngest.Add(time.Second))
+				byKey[key(pb)] = pb
+			}
 			out = append(out, pb)
 			fresh[key(pb)] = true
 		}
@@ -270,9 +285,14 @@ func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[stri
 	}
 	listing := byNumber(merged)
 	_ = snap.AddRivals(snap.Listed(), listing)
+	// The controller adds, after its read, the rivals of every number the
+	// persona shows attached: from the read with --refresh, else from the
+	// records, which a read finds unchanged when nothing drifted.
+	attached := slices.Sorted(maps.Keys(persona.FromRecords(bindings, "").Numbers))
 	if seen, ok := in.Observed[id]; ok {
-		_ = snap.AddRivals(slices.Sorted(maps.Keys(seen)), listing)
+		attached = slices.Sorted(maps.Keys(seen))
 	}
+	_ = snap.AddRivals(attached, listing)
 	rivals := snap.Rivals
 	pr := PersonaReport{ID: id, Source: "records", RecordedAt: recordedAt(bindings)}
 	obs := persona.FromRecords(bindings, "")
