@@ -156,7 +156,8 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 	own := slices.DeleteFunc(slices.Clone(live), func(pb *v1alpha1.PersonaBinding) bool { return pb.Spec.PersonaID != id })
 	var next *v1alpha1.PersonaBinding
 	deleting := false
-	if rng.IntN(6) == 0 {
+	switch {
+	case rng.IntN(6) == 0:
 		deleting, next = true, &v1alpha1.PersonaBinding{}
 		if err := k8s.Get(ctx, client.ObjectKeyFromObject(own[rng.IntN(len(own))]), next); err != nil {
 			return false, err
@@ -173,12 +174,12 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 				return false, err
 			}
 		}
-	} else if rng.IntN(5) == 0 {
+	case rng.IntN(5) == 0:
 		next = f.binding(fmt.Sprintf("fid-%d-new", i), subset()...)
 		next.Spec.PersonaID = id
 		next.Labels = map[string]string{"fidelity-scenario": strconv.FormatUint(i, 10)}
 		next.Spec.Exclusive = rng.IntN(8) == 0
-	} else {
+	default:
 		next = &v1alpha1.PersonaBinding{}
 		if err := k8s.Get(ctx, client.ObjectKeyFromObject(own[rng.IntN(len(own))]), next); err != nil {
 			return false, err
