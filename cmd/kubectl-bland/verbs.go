@@ -92,25 +92,33 @@ times out or a binding is not Ready.`,
 				}
 				fmt.Fprintf(streams.Out, "requested a reconcile of %s at %s\n", key, stamp)
 			}
-			failed := false
-			for _, key := range keys {
-				pb, err := waitFor(ctx, c, key, timeout, func(pb *v1alpha1.PersonaBinding) bool { return pb.Status.LastHandledReconcileAt == stamp })
-				if err != nil {
-					fmt.Fprintf(streams.ErrOut, "error: the operator did not handle the request for %s within %s: %v\n", key, timeout, err)
-					failed = true
-					continue
-				}
-				failed = printReady(streams, pb) != nil || failed
-			}
-			if failed {
-				return &exitError{code: 1}
-			}
-			return nil
+			handled := func(pb *v1alpha1.PersonaBinding) bool { return pb.Status.LastHandledReconcileAt == stamp }
+			return waitEach(ctx, c, keys, timeout, handled, "the operator handled the request", streams)
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", timeout, "How long to wait for the operator.")
 	cmd.Flags().BoolVar(&all, "all", false, "Every binding of the namespace.")
 	return cmd
+}
+
+// waitEach waits, for each binding, until done says so, then prints its
+// Ready condition; it fails when a wait timed out (what says what it waited
+// for) or a binding is not Ready.
+func waitEach(ctx context.Context, c client.Client, keys []types.NamespacedName, timeout time.Duration, done func(*v1alpha1.PersonaBinding) bool, what string, streams genericiooptions.IOStreams) error {
+	failed := false
+	for _, key := range keys {
+		pb, err := waitFor(ctx, c, key, timeout, done)
+		if err != nil {
+			fmt.Fprintf(streams.ErrOut, "error: %s: not %s within %s: %v\n", key, what, timeout, err)
+			failed = true
+			continue
+		}
+		failed = printReady(streams, pb) != nil || failed
+	}
+	if failed {
+		return &exitError{code: 1}
+	}
+	return nil
 }
 
 // waitFor polls the binding until done says so, or the timeout.
@@ -256,20 +264,7 @@ numbers it will attach and detach). --wait waits until each is Ready.`
 			if !waitReady {
 				return nil
 			}
-			failed := false
-			for _, key := range keys {
-				got, err := waitFor(ctx, c, key, timeout, readyAtGeneration)
-				if err != nil {
-					fmt.Fprintf(streams.ErrOut, "error: %s was not Ready within %s: %v\n", key, timeout, err)
-					failed = true
-					continue
-				}
-				failed = printReady(streams, got) != nil || failed
-			}
-			if failed {
-				return &exitError{code: 1}
-			}
-			return nil
+			return waitEach(ctx, c, keys, timeout, readyAtGeneration, "it was Ready", streams)
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "Every binding of the namespace.")

@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -57,25 +56,15 @@ func TestApproveRecordsItsReasonAndWaits(t *testing.T) {
 	must(t, k8s.Status().Update(context.Background(), cur))
 	// The operator's part: once the approval names the generation, it
 	// detaches and reports Ready.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			got := &v1alpha1.PersonaBinding{}
-			if k8s.Get(context.Background(), client.ObjectKeyFromObject(pb), got) != nil || got.Annotations[v1alpha1.ApproveDetachAnnotation] == "" || len(got.Status.PendingDetach) == 0 {
-				continue
-			}
-			got.Status.PendingDetach, got.Status.BoundNumbers, got.Status.ObservedGeneration = nil, nil, got.Generation
-			meta.SetStatusCondition(&got.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue,
-				Reason: v1alpha1.ReasonSynced, Message: "detached", ObservedGeneration: got.Generation})
-			_ = k8s.Status().Update(context.Background(), got)
+	playOperator(t, pb, func(got *v1alpha1.PersonaBinding) bool {
+		if got.Annotations[v1alpha1.ApproveDetachAnnotation] == "" || len(got.Status.PendingDetach) == 0 {
+			return false
 		}
-	}()
+		got.Status.PendingDetach, got.Status.BoundNumbers, got.Status.ObservedGeneration = nil, nil, got.Generation
+		meta.SetStatusCondition(&got.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue,
+			Reason: v1alpha1.ReasonSynced, Message: "detached", ObservedGeneration: got.Generation})
+		return true
+	})
 	out, code := bland(t, ns, "approve", "pb/a", "--reason", "line retired, ticket OPS-42", "--wait", "--timeout", "20s")
 	if code != 0 || !strings.Contains(out, "Ready=True Synced: detached") {
 		t.Fatalf("approve --wait: exit %d\n%s", code, out)

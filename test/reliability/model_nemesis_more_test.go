@@ -116,51 +116,40 @@ func (r *modelRun) restorePersona() {
 	r.lapses.personaGone, r.lapses.gone = 0, ""
 }
 
+// lapse is one temporary fault: how many steps it still lasts, and how it
+// ends (which sets the count to 0).
+type lapse struct {
+	left *int
+	end  func()
+}
+
+func (r *modelRun) lapseList() []lapse {
+	return []lapse{
+		{&r.lapses.personaGone, r.restorePersona},
+		{&r.lapses.secretGone, r.restoreSecret},
+		{&r.lapses.orgLimit, r.unlimitOrganization},
+		{&r.lapses.foreignKey, r.restoreOwnKey},
+		{&r.lapses.unadmitted, r.readmit},
+	}
+}
+
 // tickLapses ends the temporary faults whose steps are up.
 func (r *modelRun) tickLapses() {
-	if r.lapses.personaGone > 0 {
-		if r.lapses.personaGone--; r.lapses.personaGone == 0 {
-			r.restorePersona()
-		}
-	}
-	if r.lapses.secretGone > 0 {
-		if r.lapses.secretGone--; r.lapses.secretGone == 0 {
-			r.restoreSecret()
-		}
-	}
-	if r.lapses.orgLimit > 0 {
-		if r.lapses.orgLimit--; r.lapses.orgLimit == 0 {
-			r.unlimitOrganization()
-		}
-	}
-	if r.lapses.foreignKey > 0 {
-		if r.lapses.foreignKey--; r.lapses.foreignKey == 0 {
-			r.restoreOwnKey()
-		}
-	}
-	if r.lapses.unadmitted > 0 {
-		if r.lapses.unadmitted--; r.lapses.unadmitted == 0 {
-			r.readmit()
+	for _, l := range r.lapseList() {
+		if *l.left > 0 {
+			if *l.left--; *l.left == 0 {
+				l.end()
+			}
 		}
 	}
 }
 
 // endLapses ends every temporary fault (quiescence).
 func (r *modelRun) endLapses() {
-	if r.lapses.personaGone > 0 {
-		r.restorePersona()
-	}
-	if r.lapses.secretGone > 0 {
-		r.restoreSecret()
-	}
-	if r.lapses.orgLimit > 0 {
-		r.unlimitOrganization()
-	}
-	if r.lapses.foreignKey > 0 {
-		r.restoreOwnKey()
-	}
-	if r.lapses.unadmitted > 0 {
-		r.readmit()
+	for _, l := range r.lapseList() {
+		if *l.left > 0 {
+			l.end()
+		}
 	}
 }
 
