@@ -28,35 +28,56 @@ var errNotConverged = errors.New("the persona does not match the spec yet")
 // finish writes what the pass ended with: each binding's record, finalizer
 // and status, computed from the shared outcome. Only what changed is patched.
 // A deleted binding that owns nothing any more is released.
+//
+// A binding a number is handed to is written first, its record and its
+// finalizer, and only then does the binding that hands it over let go: if
+// the taker cannot be written (deleted since the snapshot), the pass stops
+// with the giver still holding the number, and the next pass plans again.
+// (Written in age order, a giver deleted with its namespace let go first,
+// and a taker deleted a moment later left the number attached to nobody.)
 func (r *PersonaReconciler) finish(ctx context.Context, p *pass) (ctrl.Result, error) {
-	err := p.eachBinding(func(b *persona.Binding) error {
-		o := persona.Finish(b, p.latest(b), p.owners, p.plan, p.heard.Obs, p.answers(b))
-		if o.Release {
-			if err := r.removeFinalizer(ctx, p, b); err != nil {
-				return err
+	takers := map[string]bool{}
+	for _, h := range p.plan.Handovers {
+		takers[h.To] = true
+	}
+	for _, first := range []bool{true, false} {
+		if err := p.eachBinding(func(b *persona.Binding) error {
+			if takers[b.Key()] != first {
+				return nil
 			}
-			r.released(ctx, p, b)
-			r.reportHandovers(p, b)
-			return nil
+			return r.finishBinding(ctx, p, b)
+		}); err != nil {
+			return ctrl.Result{}, err
 		}
-		if err := r.patchMetadata(ctx, p, b, o); err != nil {
-			return err
-		}
-		before := persona.ReadyReason(b.Object)
-		if err := r.patchStatus(ctx, p, b, o.Status); err != nil {
-			return err
-		}
-		r.warnOnNewFailure(p.latest(b), before)
-		r.reportHandovers(p, b)
-		if o.Waiting {
-			p.converged = false
-		}
-		return nil
-	})
-	if err != nil {
-		return ctrl.Result{}, err
 	}
 	return p.next()
+}
+
+// finishBinding writes one binding's outcome: its finalizer and intent, then
+// its status; or, deleted and holding nothing, its release.
+func (r *PersonaReconciler) finishBinding(ctx context.Context, p *pass, b *persona.Binding) error {
+	o := persona.Finish(b, p.latest(b), p.owners, p.plan, p.heard.Obs, p.answers(b))
+	if o.Release {
+		if err := r.removeFinalizer(ctx, p, b); err != nil {
+			return err
+		}
+		r.released(ctx, p, b)
+		r.reportHandovers(p, b)
+		return nil
+	}
+	if err := r.patchMetadata(ctx, p, b, o); err != nil {
+		return err
+	}
+	before := persona.ReadyReason(b.Object)
+	if err := r.patchStatus(ctx, p, b, o.Status); err != nil {
+		return err
+	}
+	r.warnOnNewFailure(p.latest(b), before)
+	r.reportHandovers(p, b)
+	if o.Waiting {
+		p.converged = false
+	}
+	return nil
 }
 
 // answers is what this pass's calls told it about the binding.
