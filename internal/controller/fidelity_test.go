@@ -47,7 +47,12 @@ func TestThePlanPredictsWhatTheOperatorDoes(t *testing.T) {
 	changed := 0
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
-	for i := range scenarios {
+	// FIDELITY_ONLY=n replays scenario n alone (its seed is its number).
+	first := 0
+	if v, err := strconv.Atoi(os.Getenv("FIDELITY_ONLY")); err == nil {
+		first, scenarios = v, v+1
+	}
+	for i := first; i < scenarios; i++ {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {

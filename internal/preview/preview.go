@@ -308,6 +308,14 @@ func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[stri
 	}
 	owners, plan := persona.Decide(bindings, rivals, obs)
 	pr.NeedsRead = plan.NeedsRead
+	if plan.NeedsRead && !obs.Fresh && !in.NotFound[id] {
+		// The operator reads the persona before this plan (a handover, a
+		// sweep): planned as if the read showed what the records hold,
+		// which it does when nothing drifted. That read is what lets an
+		// exclusive binding sweep a number a deleted Orphan binding left.
+		obs.Fresh = true
+		owners, plan = persona.Decide(bindings, rivals, obs)
+	}
 	pr.Calls = calls(plan)
 	after := applied(obs, plan)
 	for i := range bindings {
