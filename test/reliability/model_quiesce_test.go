@@ -237,8 +237,10 @@ func (r *modelRun) violations(stamp string) []string {
 	for _, pb := range list.Items {
 		objects[pb.Name] = pb
 		// A call still in doubt is settled by a read after its deadline,
-		// which writes the status: the system has not settled before.
-		if in, pending := persona.PendingIntent(&pb); pending {
+		// which writes the status: the system has not settled before. The
+		// one allowance: the intent of a resync's retry of numbers Bland
+		// refuses (foreign), which its answer settles a moment later.
+		if in, pending := persona.PendingIntent(&pb); pending && !allForeign(in.Numbers, r.foreign) {
 			out = append(out, fmt.Sprintf("%s: intent %d on %v not settled yet (deadline %s)", pb.Name, in.Seq, in.Numbers, in.Until.Format("15:04:05")))
 		}
 	}
@@ -373,4 +375,14 @@ func (r *modelRun) unexplained(w world, objects map[string]v1alpha1.PersonaBindi
 		}
 	}
 	return fmt.Sprintf("%s is on %s, owned by nobody, and no record or operation explains it", n, p)
+}
+
+// allForeign reports whether every number is one Bland refuses to attach.
+func allForeign(numbers, foreign []string) bool {
+	for _, n := range numbers {
+		if !slices.Contains(foreign, n) {
+			return false
+		}
+	}
+	return len(numbers) > 0
 }
