@@ -52,8 +52,6 @@ type Plan struct {
 	// Limits the limits they exceed.
 	PendingDetach map[string][]string
 	Limits        map[string]int
-	// Would is what each suspended binding would do, for its message.
-	Would map[string]Plan
 	// Drift is what a fresh read found, by binding.
 	Drift map[string]Drift
 	// Sweeps are the unlisted numbers each exclusive binding detaches.
@@ -78,7 +76,7 @@ func (p Plan) Writes() bool { return len(p.Detach)+len(p.Attach)+len(p.Settings)
 func Decide(bindings []Binding, rivals []PB, obs Observation) (Owners, Plan) {
 	owners := OwnersOf(bindings, rivals)
 	p := Plan{Claims: map[string][]string{}, Releases: map[string][]string{}, PendingDetach: map[string][]string{},
-		Limits: map[string]int{}, Would: map[string]Plan{}, Drift: map[string]Drift{}, Sweeps: map[string][]string{},
+		Limits: map[string]int{}, Drift: map[string]Drift{}, Sweeps: map[string][]string{},
 		Kept: map[string]map[string]string{}}
 	byKey := map[string]*Binding{}
 	recordOf := map[string]string{} // number -> the binding whose record holds it
@@ -285,7 +283,6 @@ func (p *Plan) report(b *Binding, owners Owners, obs Observation) {
 		if !obs.Fresh && (b.Object.Status.ObservedGeneration != b.Object.Generation || !inSyncWhileSuspended(b.Object)) {
 			p.NeedsRead = true
 		}
-		p.Would[b.Key()] = wouldDo(b, owners, obs)
 		return
 	}
 	if !obs.Fresh || b.Object.Status.ObservedGeneration != b.Object.Generation {
@@ -340,18 +337,20 @@ func (p Plan) Unread(bindings []Binding) Plan {
 }
 
 // wouldDo is what a suspended binding would do if resumed, against obs:
-// attach the numbers it claims that are not attached, detach the ones it
-// dropped that are, and set the overrides that differ. The status computes
-// it from the observation after the pass's calls, so a sibling's detach in
-// the same pass shows at once in what it would attach.
-func wouldDo(b *Binding, owners Owners, obs Observation) Plan {
+// attach the numbers it claims that are not attached, detach the ones its
+// record holds that it dropped and that are, and set the overrides that
+// differ. The status computes it from the observation and the record after
+// the pass's calls, so a sibling's detach in the same pass shows at once in
+// what it would attach, and a number it handed over in the same pass is not
+// one it would detach.
+func wouldDo(b *Binding, owners Owners, obs Observation, record []string) Plan {
 	var would Plan
 	for _, n := range b.Object.Spec.InboundNumbers {
 		if owners.claims(b, n) && !owners.Lost[b.Key()] && !obs.Has(n) && !refused(b, n) {
 			would.Attach = append(would.Attach, Move{n, b.Key()})
 		}
 	}
-	for _, n := range Held(b.Object) {
+	for _, n := range record {
 		if !slices.Contains(b.Object.Spec.InboundNumbers, n) && obs.Has(n) {
 			would.Detach = append(would.Detach, Move{n, b.Key()})
 		}

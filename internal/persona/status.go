@@ -78,7 +78,7 @@ func assess(b *Binding, owners Owners, p Plan, obs Observation, record []string,
 		causes = append(causes, cause{f.State, f.Reason, f.Message})
 	}
 	if snap.Spec.Suspend && b.Failure == nil {
-		w := wouldDo(b, owners, obs)
+		w := wouldDo(b, owners, obs, record)
 		if !w.Writes() {
 			return SuspendedInSync, v1alpha1.ReasonSuspended, "suspended; the persona matches the spec"
 		}

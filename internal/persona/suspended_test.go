@@ -40,3 +40,24 @@ func readyMessage(st v1alpha1.PersonaBindingStatus) string {
 	}
 	return ""
 }
+
+// A suspended binding drops numbers a younger sibling lists: the pass hands
+// them over (no call). Its status, written by that same pass, must not say
+// it would detach what it just handed over: the report is made from its
+// record after the pass, not the one it started with, or a second pass
+// (woken by anything) would rewrite it.
+func TestASuspendedBindingDoesNotReportDetachingWhatItHandedOver(t *testing.T) {
+	bs := bindings(
+		spec{name: "a", age: 1, suspend: true, numbers: []string{n4}, record: []string{n1, n2, n4}, changed: true},
+		spec{name: "b", age: 2, numbers: []string{n1, n2}},
+	)
+	fresh := Observation{Numbers: map[string]*Settings{n1: nil, n2: nil, n4: nil}, Fresh: true}
+	owners, plan := Decide(bs, nil, fresh)
+	if len(plan.Handovers) != 2 || plan.Writes() {
+		t.Fatalf("want two handovers and no call, got %+v", plan)
+	}
+	got := Status(&bs[0], owners, plan, fresh, RecordAfter(&bs[0], plan, fresh))
+	if msg := readyMessage(got); msg != "suspended; the persona matches the spec" {
+		t.Errorf("after handing %s and %s over, the suspended binding says %q", n1, n2, msg)
+	}
+}
