@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -36,10 +34,11 @@ numbers attached (+), detached (-) and handed over between bindings without a
 call (> <), settings changed (~), detach limits tripped and conflicts met (!),
 the Ready condition each binding would reach, and the Bland calls it costs.
 
-Each manifest is first checked by the API server as it would be stored (a
-dry-run create, or a dry-run update with the manifest's spec: defaults,
-validation, admission, and the generation it would get, which the printed
-approval names). Without the verbs for that, the manifest is read as written
+Each manifest that differs from its live binding is first checked by the
+API server as it would be stored (a dry-run create, or a dry-run update with
+the manifest's spec: defaults, validation, admission, and the generation it
+would get, which the printed approval names); one equal to it is the live
+binding. Without the verbs for that, the manifest is read as written
 and the output says "dry run not performed". By default Bland is not called:
 the plan is made from what the bindings' statuses last recorded (their age is
 printed), as the operator does for a spec change. With --refresh, each
@@ -129,26 +128,15 @@ func (o *planOptions) run(ctx context.Context) error {
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	var proposed []*v1alpha1.PersonaBinding
-	var notes []string
-	for _, in := range inputs {
-		pb, note, err := stored(ctx, c, in.object)
-		switch {
-		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
-			rejected = append(rejected, in.rejection("would be rejected: "+err.Error()))
-			continue
-		case err != nil:
-			return &exitError{code: 1, err: err}
-		}
-		proposed = append(proposed, pb)
-		if note != "" {
-			notes = append(notes, note)
-		}
-	}
-	live, note, err := listLive(ctx, c, proposed)
+	live, note, err := listLive(ctx, c, namespacesOf(inputs))
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
+	proposed, notes, refused, err := storeAll(ctx, c, inputs, live)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	rejected = append(rejected, refused...)
 	if note != "" {
 		notes = append(notes, note)
 	}
@@ -268,81 +256,11 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-// stored is the binding as the API server would store it: a dry-run create,
-// or a dry-run update of the live object with the manifest's spec, labels
-// and annotations (annotations others set, such as an approval, are kept,
-// as kubectl apply keeps them). Without the verbs, it is the manifest read
-// as written, and the note says so.
-func stored(ctx context.Context, c client.Client, u *unstructured.Unstructured) (*v1alpha1.PersonaBinding, string, error) {
-	var want v1alpha1.PersonaBinding
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &want); err != nil {
-		return nil, "", apierrors.NewBadRequest(err.Error())
-	}
-	var cur v1alpha1.PersonaBinding
-	err := c.Get(ctx, client.ObjectKeyFromObject(&want), &cur)
-	exists := err == nil
-	if err != nil && !apierrors.IsNotFound(err) {
-		return nil, "", fmt.Errorf("reading PersonaBinding %s/%s: %w", want.Namespace, want.Name, err)
-	}
-	next := want.DeepCopy()
-	next.Status = v1alpha1.PersonaBindingStatus{}
-	if exists {
-		next = cur.DeepCopy()
-		next.Spec = want.Spec
-		next.Labels = merged(cur.Labels, want.Labels)
-		next.Annotations = merged(cur.Annotations, want.Annotations)
-		err = c.Update(ctx, next, client.DryRunAll, client.FieldValidation("Strict"))
-	} else {
-		err = c.Create(ctx, next, client.DryRunAll, client.FieldValidation("Strict"))
-	}
-	if apierrors.IsForbidden(err) {
-		note := fmt.Sprintf("%s/%s: dry run not performed (%s); the manifest is read as written", want.Namespace, want.Name, apierrors.ReasonForError(err))
-		return asWritten(&want, &cur, exists), note, nil
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	if exists {
-		next.Status = cur.Status // an update returns the status as stored; keep the live one
-	}
-	return next, "", nil
-}
-
-// asWritten predicts what a dry run would have: the live object's
-// metadata and status, the manifest's spec, the next generation when the
-// spec changes; a new binding is the youngest, at generation 1.
-func asWritten(want, cur *v1alpha1.PersonaBinding, exists bool) *v1alpha1.PersonaBinding {
-	if !exists {
-		pb := want.DeepCopy()
-		pb.Status = v1alpha1.PersonaBindingStatus{}
-		pb.Generation, pb.CreationTimestamp = 1, metav1.Now()
-		return pb
-	}
-	pb := cur.DeepCopy()
-	pb.Labels, pb.Annotations = merged(cur.Labels, want.Labels), merged(cur.Annotations, want.Annotations)
-	if !equality.Semantic.DeepEqual(cur.Spec, want.Spec) {
-		pb.Spec = want.Spec
-		pb.Generation++
-	}
-	return pb
-}
-
-func merged(live, manifest map[string]string) map[string]string {
-	if live == nil && manifest == nil {
-		return nil
-	}
-	out := maps.Clone(live)
-	if out == nil {
-		out = map[string]string{}
-	}
-	maps.Copy(out, manifest)
-	return out
-}
-
 // listLive returns the live bindings every persona involved may have: all
 // namespaces when the user may list them, else the manifests' namespaces
-// (and the note says that bindings elsewhere were not seen).
-func listLive(ctx context.Context, c client.Client, proposed []*v1alpha1.PersonaBinding) ([]v1alpha1.PersonaBinding, string, error) {
+// (and the note says that bindings elsewhere were not seen). Either way the
+// list holds every live binding the manifests name.
+func listLive(ctx context.Context, c client.Client, namespaces []string) ([]v1alpha1.PersonaBinding, string, error) {
 	var all v1alpha1.PersonaBindingList
 	err := c.List(ctx, &all)
 	if err == nil {
@@ -351,12 +269,7 @@ func listLive(ctx context.Context, c client.Client, proposed []*v1alpha1.Persona
 	if !apierrors.IsForbidden(err) {
 		return nil, "", fmt.Errorf("listing PersonaBindings: %w", err)
 	}
-	var namespaces []string
-	for _, pb := range proposed {
-		namespaces = append(namespaces, pb.Namespace)
-	}
-	slices.Sort(namespaces)
-	namespaces = slices.Compact(namespaces)
+	namespaces = slices.Compact(slices.Sorted(slices.Values(namespaces)))
 	var out []v1alpha1.PersonaBinding
 	for _, ns := range namespaces {
 		var list v1alpha1.PersonaBindingList

@@ -296,7 +296,11 @@ func printResumePlan(ctx context.Context, c client.Client, keys []types.Namespac
 	if len(proposed) == 0 {
 		return nil
 	}
-	live, _, err := listLive(ctx, c, proposed)
+	var namespaces []string
+	for _, pb := range proposed {
+		namespaces = append(namespaces, pb.Namespace)
+	}
+	live, _, err := listLive(ctx, c, namespaces)
 	if err != nil {
 		return err
 	}

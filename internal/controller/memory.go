@@ -11,7 +11,6 @@ import (
 )
 
 const (
-	defaultResyncInterval = 10 * time.Minute
 	// credentialsRetry is how often a binding whose Secret is missing looks
 	// again: creating the Secret is the usual fix, and no watch tells us.
 	credentialsRetry = time.Minute
@@ -205,5 +204,5 @@ func resyncInterval(pb *v1alpha1.PersonaBinding) time.Duration {
 	if r := pb.Spec.ResyncInterval; r != nil && r.Duration > 0 {
 		return r.Duration
 	}
-	return defaultResyncInterval
+	return v1alpha1.DefaultResyncInterval
 }
