@@ -13,24 +13,30 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/blandsim"
+	"github.com/bland-operator/bland-operator/internal/persona"
 	"github.com/bland-operator/bland-operator/internal/preview"
 )
 
 // TestThePlanPredictsWhatTheOperatorDoes is the preview's fidelity check.
 // Each seeded scenario puts one to three bindings of a persona in place (some
 // suspended, exclusive or limited; in one scenario in four beside a binding
-// of another persona listing some of the same numbers, older or younger)
+// of another persona listing some of the same numbers, older or younger,
+// suspended or, in another namespace, stalled on a key it cannot have)
 // and lets them settle, then plans one change with the very function
 // kubectl bland plan uses, from the live bindings and the API server's dry
 // run: an edit (of the numbers, or of the spec alone: suspend, detach
 // limit, settings, exclusive, deletion policy), a new binding, or a
-// deletion (Detach or Orphan). It applies the change and waits for the
+// deletion (Detach or Orphan). In one edit in eight, a number drifted in
+// Bland first and the edit asks for a reconcile: the plan is made from a
+// fresh read, as --refresh makes it. It applies the change and waits for the
 // operator. With nothing else changing between plan and apply, the Bland
 // writes the operator makes must be exactly the predicted ones, and every
 // binding must reach the predicted Ready condition. FIDELITY_SCENARIOS sets
@@ -41,6 +47,7 @@ func TestThePlanPredictsWhatTheOperatorDoes(t *testing.T) {
 		scenarios = v
 	}
 	f := newFixture(t, 0)
+	f.fidelityAway()
 	start := time.Now()
 	var mu sync.Mutex
 	var failures []string
@@ -91,6 +98,7 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 	sim.AddAccount(f.account, f.apiKey, pool...)
 	sim.AddPersona(f.apiKey, id, "Fidelity "+id)
 	other := id + "-rival"
+	scenario := fmt.Sprintf("%s-%d", f.ns, i) // unique across runs of the test
 	sim.AddPersona(f.apiKey, other, "Rival "+other)
 
 	subset := func() []string {
@@ -108,11 +116,23 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 	// the owner function and an exclusive sweep must count it either way.
 	// It is suspended: a neighbour that attached would move numbers in a
 	// pass of its own persona, in an order no plan of this one can know.
+	// Or it stands in a namespace of its own, stalled on a key it cannot
+	// have (no Secret there, or an account that does not admit it): it
+	// never calls either, and it still claims the numbers it is oldest for.
 	var rival *v1alpha1.PersonaBinding
 	if rng.IntN(4) == 0 {
 		rival = f.binding(fmt.Sprintf("fid-%d-neighbour", i), subset()...)
-		rival.Spec.PersonaID, rival.Spec.Suspend = other, true
-		rival.Labels = map[string]string{"fidelity-scenario": strconv.FormatUint(i, 10)}
+		rival.Spec.PersonaID = other
+		rival.Labels = map[string]string{"fidelity-scenario": scenario}
+		switch rng.IntN(3) {
+		case 0:
+			rival.Spec.Suspend = true
+		case 1:
+			rival.Namespace = f.awayNamespace()
+		case 2:
+			rival.Namespace = f.awayNamespace()
+			rival.Spec.CredentialsRef, rival.Spec.AccountRef = nil, &v1alpha1.AccountRef{Name: f.closedAccount()}
+		}
 	}
 	rivalFirst := rng.IntN(2) == 0
 	addRival := func() error {
@@ -133,7 +153,7 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 	for k := range 1 + rng.IntN(3) {
 		pb := f.binding(fmt.Sprintf("fid-%d-%d", i, k), subset()...)
 		pb.Spec.PersonaID = id
-		pb.Labels = map[string]string{"fidelity-scenario": strconv.FormatUint(i, 10)}
+		pb.Labels = map[string]string{"fidelity-scenario": scenario}
 		pb.Spec.Exclusive = rng.IntN(8) == 0
 		pb.Spec.Suspend = rng.IntN(10) == 0
 		if rng.IntN(4) == 0 {
@@ -154,13 +174,19 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 	if err := settled(ctx, live); err != nil {
 		return false, fmt.Errorf("setting up: %w", err)
 	}
+	// A pass woken by a later creation may still rewrite a settled status
+	// (a conflict the younger binding brought): the plan must start from
+	// the state the operator will act on.
+	if err := quietFor(ctx, live, time.Second); err != nil {
+		return false, fmt.Errorf("setting up: %w", err)
+	}
 
 	// One change to the persona's bindings (never the neighbour's, whose
 	// consequences another persona's pass would plan): an edit, a new
 	// binding, or a deletion (as kubectl delete, or a sync that prunes).
 	own := slices.DeleteFunc(slices.Clone(live), func(pb *v1alpha1.PersonaBinding) bool { return pb.Spec.PersonaID != id })
 	var next *v1alpha1.PersonaBinding
-	deleting := false
+	deleting, refresh := false, false
 	switch {
 	case rng.IntN(6) == 0:
 		deleting, next = true, &v1alpha1.PersonaBinding{}
@@ -182,12 +208,17 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 	case rng.IntN(5) == 0:
 		next = f.binding(fmt.Sprintf("fid-%d-new", i), subset()...)
 		next.Spec.PersonaID = id
-		next.Labels = map[string]string{"fidelity-scenario": strconv.FormatUint(i, 10)}
+		next.Labels = map[string]string{"fidelity-scenario": scenario}
 		next.Spec.Exclusive = rng.IntN(8) == 0
 	default:
 		next = &v1alpha1.PersonaBinding{}
 		if err := k8s.Get(ctx, client.ObjectKeyFromObject(own[rng.IntN(len(own))]), next); err != nil {
 			return false, err
+		}
+		if attached := sim.Attached(id); rng.IntN(8) == 0 && len(attached) > 0 {
+			sim.DetachOutOfBand(id, attached[rng.IntN(len(attached))])
+			metav1.SetMetaDataAnnotation(&next.ObjectMeta, v1alpha1.ReconcileRequestedAtAnnotation, "fidelity-"+scenario)
+			refresh = true
 		}
 		if rng.IntN(3) > 0 { // else a change of the spec alone
 			next.Spec.InboundNumbers = subset()
@@ -224,11 +255,15 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 		return false, fmt.Errorf("dry run: %w", err)
 	}
 	var current v1alpha1.PersonaBindingList
-	if err := k8s.List(ctx, &current, client.InNamespace(f.ns), client.MatchingLabels{"fidelity-scenario": strconv.FormatUint(i, 10)}); err != nil {
+	if err := k8s.List(ctx, &current, client.MatchingLabels{"fidelity-scenario": scenario}); err != nil {
 		return false, err
 	}
 	mine := current.Items // the persona's bindings and its neighbour
-	rep := preview.Make(preview.Input{Live: mine, Proposed: []*v1alpha1.PersonaBinding{stored}, DefaultDetachLimit: int(reconciler.DefaultDetachLimit), Now: time.Now()})
+	in := preview.Input{Live: mine, Proposed: []*v1alpha1.PersonaBinding{stored}, DefaultDetachLimit: int(reconciler.DefaultDetachLimit), Now: time.Now()}
+	if refresh { // what kubectl bland plan --refresh reads
+		in.Observed = map[string]map[string]*persona.Settings{id: observedIn(id)}
+	}
+	rep := preview.Make(in)
 	mark := len(sim.CallsFor(id))
 
 	// Apply, with nothing else changing, and wait for the operator.
@@ -431,4 +466,39 @@ func deref(p *int32) string {
 		return "default"
 	}
 	return strconv.Itoa(int(*p))
+}
+
+// awayNamespace is the namespace of the fixture's neighbours that stand
+// apart: it holds no Secret.
+func (f *fixture) awayNamespace() string { return f.ns + "-away" }
+
+// closedAccount is a ClusterBlandAccount with a working key that admits no
+// namespace.
+func (f *fixture) closedAccount() string { return "closed-" + f.ns }
+
+// fidelityAway makes the away namespace and the closed account.
+func (f *fixture) fidelityAway() {
+	ctx := context.Background()
+	f.g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.awayNamespace()}})).To(Succeed())
+	f.g.Expect(k8s.Create(ctx, &v1alpha1.ClusterBlandAccount{
+		ObjectMeta: metav1.ObjectMeta{Name: f.closedAccount()},
+		Spec: v1alpha1.ClusterBlandAccountSpec{
+			SecretRef:         v1alpha1.NamespacedSecretKeyRef{Namespace: f.ns, Name: "bland"},
+			NamespaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"fidelity-admitted": "never"}},
+		},
+	})).To(Succeed())
+}
+
+// observedIn is what a read of the persona shows now: its numbers and
+// their overrides.
+func observedIn(id string) map[string]*persona.Settings {
+	out := map[string]*persona.Settings{}
+	for _, n := range sim.Attached(id) {
+		var s *persona.Settings
+		if got := sim.SettingsOf(id, n); got != nil && *got != (blandsim.Settings{}) {
+			s = &persona.Settings{PathwayID: got.PathwayID, StartNodeID: got.StartNodeID, PathwayVersion: got.PathwayVersion}
+		}
+		out[n] = s
+	}
+	return out
 }
