@@ -137,7 +137,7 @@ func carriedFailure(pb *v1alpha1.PersonaBinding) *persona.Failure {
 	if c == nil || !pb.DeletionTimestamp.IsZero() || c.ObservedGeneration != pb.Generation || !persona.Reason(c.Reason).Carried {
 		return nil
 	}
-	return persona.Fail(c.Reason, c.Message)
+	return persona.Fail(c.Reason, persona.FirstCause(c.Message))
 }
 
 // inDoubt returns the numbers a call without an answer may still change:

@@ -263,3 +263,37 @@ func TestSuspendedBindingReportsThePlanAndWritesNothing(t *testing.T) {
 }
 
 var _ = context.Background
+
+// A binding of another persona whose key Bland refuses still has its status
+// recomputed when a number it lists moves: every blocking cause is told
+// ("Unauthorized ...; also NumberConflict ..."), and when the older holder
+// drops the number the conflict leaves its message at once, though its own
+// persona cannot be read.
+func TestAStalledBindingOfAnotherPersonaIsToldWhenANumberItListsMoves(t *testing.T) {
+	f := newFixture(t, 2)
+	shared := f.numbers[0]
+	older := f.create(f.binding("a-older", shared))
+	f.waitFor(older, v1alpha1.ReasonSynced)
+
+	// Its other number needs an attach, which Bland refuses with the key.
+	f.secret("refused", "sk-not-a-key-"+f.ns)
+	other := "other-" + f.personaID
+	newer := f.binding("b-newer", shared, f.numbers[1])
+	newer.Spec.PersonaID = other
+	newer.Spec.CredentialsRef.Name = "refused"
+	f.create(newer)
+	got := f.waitFor(newer, v1alpha1.ReasonUnauthorized)
+	f.g.Eventually(func(g Gomega) {
+		got = f.get(newer)
+		g.Expect(meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady).Message).To(ContainSubstring("also NumberConflict"))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+
+	f.update(older, func(cur *v1alpha1.PersonaBinding) { cur.Spec.InboundNumbers = []string{} })
+	f.waitFor(older, v1alpha1.ReasonSynced)
+	f.g.Eventually(func(g Gomega) {
+		got = f.get(newer)
+		ready := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady)
+		g.Expect(ready.Reason).To(Equal(v1alpha1.ReasonUnauthorized))
+		g.Expect(ready.Message).NotTo(ContainSubstring("NumberConflict"), "the conflict is over: %s no longer lists %s", older.Name, shared)
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+}

@@ -58,6 +58,18 @@ func Status(b *Binding, owners Owners, p Plan, obs Observation, record []string)
 	return st
 }
 
+// alsoSeparator joins the causes a Ready message lists after the first.
+const alsoSeparator = "; also "
+
+// FirstCause is the first cause a Ready message tells, without the ones
+// listed after it: what a failure carried to a later pass said. The others
+// (a conflict, a refusal) are decided again in each pass, and carried with
+// the failure they would outlive their cause.
+func FirstCause(message string) string {
+	first, _, _ := strings.Cut(message, alsoSeparator)
+	return first
+}
+
 // cause is one thing that keeps a binding from Synced.
 type cause struct {
 	state          Readiness
@@ -100,7 +112,7 @@ func assess(b *Binding, owners Owners, p Plan, obs Observation, record []string,
 	if len(causes) > 0 {
 		first, msg := causes[0], causes[0].detail
 		for _, c := range causes[1:] {
-			msg += "; also " + c.reason + ": " + c.detail
+			msg += alsoSeparator + c.reason + ": " + c.detail
 		}
 		return first.state, first.reason, msg
 	}
