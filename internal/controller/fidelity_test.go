@@ -29,7 +29,8 @@ import (
 // Each seeded scenario puts one to three bindings of a persona in place (some
 // suspended, exclusive or limited; in one scenario in four beside a binding
 // of another persona listing some of the same numbers, older or younger,
-// suspended or, in another namespace, stalled on a key it cannot have)
+// suspended or, in another namespace, stalled on a key it cannot have; its
+// status stale half the time)
 // and lets them settle, then plans one change with the very function
 // kubectl bland plan uses, from the live bindings and the API server's dry
 // run: an edit (of the numbers, or of the spec alone: suspend, detach
@@ -179,6 +180,14 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 	// the state the operator will act on.
 	if err := quietFor(ctx, live, time.Second); err != nil {
 		return false, fmt.Errorf("setting up: %w", err)
+	}
+	// Half the time the neighbour's status is stale, as one its operator
+	// pass has not rewritten yet says something else (the key refused): a
+	// plan of this persona reads the neighbour's spec and record only.
+	if rival != nil && rng.IntN(2) == 0 {
+		if err := staleStatus(ctx, rival); err != nil {
+			return false, fmt.Errorf("setting up a stale status: %w", err)
+		}
 	}
 
 	// One change to the persona's bindings (never the neighbour's, whose
@@ -501,4 +510,16 @@ func observedIn(id string) map[string]*persona.Settings {
 		out[n] = s
 	}
 	return out
+}
+
+// staleStatus rewrites the binding's Ready condition as a stale one: the
+// key refused, at its generation.
+func staleStatus(ctx context.Context, pb *v1alpha1.PersonaBinding) error {
+	var cur v1alpha1.PersonaBinding
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(pb), &cur); err != nil {
+		return err
+	}
+	meta.SetStatusCondition(&cur.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+		Reason: v1alpha1.ReasonUnauthorized, Message: "stale: Bland rejected the API key", ObservedGeneration: cur.Generation})
+	return k8s.Status().Update(ctx, &cur)
 }
