@@ -204,8 +204,6 @@ build-installer: manifests $(KUSTOMIZE) ## Write dist/install.yaml (CRD, RBAC, D
 	mkdir -p dist
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
 	$(KUSTOMIZE) build config/default > dist/install.yaml
-	echo --- >> dist/install.yaml
-	$(KUSTOMIZE) build config/admission >> dist/install.yaml
 
 .PHONY: release
 release: $(KUSTOMIZE) $(HELM) ## Every release artefact into dist/, for VERSION (make release VERSION=v1.2.3-rc.1 for another).

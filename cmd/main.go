@@ -106,6 +106,9 @@ func main() {
 	} else if limit > 0 {
 		log.Info("Go's soft memory limit follows the container's", "bytes", limit)
 	}
+	for _, w := range startupWarnings(f) {
+		log.Info("WARNING: " + w)
+	}
 	if err := run(f); err != nil {
 		log.Error(err, "Manager stopped")
 		os.Exit(1)

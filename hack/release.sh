@@ -26,8 +26,6 @@ echo ">> manifests for ${IMAGE_REPO}:${VERSION}"
 cp -r config "${work}/config"
 (cd "${work}/config/manager" && "${KUSTOMIZE}" edit set image "controller=${IMAGE_REPO}:${VERSION}")
 "${KUSTOMIZE}" build "${work}/config/default" > "${DIST}/install.yaml"
-echo --- >> "${DIST}/install.yaml"
-"${KUSTOMIZE}" build "${work}/config/admission" >> "${DIST}/install.yaml"
 "${KUSTOMIZE}" build "${work}/config/crd" > "${DIST}/crds.yaml"
 
 echo ">> chart"

@@ -326,7 +326,7 @@ func TestMetricsAlertsInTheChart(t *testing.T) {
 		}
 	}
 
-	for _, r := range chartRules(t, "--set", "leaderElection.enabled=false") {
+	for _, r := range chartRules(t, "--set", "leaderElection.enabled=false", "--set", "replicaCount=1") {
 		if r["alert"] == "BlandOperatorNoLeader" {
 			t.Error("BlandOperatorNoLeader is in the chart though leader election is off: no replica would ever lead")
 		}

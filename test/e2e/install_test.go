@@ -22,10 +22,16 @@ spec:
 `
 
 func TestInstalledOperatorWorksThroughKubectl(t *testing.T) {
-	// Install the CRD, RBAC and Deployment exactly as config/default renders them.
+	// Install the CRD, RBAC, Deployment and detach warning policy exactly as
+	// config/default renders them.
 	kubectl(t, "", "apply", "-k", "config/default")
 	kubectl(t, "", "wait", "--for=condition=Established", "crd/personabindings.personas.bland-operator.dev",
 		"crd/clusterblandaccounts.personas.bland-operator.dev", "--timeout=30s")
+	// The detach warning policy comes with it, its binding naming it.
+	if ref := kubectl(t, "", "get", "validatingadmissionpolicybinding", "bland-operator-detach-warning", "-o", "jsonpath={.spec.policyName}"); ref != "bland-operator-detach-warning" {
+		t.Errorf("config/default's policy binding names %q", ref)
+	}
+	kubectl(t, "", "get", "validatingadmissionpolicy", "bland-operator-detach-warning")
 
 	// The manager runs as a user bound to the generated roles, nothing more.
 	kubectl(t, "", "create", "clusterrolebinding", "e2e-manager", "--clusterrole=bland-operator-manager-role", "--user="+managerUser)
