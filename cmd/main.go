@@ -45,8 +45,8 @@ func parseFlags() (flags, zap.Options) {
 	var f flags
 	flag.StringVar(&f.blandURL, "bland-api-url", bland.DefaultBaseURL, "Base URL of the Bland API. Operator-wide: a binding can never redirect the key elsewhere.")
 	flag.BoolVar(&f.allowInsecure, "allow-insecure-api-url", false, "Allow a plain http:// --bland-api-url (tests and the local demo only).")
-	flag.Float64Var(&f.qps, "api-qps", 5, "Calls per second to Bland, shared by all bindings (token bucket rate). Negative turns it off.")
-	flag.IntVar(&f.burst, "api-burst", 10, "Burst of calls to Bland (token bucket size).")
+	flag.Float64Var(&f.qps, "api-qps", 5, "Calls per second to Bland for each account (API key): each has its own token bucket and adapts its own pace to its 429s. Negative turns it off.")
+	flag.IntVar(&f.burst, "api-burst", 10, "Burst of calls to Bland for each account (token bucket size).")
 	flag.IntVar(&f.workers, "max-concurrent-reconciles", 4, "Personas reconciled in parallel (all bindings of one persona are one reconcile).")
 	flag.DurationVar(&f.apiTimeout, "api-timeout", 30*time.Second, "Longest a call to Bland may take, reading the answer included.")
 	flag.IntVar(&f.batchSize, "api-batch-size", 100, "Most numbers sent in one attach or detach call.")

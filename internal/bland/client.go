@@ -45,18 +45,19 @@ type Options struct {
 }
 
 // Client calls the Bland persona API. It is safe for concurrent use; one Client
-// is shared by all reconciles so that its token bucket bounds the total rate.
+// is shared by all reconciles, and keeps a token bucket and a pace per
+// account (API key), so that each account's rate is bounded and one
+// account's throttling never slows another.
 type Client struct {
 	base     string
 	http     *http.Client
-	limiter  *rate.Limiter
 	maxBytes int64
 	now      func() time.Time
 	observe  func(string, error, time.Duration)
 
-	mu           sync.Mutex
-	blockedUntil map[[sha256.Size]byte]time.Time
-	pace         pace
+	mu       sync.Mutex
+	accounts map[[sha256.Size]byte]*account
+	pace     pace
 }
 
 // New checks the options and returns a Client.
@@ -96,14 +97,13 @@ func New(o Options) (*Client, error) {
 		limit = rate.Inf
 	}
 	return &Client{
-		base:         strings.TrimRight(u.String(), "/"),
-		http:         &http.Client{Timeout: o.Timeout, Transport: o.Transport},
-		limiter:      rate.NewLimiter(limit, o.Burst),
-		pace:         pace{qps: limit, burst: o.Burst},
-		maxBytes:     o.MaxResponseBytes,
-		now:          o.Now,
-		observe:      o.Observe,
-		blockedUntil: map[[sha256.Size]byte]time.Time{},
+		base:     strings.TrimRight(u.String(), "/"),
+		http:     &http.Client{Timeout: o.Timeout, Transport: o.Transport},
+		pace:     pace{qps: limit, burst: o.Burst},
+		maxBytes: o.MaxResponseBytes,
+		now:      o.Now,
+		observe:  o.Observe,
+		accounts: map[[sha256.Size]byte]*account{},
 	}, nil
 }
 
@@ -212,15 +212,15 @@ type envelope struct {
 }
 
 func (c *Client) do(ctx context.Context, apiKey, op, method, path string, body, out any) error {
-	key := sha256.Sum256([]byte(apiKey))
-	if err := c.waitOutBlock(ctx, op, key); err != nil {
+	a := c.accountOf(sha256.Sum256([]byte(apiKey)))
+	if err := c.waitOutBlock(ctx, op, a); err != nil {
 		return err
 	}
-	if err := c.limiter.Wait(ctx); err != nil {
-		return &Error{Kind: KindTransient, Op: op, Message: "waiting for the client rate limit: " + err.Error(), NotSent: true}
+	if err := c.takeTurn(ctx, op, a); err != nil {
+		return err
 	}
 	// A 429 may have arrived while this call waited for its token.
-	if err := c.waitOutBlock(ctx, op, key); err != nil {
+	if err := c.waitOutBlock(ctx, op, a); err != nil {
 		return err
 	}
 	if err := lastLook(ctx); err != nil {
@@ -247,7 +247,7 @@ func (c *Client) do(ctx context.Context, apiKey, op, method, path string, body, 
 	}
 
 	started := c.now()
-	err = c.send(req, op, apiKey, key, out)
+	err = c.send(req, op, apiKey, a, out)
 	if c.observe != nil {
 		c.observe(op, err, c.now().Sub(started))
 	}
@@ -255,7 +255,7 @@ func (c *Client) do(ctx context.Context, apiKey, op, method, path string, body, 
 }
 
 // send makes the HTTP call and decodes its answer.
-func (c *Client) send(req *http.Request, op, apiKey string, key [sha256.Size]byte, out any) error {
+func (c *Client) send(req *http.Request, op, apiKey string, a *account, out any) error {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return &Error{Kind: KindTransient, Op: op, Message: networkMessage(err)}
@@ -271,11 +271,11 @@ func (c *Client) send(req *http.Request, op, apiKey string, key [sha256.Size]byt
 
 	if resp.StatusCode == http.StatusTooManyRequests {
 		wait := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
-		c.block(key, wait)
-		c.slowDown()
+		c.block(a, wait)
+		c.slowDown(a)
 		return &Error{Kind: KindRateLimited, Op: op, StatusCode: resp.StatusCode, Message: "rate limited by Bland", RetryAfter: wait}
 	}
-	c.speedUp()
+	c.speedUp(a)
 	return decode(op, resp.StatusCode, raw, apiKey, out)
 }
 
@@ -391,16 +391,16 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return min(max(wait, time.Second), time.Hour)
 }
 
-// maxWaitInCall is the longest Retry-After a call waits out before it is
-// sent; a longer one fails the call at once (RateLimited, not sent), and
-// the caller retries after it.
+// maxWaitInCall is the longest Retry-After, or wait for the account's next
+// token, a call waits out before it is sent; a longer one fails the call at
+// once (RateLimited or Paced, not sent), and the caller retries after it.
 const maxWaitInCall = 2 * time.Second
 
-// waitOutBlock waits while the key is blocked by a 429, when the wait is
-// short: calls of one pass (a read, then an attach) go one after the other
-// instead of failing in turn.
-func (c *Client) waitOutBlock(ctx context.Context, op string, key [sha256.Size]byte) error {
-	wait := c.blockedFor(key)
+// waitOutBlock waits while the account is blocked by a 429, when the wait
+// is short: calls of one pass (a read, then an attach) go one after the
+// other instead of failing in turn.
+func (c *Client) waitOutBlock(ctx context.Context, op string, a *account) error {
+	wait := c.blockedFor(a)
 	if wait <= 0 {
 		return nil
 	}
@@ -416,25 +416,16 @@ func (c *Client) waitOutBlock(ctx context.Context, op string, key [sha256.Size]b
 	return &Error{Kind: KindRateLimited, Op: op, Message: "waiting for Bland's Retry-After", RetryAfter: wait, NotSent: true}
 }
 
-func (c *Client) blockedFor(key [sha256.Size]byte) time.Duration {
+func (c *Client) blockedFor(a *account) time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	until, ok := c.blockedUntil[key]
-	if !ok {
-		return 0
-	}
-	if wait := until.Sub(c.now()); wait > 0 {
-		return wait
-	}
-	delete(c.blockedUntil, key)
-	return 0
+	return max(a.blockedUntil.Sub(c.now()), 0)
 }
 
-func (c *Client) block(key [sha256.Size]byte, wait time.Duration) {
+func (c *Client) block(a *account, wait time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	until := c.now().Add(wait)
-	if until.After(c.blockedUntil[key]) {
-		c.blockedUntil[key] = until
+	if until := c.now().Add(wait); until.After(a.blockedUntil) {
+		a.blockedUntil = until
 	}
 }

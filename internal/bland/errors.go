@@ -18,6 +18,9 @@ const (
 	KindNumberNotOwned Kind = "NumberNotOwned"
 	// KindRateLimited means 429; wait RetryAfter before calling again with this key.
 	KindRateLimited Kind = "RateLimited"
+	// KindPaced means the call was not sent: its account's own pace (the
+	// client's bucket for that key) gives it a turn only after RetryAfter.
+	KindPaced Kind = "Paced"
 	// KindTransient means 5xx, timeouts, resets, unreadable answers; retry with backoff.
 	KindTransient Kind = "Transient"
 	// KindInvalid means the request was refused as malformed (other 4xx).
@@ -57,7 +60,7 @@ func (e *Error) Error() string {
 	if e.Message != "" {
 		msg += ": " + e.Message
 	}
-	if e.Kind == KindRateLimited {
+	if e.Kind == KindRateLimited || e.Kind == KindPaced {
 		msg += fmt.Sprintf(", retry after %s", e.RetryAfter)
 	}
 	return msg

@@ -1,60 +1,121 @@
 package bland
 
 import (
+	"context"
+	"crypto/sha256"
 	"math"
+	"time"
 
 	"golang.org/x/time/rate"
 )
 
-// pace adapts the client's rate to Bland's. An organization's rate limit
+// account is what the client keeps for one API key, which is one Bland
+// account as far as the operator can tell: its own token bucket, its own
+// adaptive pace, and how long Bland asked it to wait. One account's 429s
+// and Retry-After never slow another's calls: Bland's org_rate_limit is per
+// organization, and a 429 says nothing about another organization's
+// headroom. (Two keys of one organization are two accounts here, and share
+// Bland's limit between them.)
+type account struct {
+	limiter      *rate.Limiter
+	blockedUntil time.Time
+}
+
+// pace adapts an account's rate to Bland's. An organization's rate limit
 // (org_rate_limit, 5 by default) may be below the configured QPS, and Bland
 // documents no Retry-After for it, so waiting a second after each 429 is not
 // enough: calls made back to back in one pass (a read, then an attach) would
-// meet the limit every time. Each 429 halves the rate; each answer that is
-// not a 429 raises it by a tenth (and a tenth of a call a second), up to
-// the configured rate: about 25 answers win back a halving at 5 a second.
+// meet the limit every time. Each 429 halves the account's rate; each
+// answer that is not a 429 raises it by a tenth (and a tenth of a call a
+// second), up to the configured rate: about 25 answers win back a halving
+// at 5 a second.
 type pace struct {
-	qps   rate.Limit // the configured rate, the ceiling
-	burst int        // the configured burst
+	qps   rate.Limit // the configured rate of each account, the ceiling
+	burst int        // the configured burst of each account
 }
 
 const (
-	// minPace is the slowest the client goes: one call every two seconds.
+	// minPace is the slowest an account goes: one call every two seconds.
 	minPace = rate.Limit(0.5)
 	// paceStep is what each answered call wins back beyond a tenth of the
 	// rate, in calls a second, so that the slowest pace recovers too.
 	paceStep = rate.Limit(0.1)
 )
 
-func (c *Client) slowDown() {
-	if c.pace.qps == rate.Inf {
-		return
-	}
+// accountOf returns the account of a key digest, made on first use.
+func (c *Client) accountOf(key [sha256.Size]byte) *account {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next := max(c.limiter.Limit()/2, minPace)
-	c.limiter.SetLimit(next)
-	c.limiter.SetBurst(max(1, int(math.Ceil(float64(next)))))
+	a, ok := c.accounts[key]
+	if !ok {
+		a = &account{limiter: rate.NewLimiter(c.pace.qps, c.pace.burst)}
+		c.accounts[key] = a
+	}
+	return a
 }
 
-func (c *Client) speedUp() {
+// takeTurn waits for the account's next token when it comes within
+// maxWaitInCall; a longer wait fails the call at once (Paced, not sent), so
+// that a persona whose account is slow gives its worker back and is queued
+// again for the moment its account can call, and other accounts' personas
+// are served meanwhile.
+func (c *Client) takeTurn(ctx context.Context, op string, a *account) error {
+	now := c.now()
+	r := a.limiter.ReserveN(now, 1)
+	if !r.OK() {
+		return &Error{Kind: KindTransient, Op: op, Message: "the client rate limit allows no call", NotSent: true}
+	}
+	wait := r.DelayFrom(now)
+	if wait <= 0 {
+		return nil
+	}
+	if wait > maxWaitInCall {
+		r.CancelAt(now)
+		return &Error{Kind: KindPaced, Op: op, Message: "waiting for this account's turn", RetryAfter: wait, NotSent: true}
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return &Error{Kind: KindTransient, Op: op, Message: "waiting for the client rate limit: " + ctx.Err().Error(), NotSent: true}
+	}
+}
+
+func (c *Client) slowDown(a *account) {
 	if c.pace.qps == rate.Inf {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	current := c.limiter.Limit()
+	next := max(a.limiter.Limit()/2, minPace)
+	a.limiter.SetLimit(next)
+	a.limiter.SetBurst(max(1, int(math.Ceil(float64(next)))))
+}
+
+func (c *Client) speedUp(a *account) {
+	if c.pace.qps == rate.Inf {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	current := a.limiter.Limit()
 	if current >= c.pace.qps {
 		return
 	}
 	next := min(current*1.1+paceStep, c.pace.qps)
-	c.limiter.SetLimit(next)
+	a.limiter.SetLimit(next)
 	burst := c.pace.burst
 	if next < c.pace.qps {
 		burst = max(1, int(math.Ceil(float64(next))))
 	}
-	c.limiter.SetBurst(burst)
+	a.limiter.SetBurst(burst)
 }
 
-// Pace is the rate the client calls Bland at now, in calls a second.
-func (c *Client) Pace() float64 { return float64(c.limiter.Limit()) }
+// Pace is the rate the client calls Bland at now with apiKey's account, in
+// calls a second.
+func (c *Client) Pace(apiKey string) float64 {
+	return float64(c.accountOf(sha256.Sum256([]byte(apiKey))).limiter.Limit())
+}

@@ -46,6 +46,10 @@ func classify(err error, credentials string) *persona.Failure {
 		f := persona.Fail(v1alpha1.ReasonRateLimited, "Bland asked to slow down (HTTP 429); waiting for its Retry-After")
 		f.RetryAfter = be.RetryAfter
 		return f
+	case bland.KindPaced:
+		f := persona.Fail(v1alpha1.ReasonRateLimited, "waiting for its turn: the operator paces each Bland account's calls (--api-qps), and this account's calls are queued")
+		f.RetryAfter = be.RetryAfter
+		return f
 	}
 	return persona.Fail(v1alpha1.ReasonAPIError, "Bland did not answer properly ("+blandFailure(be)+"); retrying with backoff")
 }

@@ -1,0 +1,56 @@
+package controller_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/bland"
+	"github.com/bland-operator/bland-operator/internal/blandsim"
+)
+
+// Two tenants, two Bland accounts. Account A's organization allows one call
+// a second and A has twenty personas to serve, so its calls meet 429 after
+// 429 and its pace falls to the floor. Meanwhile tenant B applies ten
+// bindings: B's calls keep B's own pace, the configured one, for as long as
+// A is throttled, and B's bindings go Ready while A is still working.
+func TestOneAccountsThrottlingNeverSlowsAnothers(t *testing.T) {
+	a, b := newFixture(t, 20), newFixture(t, 10)
+	sim.SetOrgRateLimit(a.account, 1)
+	defer sim.SetOrgRateLimit(a.account, 0)
+	for i, n := range a.numbers {
+		id := fmt.Sprintf("%s-%d", a.personaID, i)
+		sim.AddPersona(a.apiKey, id, "Persona "+id)
+		pb := a.binding(fmt.Sprintf("busy-%d", i), n)
+		pb.Spec.PersonaID = id
+		a.create(pb)
+	}
+	client := reconciler.Bland.(*bland.Client)
+	limited := func() int {
+		return len(sim.Calls(func(c blandsim.Call) bool { return c.Account == a.account && c.Status == http.StatusTooManyRequests }))
+	}
+	a.g.Eventually(limited).WithTimeout(30*time.Second).Should(BeNumerically(">=", 3), "account A met no rate limit")
+	a.g.Expect(client.Pace(a.apiKey)).To(BeNumerically("<", 50), "A's pace did not slow down")
+
+	var pbs []*v1alpha1.PersonaBinding
+	for i, n := range b.numbers {
+		pbs = append(pbs, b.create(b.binding(fmt.Sprintf("line-%d", i), n)))
+	}
+	for _, pb := range pbs {
+		// Checked while it waits, not only at the end: B's pace is its own.
+		b.g.Eventually(func(g Gomega) {
+			g.Expect(client.Pace(b.apiKey)).To(BeEquivalentTo(50), "B's pace moved with A's 429s")
+			cur := b.get(pb)
+			g.Expect(cur.Status.Summary).To(Equal("1/1"))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+	}
+	b.g.Expect(sim.Attached(b.personaID)).To(HaveLen(len(b.numbers)))
+	for _, c := range sim.Calls(func(c blandsim.Call) bool { return c.Account == b.account }) {
+		b.g.Expect(c.Status).NotTo(Equal(http.StatusTooManyRequests), "B's account was never limited")
+	}
+	t.Logf("REPORT while account A met %d 429s (its pace %.2f calls/s), B's 10 bindings were attached at B's pace %.0f", limited(), client.Pace(a.apiKey), client.Pace(b.apiKey))
+}
