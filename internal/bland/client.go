@@ -269,6 +269,16 @@ func (c *Client) send(req *http.Request, op, apiKey string, a *account, out any)
 		return &Error{Kind: KindTransient, Op: op, StatusCode: resp.StatusCode, Message: fmt.Sprintf("response larger than %d bytes", c.maxBytes)}
 	}
 
+	if resp.StatusCode == http.StatusTooManyRequests && aboutANumber(raw) {
+		// Bland also answers 429 for a number it will not serve ("This
+		// number is blacklisted"): the number's refusal, not the pace.
+		c.speedUp(a)
+		err := decode(op, resp.StatusCode, raw, apiKey, out)
+		if be, ok := AsError(err); ok {
+			be.Kind = KindInvalid
+		}
+		return err
+	}
 	if resp.StatusCode == http.StatusTooManyRequests {
 		wait := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 		c.block(a, wait)

@@ -1,8 +1,10 @@
 package bland
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 )
 
@@ -100,4 +102,18 @@ func Outcome(err error) string {
 		return "server_error"
 	}
 	return "client_error"
+}
+
+// numberWords recognise an answer about one number rather than the pace: it
+// says a number is blacklisted, or names one in E.164 form.
+var numberWords = regexp.MustCompile(`(?i)blacklist|block ?list|\+[1-9][0-9]{7,14}`)
+
+// aboutANumber reports whether a 429's body speaks of a number (its error
+// code or message), which makes it a refusal of that number.
+func aboutANumber(raw []byte) bool {
+	var env envelope
+	if json.Unmarshal(raw, &env) != nil || len(env.Errors) == 0 {
+		return false
+	}
+	return numberWords.MatchString(env.Errors[0].Error + " " + env.Errors[0].Message)
 }

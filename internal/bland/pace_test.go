@@ -135,3 +135,29 @@ func TestACallFarFromItsTurnGivesItsWorkerBack(t *testing.T) {
 		t.Errorf("a second paced call: %v, want its turn within 5 s", err)
 	}
 }
+
+// Bland documents a 429 whose body says "This number is blacklisted": that
+// is the number's refusal, not a rate signal. The key is not blocked, its
+// pace is not halved, and the answer is a refusal (Invalid) to isolate.
+func TestA429AboutANumberIsItsRefusalNotThePace(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write([]byte(`{"data":null,"errors":[{"error":"TOO_MANY_REQUESTS","message":"This number is blacklisted"}]}`))
+	}))
+	defer srv.Close()
+	c, err := New(Options{BaseURL: srv.URL, AllowInsecure: true, QPS: 5, Burst: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.AttachNumbers(context.Background(), "sk-a", "p", []string{"+14155550001"})
+	var be *Error
+	if !errors.As(err, &be) || be.Kind != KindInvalid || be.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a blacklisted number: %v, want an Invalid refusal", err)
+	}
+	if got := c.Pace("sk-a"); got != 5 {
+		t.Errorf("the pace fell to %v on a number's refusal", got)
+	}
+	if wait := c.blockedFor(c.accountOf(sha256.Sum256([]byte("sk-a")))); wait != 0 {
+		t.Errorf("the key is blocked for %v after a number's refusal", wait)
+	}
+}

@@ -56,14 +56,15 @@ func classify(err error, credentials string) *persona.Failure {
 
 // refusal reports whether Bland definitely said no to the request itself: an
 // answer with an error that is not about the key (401, 403), the persona
-// (404) or the pace (429), and not a server failure. Nothing was changed.
+// (404) or the pace (a 429 the client did not find to name a number), and
+// not a server failure. Nothing was changed.
 func refusal(err error) bool {
 	be, ok := bland.AsError(err)
 	if !ok || be.StatusCode == 0 {
 		return false
 	}
 	switch be.StatusCode {
-	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusTooManyRequests:
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
 		return false
 	}
 	return be.Kind == bland.KindInvalid || be.Kind == bland.KindNumberNotOwned
