@@ -108,6 +108,23 @@ eval instant at 25m {{ .BlandRateLimited }}
 
 clear
 
+# Two accounts: team-a/bland meets 429s from 5m on and its pace stays at a
+# quarter; team-b/bland is never limited. Only team-a is throttled, once its
+# pace has been low for the whole window.
+load 1m
+  bland_operator_account_calls_total{account="team-a/bland", outcome="success"} 0+6x40
+  bland_operator_account_calls_total{account="team-a/bland", outcome="rate_limited"} 0x5 0+3x35
+  bland_operator_account_pace_ratio{account="team-a/bland"} 1x5 0.25x35
+  bland_operator_account_calls_total{account="team-b/bland", outcome="success"} 0+60x40
+  bland_operator_account_pace_ratio{account="team-b/bland"} 1x40
+
+eval instant at 12m {{ .BlandAccountThrottled }}
+
+eval instant at 25m {{ .BlandAccountThrottled }}
+  {account="team-a/bland"} 45
+
+clear
+
 # Four releases in namespace ops, each its own job: "led" has a leader all
 # along; "lost" loses it at 10m (every replica reports 0); "stuck" is up but
 # never enters the election (no series); "down" is not up at all, which
@@ -175,8 +192,8 @@ func TestEachAlertFiresOnlyWhenItShould(t *testing.T) {
 	if err := tmpl.Execute(&b, exprs); err != nil {
 		t.Fatalf("an alert the script tests is missing: %v", err)
 	}
-	if len(exprs) != 8 {
-		t.Errorf("%d alerts, the script tests 8: add the new one to it", len(exprs))
+	if len(exprs) != 9 {
+		t.Errorf("%d alerts, the script tests 9: add the new one to it", len(exprs))
 	}
 	promqltest.RunTest(t, b.String(), promqltest.NewTestEngine(t, false, 0, promqltest.DefaultMaxSamplesPerQuery))
 }

@@ -42,6 +42,10 @@ type Options struct {
 	// Observe, when set, sees every HTTP call made: its endpoint, how it ended
 	// (nil or an *Error) and how long it took.
 	Observe func(endpoint string, err error, took time.Duration)
+	// ObserveAccount, when set, sees every HTTP call made by account: the
+	// account's name (NameAccount), how the call ended, and the account's
+	// pace after it as a share of the configured rate.
+	ObserveAccount func(account string, err error, paceRatio float64)
 }
 
 // Client calls the Bland persona API. It is safe for concurrent use; one Client
@@ -54,6 +58,7 @@ type Client struct {
 	maxBytes int64
 	now      func() time.Time
 	observe  func(string, error, time.Duration)
+	account  func(string, error, float64)
 
 	mu       sync.Mutex
 	accounts map[[sha256.Size]byte]*account
@@ -103,6 +108,7 @@ func New(o Options) (*Client, error) {
 		maxBytes: o.MaxResponseBytes,
 		now:      o.Now,
 		observe:  o.Observe,
+		account:  o.ObserveAccount,
 		accounts: map[[sha256.Size]byte]*account{},
 	}, nil
 }
@@ -250,6 +256,10 @@ func (c *Client) do(ctx context.Context, apiKey, op, method, path string, body, 
 	err = c.send(req, op, apiKey, a, out)
 	if c.observe != nil {
 		c.observe(op, err, c.now().Sub(started))
+	}
+	if c.account != nil {
+		name, ratio := c.paceRatio(a)
+		c.account(name, err, ratio)
 	}
 	return err
 }

@@ -19,6 +19,34 @@ import (
 type account struct {
 	limiter      *rate.Limiter
 	blockedUntil time.Time
+	// name is how metrics show the account (a ClusterBlandAccount's name,
+	// or namespace/Secret): never the key.
+	name string
+}
+
+// NameAccount names apiKey's account in metrics: the ClusterBlandAccount,
+// or the namespace/Secret, the key was read from. A key read from two
+// places carries the name it was last read under.
+func (c *Client) NameAccount(apiKey, name string) {
+	a := c.accountOf(sha256.Sum256([]byte(apiKey)))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a.name = name
+}
+
+// paceRatio is the account's pace as a share of the configured rate (1 at
+// full speed), and its name.
+func (c *Client) paceRatio(a *account) (string, float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	name := a.name
+	if name == "" {
+		name = "unnamed"
+	}
+	if c.pace.qps == rate.Inf {
+		return name, 1
+	}
+	return name, float64(a.limiter.Limit() / c.pace.qps)
 }
 
 // pace adapts an account's rate to Bland's. An organization's rate limit

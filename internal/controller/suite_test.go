@@ -118,7 +118,8 @@ func startManager() (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	blandClient, err := bland.New(bland.Options{BaseURL: simURL, AllowInsecure: true, QPS: 50, Burst: 50, Timeout: callTimeout, Observe: metrics.ObserveBlandCall})
+	blandClient, err := bland.New(bland.Options{BaseURL: simURL, AllowInsecure: true, QPS: 50, Burst: 50, Timeout: callTimeout,
+		Observe: metrics.ObserveBlandCall, ObserveAccount: metrics.ObserveAccountCall})
 	if err != nil {
 		return nil, err
 	}

@@ -7,10 +7,12 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
 	"github.com/bland-operator/bland-operator/internal/blandsim"
+	"github.com/bland-operator/bland-operator/internal/metrics"
 )
 
 // Two tenants, two Bland accounts. Account A's organization allows one call
@@ -52,5 +54,12 @@ func TestOneAccountsThrottlingNeverSlowsAnothers(t *testing.T) {
 	for _, c := range sim.Calls(func(c blandsim.Call) bool { return c.Account == b.account }) {
 		b.g.Expect(c.Status).NotTo(Equal(http.StatusTooManyRequests), "B's account was never limited")
 	}
+	// Seen per account, by the Secret's name, never the key.
+	aName, bName := a.ns+"/bland", b.ns+"/bland"
+	b.g.Expect(testutil.ToFloat64(metrics.AccountCalls.WithLabelValues(aName, "rate_limited"))).To(BeNumerically(">", 0))
+	b.g.Expect(testutil.ToFloat64(metrics.AccountCalls.WithLabelValues(bName, "rate_limited"))).To(BeZero())
+	b.g.Expect(testutil.ToFloat64(metrics.AccountCalls.WithLabelValues(bName, "success"))).To(BeNumerically(">", 0))
+	b.g.Expect(testutil.ToFloat64(metrics.AccountPace.WithLabelValues(bName))).To(BeEquivalentTo(1))
+	b.g.Expect(testutil.ToFloat64(metrics.AccountPace.WithLabelValues(aName))).To(BeNumerically("<", 1))
 	t.Logf("REPORT while account A met %d 429s (its pace %.2f calls/s), B's 10 bindings were attached at B's pace %.0f", limited(), client.Pace(a.apiKey), client.Pace(b.apiKey))
 }

@@ -1,0 +1,35 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/bland-operator/bland-operator/internal/bland"
+)
+
+// Per-account series: one Bland account's throttling is its own, so it is
+// seen per account. The account label is a ClusterBlandAccount's name, or
+// namespace/Secret for a namespace's key; never the key itself.
+var (
+	// AccountCalls counts HTTP calls made to Bland, by account and outcome.
+	AccountCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bland_operator_account_calls_total",
+		Help: "HTTP calls made to the Bland API, by account (ClusterBlandAccount, or namespace/Secret) and outcome.",
+	}, []string{"account", "outcome"})
+
+	// AccountPace is an account's pace as a share of the configured rate.
+	AccountPace = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bland_operator_account_pace_ratio",
+		Help: "An account's pace of calls to Bland as a share of --api-qps: 1 at full speed, lower while Bland's 429s slow it.",
+	}, []string{"account"})
+)
+
+func init() {
+	crmetrics.Registry.MustRegister(AccountCalls, AccountPace)
+}
+
+// ObserveAccountCall is the bland.Options.ObserveAccount hook.
+func ObserveAccountCall(account string, err error, paceRatio float64) {
+	AccountCalls.WithLabelValues(account, bland.Outcome(err)).Inc()
+	AccountPace.WithLabelValues(account).Set(paceRatio)
+}
