@@ -63,3 +63,33 @@ func TestOneAccountsThrottlingNeverSlowsAnothers(t *testing.T) {
 	b.g.Expect(testutil.ToFloat64(metrics.AccountPace.WithLabelValues(aName))).To(BeNumerically("<", 1))
 	t.Logf("REPORT while account A met %d 429s (its pace %.2f calls/s), B's 10 bindings were attached at B's pace %.0f", limited(), client.Pace(a.apiKey), client.Pace(b.apiKey))
 }
+
+// A binding whose key cannot read the persona (refused, or another
+// organization's) never shows the persona's name, though a neighbour's
+// key read it in the same pass: the PERSONA column would otherwise tell a
+// tenant the name of another account's persona from its ID.
+func TestAPersonasNameComesOnlyFromTheBindingsOwnKey(t *testing.T) {
+	f := newFixture(t, 2)
+	other := newFixture(t, 0) // another organization, with a key of its own
+	f.secret("foreign", other.apiKey)
+	f.secret("refused", "sk-refused-"+f.ns)
+	good := f.create(f.binding("a-good", f.numbers[0]))
+	f.waitFor(good, v1alpha1.ReasonSynced)
+	name := "Persona " + f.personaID
+	f.g.Expect(f.get(good).Status.PersonaName).To(Equal(name))
+
+	foreign := f.binding("b-foreign", f.numbers[1])
+	foreign.Spec.CredentialsRef.Name = "foreign"
+	refused := f.binding("c-refused")
+	refused.Spec.CredentialsRef.Name = "refused"
+	f.create(foreign)
+	f.create(refused)
+	f.waitFor(foreign, v1alpha1.ReasonPersonaNotFound)
+	f.requestResync(good) // a read with the good key, in a pass of all three
+	for _, pb := range []*v1alpha1.PersonaBinding{foreign, refused} {
+		f.g.Consistently(func(g Gomega) {
+			g.Expect(f.get(pb).Status.PersonaName).NotTo(Equal(name), "%s shows the name its key never read", pb.Name)
+		}).WithTimeout(2 * time.Second).Should(Succeed())
+	}
+	f.g.Expect(f.get(good).Status.PersonaName).To(Equal(name))
+}

@@ -78,9 +78,13 @@ type Failure struct {
 // their settings. Fresh means Bland said so in this reconcile (a read or a
 // write's answer); otherwise it is rebuilt from the bindings' records.
 type Observation struct {
-	Name    string
-	Numbers map[string]*Settings
-	Fresh   bool
+	Name string
+	// NamedFor are the key groups whose own call showed the persona (and
+	// its name) in this reconcile: only their bindings show the name, so a
+	// tenant never learns a persona's name through another tenant's key.
+	NamedFor map[string]bool
+	Numbers  map[string]*Settings
+	Fresh    bool
 	// Unsettled are numbers a call without an answer may still change: a
 	// read showing them absent (or present) is not final until its grace ends.
 	Unsettled map[string]bool
@@ -122,6 +126,7 @@ func (o Observation) Clone() Observation {
 		c.Numbers = map[string]*Settings{}
 	}
 	c.Unsettled = maps.Clone(o.Unsettled)
+	c.NamedFor = maps.Clone(o.NamedFor)
 	return c
 }
 

@@ -1,6 +1,9 @@
 package persona
 
-import "time"
+import (
+	"maps"
+	"time"
+)
 
 // CallKind names what a call to Bland was for.
 type CallKind int
@@ -90,7 +93,12 @@ func (h *Heard) Heed(bindings []Binding, a Answer) (proven bool) {
 	}
 	if len(a.Failures) == 0 {
 		if a.Seen != nil {
-			h.Obs = Observation{Name: a.Seen.Name, Numbers: a.Seen.Numbers, Fresh: true, Unsettled: h.Obs.Unsettled}
+			named := maps.Clone(h.Obs.NamedFor)
+			if named == nil {
+				named = map[string]bool{}
+			}
+			named[a.Group] = true
+			h.Obs = Observation{Name: a.Seen.Name, NamedFor: named, Numbers: a.Seen.Numbers, Fresh: true, Unsettled: h.Obs.Unsettled}
 		}
 		for n, s := range a.Settings {
 			h.Obs.Numbers[n] = s

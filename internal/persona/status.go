@@ -37,8 +37,8 @@ func Status(b *Binding, owners Owners, p Plan, obs Observation, record []string)
 	st.ObservedGeneration = snap.Generation
 	st.LastHandledReconcileAt = snap.Annotations[v1alpha1.ReconcileRequestedAtAnnotation]
 	switch {
-	case obs.Name != "":
-		st.PersonaName = obs.Name
+	case obs.Name != "" && b.KeyGroup != "" && obs.NamedFor[b.KeyGroup]:
+		st.PersonaName = obs.Name // read with this binding's own key
 	case st.PersonaName == "":
 		st.PersonaName = snap.Spec.PersonaID // until Bland tells us its name
 	}
