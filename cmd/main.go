@@ -38,7 +38,7 @@ type flags struct {
 	qps                                                                           float64
 	apiTimeout, leaseDuration, renewDeadline, retryPeriod                         time.Duration
 	burst, workers, batchSize, detachLimit                                        int
-	showVersion, selfTest, manageAccounts                                         bool
+	showVersion, selfTest, manageAccounts, nameOtherNamespaces                    bool
 }
 
 func parseFlags() (flags, zap.Options) {
@@ -50,6 +50,7 @@ func parseFlags() (flags, zap.Options) {
 	flag.IntVar(&f.workers, "max-concurrent-reconciles", 4, "Personas reconciled in parallel (all bindings of one persona are one reconcile).")
 	flag.DurationVar(&f.apiTimeout, "api-timeout", 30*time.Second, "Longest a call to Bland may take, reading the answer included.")
 	flag.IntVar(&f.batchSize, "api-batch-size", 100, "Most numbers sent in one attach or detach call.")
+	flag.BoolVar(&f.nameOtherNamespaces, "name-other-namespaces", false, "Let statuses and events name PersonaBindings of other namespaces (a single-team cluster). Off, a tenant is told a number is held by a PersonaBinding in another namespace, not which.")
 	flag.IntVar(&f.detachLimit, "default-detach-limit", 0, "Most numbers one reconcile may detach without approval, for bindings without spec.detachLimit (0: no limit).")
 	flag.StringVar(&f.watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to watch; empty watches all.")
 	flag.StringVar(&f.metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint (:8443 for HTTPS, :8080 for HTTP, 0 to turn it off).")
@@ -167,12 +168,13 @@ func run(f flags) error {
 	}
 
 	r := &controller.PersonaReconciler{
-		Client:             mgr.GetClient(),
-		APIReader:          mgr.GetAPIReader(),
-		Bland:              blandClient,
-		Recorder:           mgr.GetEventRecorder("bland-operator"),
-		AttachBatchSize:    f.batchSize,
-		DefaultDetachLimit: int32(f.detachLimit),
+		Client:              mgr.GetClient(),
+		APIReader:           mgr.GetAPIReader(),
+		Bland:               blandClient,
+		Recorder:            mgr.GetEventRecorder("bland-operator"),
+		AttachBatchSize:     f.batchSize,
+		DefaultDetachLimit:  int32(f.detachLimit),
+		NameOtherNamespaces: f.nameOtherNamespaces,
 		// A call Bland never answered may land until the client gives up on
 		// it; a read before then does not settle its numbers.
 		CallGrace: f.apiTimeout,

@@ -280,9 +280,9 @@ func (r *PersonaReconciler) reportHandovers(p *pass, b *persona.Binding) {
 		}
 	}
 	for to, nums := range gave {
-		r.event(b.Object, corev1.EventTypeNormal, "HandedOver", "Handover", "Handed %s over to %s, which lists it (no call to Bland)", persona.List(nums), to)
+		r.event(b.Object, corev1.EventTypeNormal, "HandedOver", "Handover", "Handed %s over to %s, which lists it (no call to Bland)", persona.List(nums), b.Describe(to))
 	}
 	for from, nums := range took {
-		r.event(b.Object, corev1.EventTypeNormal, "HandedOver", "Handover", "Took over %s from %s, which no longer holds it (no call to Bland)", persona.List(nums), from)
+		r.event(b.Object, corev1.EventTypeNormal, "HandedOver", "Handover", "Took over %s from %s, which no longer holds it (no call to Bland)", persona.List(nums), b.Describe(from))
 	}
 }

@@ -53,6 +53,10 @@ type PersonaReconciler struct {
 	AttachBatchSize int
 	// DefaultDetachLimit applies to bindings without spec.detachLimit (0: none).
 	DefaultDetachLimit int32
+	// NameOtherNamespaces lets statuses and events name bindings of other
+	// namespaces (a single-team cluster). Off, the default, a tenant is told
+	// a number is held "by a PersonaBinding in another namespace".
+	NameOtherNamespaces bool
 	// CallGrace is how long a call Bland never answered may still land: at
 	// least the API timeout. Until it has passed, a read does not settle the
 	// numbers of that call.

@@ -68,6 +68,9 @@ func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, err
 		candidates = append(candidates, pb)
 	}
 	snap := persona.Assemble(id, candidates, int(r.DefaultDetachLimit))
+	for i := range snap.Bindings {
+		snap.Bindings[i].SeesOtherNamespaces = r.NameOtherNamespaces
+	}
 	if len(snap.Bindings) == 0 {
 		r.memory.forget(id)
 		return p, nil

@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
@@ -92,4 +93,32 @@ func TestAPersonasNameComesOnlyFromTheBindingsOwnKey(t *testing.T) {
 		}).WithTimeout(2 * time.Second).Should(Succeed())
 	}
 	f.g.Expect(f.get(good).Status.PersonaName).To(Equal(name))
+}
+
+// A tenant whose binding loses a number to an older binding of another
+// namespace is told the number is taken, not by whom: its Ready message and
+// its Warning event say "a PersonaBinding in another namespace", and never
+// name that namespace or binding. (--name-other-namespaces names them, for
+// a single-team cluster.)
+func TestAConflictWithAnotherNamespaceNamesNoOne(t *testing.T) {
+	owner, tenant := newFixture(t, 1), newFixture(t, 0)
+	shared := owner.numbers[0]
+	older := owner.create(owner.binding("private-line", shared))
+	owner.waitFor(older, v1alpha1.ReasonSynced)
+
+	tenant.secret("same-org", owner.apiKey)
+	newer := tenant.binding("wants-it", shared)
+	newer.Spec.PersonaID = owner.personaID
+	newer.Spec.CredentialsRef.Name = "same-org"
+	tenant.create(newer)
+	got := tenant.waitFor(newer, v1alpha1.ReasonNumberConflict)
+	msg := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady).Message
+	tenant.g.Expect(msg).To(ContainSubstring(shared + " held by an older PersonaBinding in another namespace"))
+	tenant.g.Expect(msg).NotTo(Or(ContainSubstring(owner.ns), ContainSubstring("private-line")))
+	tenant.g.Eventually(func() []string { return tenant.warnings(v1alpha1.ReasonNumberConflict) }).ShouldNot(BeEmpty())
+	for _, note := range tenant.warnings(v1alpha1.ReasonNumberConflict) {
+		tenant.g.Expect(note).NotTo(Or(ContainSubstring(owner.ns), ContainSubstring("private-line")), "the tenant's event names the other namespace")
+	}
+	// The older binding's own namespace still names its own bindings.
+	owner.g.Expect(sim.Attached(owner.personaID)).To(Equal([]string{shared}))
 }

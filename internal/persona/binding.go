@@ -7,6 +7,7 @@ package persona
 
 import (
 	"maps"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -36,6 +37,11 @@ type Binding struct {
 	// LetGo releases the binding's numbers without detaching them: its
 	// namespace is being deleted and no key can detach them.
 	LetGo bool
+	// SeesOtherNamespaces lets its status and events name bindings of other
+	// namespaces (a single-team cluster). Off, they say "a PersonaBinding in
+	// another namespace": a tenant learns that a number is taken, not by
+	// whom.
+	SeesOtherNamespaces bool
 }
 
 // Key is the binding's namespace/name.
@@ -214,3 +220,22 @@ func equal(a, b *Settings) bool {
 func refused(b *Binding, n string) bool { _, ok := b.Refused[n]; return ok }
 
 func mapsKeys[V any](m map[string]V) func(func(string) bool) { return maps.Keys(m) }
+
+// Describe names another binding (namespace/name) as b's status and events
+// may: by name in b's own namespace, or when b may see other namespaces.
+func (b *Binding) Describe(other string) string {
+	ns, _, _ := strings.Cut(other, "/")
+	if b.SeesOtherNamespaces || ns == b.Object.Namespace {
+		return "PersonaBinding " + other
+	}
+	return "a PersonaBinding in another namespace"
+}
+
+// described maps each number to the binding it names, as b may name it.
+func (b *Binding) described(numberTo map[string]string) map[string]string {
+	out := make(map[string]string, len(numberTo))
+	for n, other := range numberTo {
+		out[n] = b.Describe(other)
+	}
+	return out
+}

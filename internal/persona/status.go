@@ -107,7 +107,7 @@ func assess(b *Binding, owners Owners, p Plan, obs Observation, record []string,
 		causes = append(causes, cause{Stalled, v1alpha1.ReasonRequestRejected, "Bland refused to attach " + describeRefusals(b, rejected)})
 	}
 	if len(owners.Conflicts[key]) > 0 {
-		causes = append(causes, cause{Stalled, v1alpha1.ReasonNumberConflict, describeConflicts(owners.Conflicts[key])})
+		causes = append(causes, cause{Stalled, v1alpha1.ReasonNumberConflict, describeConflicts(b, owners.Conflicts[key])})
 	}
 	if len(causes) > 0 {
 		first, msg := causes[0], causes[0].detail
@@ -125,7 +125,7 @@ func assess(b *Binding, owners Owners, p Plan, obs Observation, record []string,
 // deletionState says why a deleted binding still waits, if it does.
 func deletionState(b *Binding, p Plan, record []string) (Readiness, string, string) {
 	if kept := p.Kept[b.Key()]; len(kept) == len(record) && len(kept) > 0 {
-		return Progressing, v1alpha1.ReasonDeleting, "deleting: " + describeKept(kept)
+		return Progressing, v1alpha1.ReasonDeleting, "deleting: " + describeKept(b, kept)
 	}
 	state, reason, why := Progressing, v1alpha1.ReasonDeleting, "detaching"
 	if f := b.Failure; f != nil {
@@ -196,7 +196,7 @@ func unmet(b *Binding, owners Owners, p Plan, obs Observation, record []string, 
 	add("unlisted numbers still attached: ", stray)
 	add("waiting for the outcome of a call Bland never answered: ", waiting)
 	if kept := p.Kept[key]; len(kept) > 0 && withKept {
-		parts = append(parts, describeKept(kept))
+		parts = append(parts, describeKept(b, kept))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -333,18 +333,22 @@ func Describe(p Plan) string {
 	return strings.Join(parts, "; ")
 }
 
-// describeConflicts names the numbers older bindings hold, by holder.
-func describeConflicts(c map[string]string) string {
-	return byBinding(c, func(nums, holder string) string {
-		return fmt.Sprintf("%s held by older PersonaBinding %s", nums, holder)
+// describeConflicts names the numbers older bindings hold, by holder (as b
+// may name it).
+func describeConflicts(b *Binding, c map[string]string) string {
+	return byBinding(b.described(c), func(nums, holder string) string {
+		if unnamed, ok := strings.CutPrefix(holder, "a "); ok {
+			return fmt.Sprintf("%s held by an older %s", nums, unnamed)
+		}
+		return fmt.Sprintf("%s held by older %s", nums, holder)
 	})
 }
 
-// describeKept names the numbers a binding keeps for the bindings that
-// claim them and cannot take them yet.
-func describeKept(kept map[string]string) string {
-	return byBinding(kept, func(nums, claimant string) string {
-		return fmt.Sprintf("keeping %s attached until PersonaBinding %s, which lists it, can take it", nums, claimant)
+// describeKept names the numbers b keeps for the bindings that claim them
+// and cannot take them yet (as b may name them).
+func describeKept(b *Binding, kept map[string]string) string {
+	return byBinding(b.described(kept), func(nums, claimant string) string {
+		return fmt.Sprintf("keeping %s attached until %s, which lists it, can take it", nums, claimant)
 	})
 }
 
