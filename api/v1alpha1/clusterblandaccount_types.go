@@ -55,6 +55,17 @@ type ClusterBlandAccountStatus struct {
 	// bindings is how many PersonaBindings name this account.
 	// +optional
 	Bindings int32 `json:"bindings"`
+
+	// pace is the rate the operator calls Bland at with this account's key
+	// now, in calls a second: --api-qps at full speed, lower while Bland's
+	// 429s slow it. Each account has its own. Empty until the key is used.
+	// +optional
+	Pace string `json:"pace,omitempty"`
+
+	// throttled says the account's pace is below --api-qps, or Bland asked
+	// it to wait (Retry-After): its calls, and no other account's, are slowed.
+	// +optional
+	Throttled bool `json:"throttled,omitempty"`
 }
 
 // ClusterBlandAccount holds one Bland API key for PersonaBindings in the
@@ -65,6 +76,8 @@ type ClusterBlandAccountStatus struct {
 // +kubebuilder:resource:scope=Cluster,shortName=cba,categories=bland
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Bindings",type=integer,JSONPath=`.status.bindings`
+// +kubebuilder:printcolumn:name="Pace",type=string,JSONPath=`.status.pace`
+// +kubebuilder:printcolumn:name="Throttled",type=boolean,JSONPath=`.status.throttled`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ClusterBlandAccount struct {
 	metav1.TypeMeta   `json:",inline"`

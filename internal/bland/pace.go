@@ -147,3 +147,20 @@ func (c *Client) speedUp(a *account) {
 func (c *Client) Pace(apiKey string) float64 {
 	return float64(c.accountOf(sha256.Sum256([]byte(apiKey))).limiter.Limit())
 }
+
+// AccountPace is the pace of the account named name (NameAccount), in calls
+// a second, and whether it is throttled: slower than the configured rate,
+// or waiting out Bland's Retry-After. ok is false until a key of that name
+// was used.
+func (c *Client) AccountPace(name string) (pace float64, throttled, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range c.accounts {
+		if a.name != name {
+			continue
+		}
+		limit := a.limiter.Limit()
+		return float64(limit), limit < c.pace.qps || c.now().Before(a.blockedUntil), true
+	}
+	return 0, false, false
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -36,6 +38,10 @@ type accountReconciler struct {
 	// AllNamespaces, when set, lists the bindings of every namespace
 	// (uncached) for a manager that watches only some.
 	AllNamespaces client.Reader
+	// Paces, when set, tells the account's current pace for its status.
+	Paces interface {
+		AccountPace(name string) (pace float64, throttled, ok bool)
+	}
 }
 
 // accountRecheck is how often an account looks at its Secret again: Secrets
@@ -76,6 +82,11 @@ func (r *accountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonCredentialsNotFound, msg
 	}
 	meta.SetStatusCondition(&st.Conditions, cond)
+	if r.Paces != nil {
+		if pace, throttled, ok := r.Paces.AccountPace(acct.Name); ok {
+			st.Pace, st.Throttled = describePace(pace), throttled
+		}
+	}
 	return ctrl.Result{RequeueAfter: accountRecheck}, r.patchStatus(ctx, &acct, st)
 }
 
@@ -190,4 +201,13 @@ func accountOf(obj client.Object) string {
 		return pb.Spec.AccountRef.Name
 	}
 	return ""
+}
+
+// describePace writes a pace as the status shows it: "5/s", "0.62/s", or
+// "unlimited".
+func describePace(pace float64) string {
+	if math.IsInf(pace, 1) {
+		return "unlimited"
+	}
+	return strconv.FormatFloat(pace, 'g', 2, 64) + "/s"
 }

@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
@@ -121,4 +124,37 @@ func TestAConflictWithAnotherNamespaceNamesNoOne(t *testing.T) {
 	}
 	// The older binding's own namespace still names its own bindings.
 	owner.g.Expect(sim.Attached(owner.personaID)).To(Equal([]string{shared}))
+}
+
+// kubectl get clusterblandaccounts shows each account's pace and whether it
+// is throttled: an account whose organization answers 429 says so, at a
+// pace below --api-qps.
+func TestAThrottledAccountSaysSoInItsStatus(t *testing.T) {
+	f := newFixture(t, 6)
+	account, label := tenantSetup(f)
+	f.labelNamespace(label)
+	sim.SetOrgRateLimit(f.account, 1)
+	defer sim.SetOrgRateLimit(f.account, 0)
+	for i, n := range f.numbers {
+		id := fmt.Sprintf("%s-%d", f.personaID, i)
+		sim.AddPersona(f.apiKey, id, "Persona "+id)
+		pb := f.binding(fmt.Sprintf("shared-%d", i), n)
+		pb.Spec.PersonaID, pb.Spec.CredentialsRef, pb.Spec.AccountRef = id, nil, &v1alpha1.AccountRef{Name: account.Name}
+		f.create(pb)
+	}
+	f.g.Eventually(func() int {
+		return len(sim.Calls(func(c blandsim.Call) bool { return c.Account == f.account && c.Status == http.StatusTooManyRequests }))
+	}).WithTimeout(30 * time.Second).Should(BeNumerically(">=", 2))
+	// The account looks again on any change to it (and every minute).
+	f.g.Eventually(func(g Gomega) {
+		var cur v1alpha1.ClusterBlandAccount
+		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(account), &cur)).To(Succeed())
+		metav1.SetMetaDataAnnotation(&cur.ObjectMeta, "test/poke", time.Now().String())
+		g.Expect(k8s.Update(context.Background(), &cur)).To(Succeed())
+		g.Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(account), &cur)).To(Succeed())
+			g.Expect(cur.Status.Throttled).To(BeTrue())
+			g.Expect(cur.Status.Pace).NotTo(BeElementOf("", "50/s"))
+		}).WithTimeout(3 * time.Second).Should(Succeed())
+	}).WithTimeout(30 * time.Second).Should(Succeed())
 }

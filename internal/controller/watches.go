@@ -195,6 +195,11 @@ func (r *PersonaReconciler) SetupWithManager(mgr ctrl.Manager, opts Options) err
 		return nil
 	}
 	accounts := &accountReconciler{Client: mgr.GetClient(), APIReader: r.APIReader, AllNamespaces: opts.AccountUsersFrom}
+	if paces, ok := r.Bland.(interface {
+		AccountPace(name string) (float64, bool, bool)
+	}); ok {
+		accounts.Paces = paces
+	}
 	return accounts.setup(mgr, opts)
 }
 
