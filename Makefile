@@ -143,7 +143,7 @@ test-live: ## The contract check against the real Bland (BLAND_LIVE_API_KEY, BLA
 .PHONY: test-fidelity
 test-fidelity: ## The preview's fidelity check at 10,000 scenarios (make test runs 1,000). FIDELITY_SCENARIOS=n sets how many.
 	FIDELITY_SCENARIOS=$(or $(FIDELITY_SCENARIOS),10000) KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" \
-		go test -count=1 -timeout 90m -v -run '^TestThePlanPredictsWhatTheOperatorDoes$$' ./internal/controller/ 2>&1 | grep -E '^(--- |ok|FAIL)|REPORT|scenario [0-9]+:'
+		go test -count=1 -timeout 90m -v -run '^TestThePlanPredictsWhatTheOperatorDoes$$' ./internal/controller/ 2>&1 | grep -E '^(--- |ok|FAIL)|REPORT|scenario [0-9]+:|^ +fid-'
 
 .PHONY: test-model
 test-model: ## The randomized model test. SEED=n STEPS=n replays one run; without SEED, new seeds for MODEL_DURATION (30m).

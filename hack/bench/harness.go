@@ -43,6 +43,8 @@ type harness struct {
 	// made counts the bindings of every group so far (floors excluded): the
 	// manager watching everything sees that many after a restart.
 	made int
+	// createdAt is when each binding's create returned (namespace/name).
+	createdAt sync.Map
 }
 
 type managerProc struct {
@@ -214,6 +216,7 @@ func (h *harness) makeGroup(name string, n, perPersona int, resync time.Duration
 			h.sim.AttachOutOfBand(pb.Spec.PersonaID, pb.Spec.InboundNumbers...)
 		}
 		check(h.k8s.Create(ctx, pb))
+		h.createdAt.Store(client.ObjectKeyFromObject(pb).String(), time.Now())
 		if presynced {
 			pb.Status = v1alpha1.PersonaBindingStatus{
 				ObservedGeneration: pb.Generation,

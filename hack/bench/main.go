@@ -92,6 +92,9 @@ func main() {
 	if b.want("P9") {
 		b.p9()
 	}
+	if b.want("P10") {
+		b.p10()
+	}
 	if base {
 		b.tenThousand()
 	}
