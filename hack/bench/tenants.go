@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
 
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,9 +44,20 @@ func (b *bench) p10() {
 	defer b.sim.ClearFaults()
 	started := time.Now()
 	b.makeGroup(hot, b.scaled(p10Hot), 10, 10*time.Minute, false)
-	waitUntil("the throttled account's first 429", time.Minute, func() bool {
-		return len(b.sim.Calls(func(c blandsim.Call) bool { return c.Account == hot })) > 0
+	// The throttled account in its steady state: every binding has reported
+	// the wait once (later passes rewrite nothing).
+	waitUntil("the throttled account's bindings reporting", readyLimit(b.scaled(p10Hot)), func() bool {
+		time.Sleep(time.Second)
+		var list v1alpha1.PersonaBindingList
+		check(b.k8s.List(context.Background(), &list, client.InNamespace(groupNamespace(hot))))
+		for i := range list.Items {
+			if meta.FindStatusCondition(list.Items[i].Status.Conditions, v1alpha1.ConditionReady) == nil {
+				return false
+			}
+		}
+		return len(list.Items) > 0
 	})
+	time.Sleep(5 * time.Second) // their events and last writes flush
 	loud := b.tenantsToReady("p10l")
 
 	hotCalls := b.sim.Calls(func(c blandsim.Call) bool { return c.Account == hot && !c.Time.Before(started) })
@@ -66,43 +81,50 @@ func (b *bench) tenantsToReady(prefix string) time.Duration {
 	defer cancel()
 	var mu sync.Mutex
 	readyAt := map[string]time.Time{}
-	w, err := b.k8s.Watch(ctx, &v1alpha1.PersonaBindingList{})
-	check(err)
-	defer w.Stop()
-	go func() {
-		for ev := range w.ResultChan() {
-			pb, ok := ev.Object.(*v1alpha1.PersonaBinding)
-			if !ok || ev.Type == watch.Deleted || !ready(pb) {
+	go func() { // a watch the server closes is opened again
+		for ctx.Err() == nil {
+			w, err := b.k8s.Watch(ctx, &v1alpha1.PersonaBindingList{})
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
 				continue
 			}
-			mu.Lock()
-			if _, seen := readyAt[pb.Namespace+"/"+pb.Name]; !seen {
-				readyAt[pb.Namespace+"/"+pb.Name] = time.Now()
+			for ev := range w.ResultChan() {
+				pb, ok := ev.Object.(*v1alpha1.PersonaBinding)
+				if !ok || ev.Type == watch.Deleted || !ready(pb) || !strings.HasPrefix(pb.Namespace, groupNamespace(prefix)) {
+					continue // another run's, or not Ready yet
+				}
+				mu.Lock()
+				if _, seen := readyAt[pb.Namespace+"/"+pb.Name]; !seen {
+					readyAt[pb.Namespace+"/"+pb.Name] = time.Now()
+				}
+				mu.Unlock()
 			}
-			mu.Unlock()
+			w.Stop()
 		}
 	}()
 	createdAt := map[string]time.Time{}
-	var groups sync.WaitGroup
-	var cmu sync.Mutex
-	for i := range p10Accounts {
-		groups.Go(func() {
-			g := b.makeGroup(fmt.Sprintf("%s%02d", prefix, i), p10PerAccount, 10, 10*time.Minute, false)
-			cmu.Lock()
-			defer cmu.Unlock()
-			for _, pb := range g.bindings {
-				k := client.ObjectKeyFromObject(pb).String()
-				at, _ := b.createdAt.Load(k)
-				createdAt[k] = at.(time.Time)
-			}
-		})
+	for i := range p10Accounts { // one after the other: makeGroup numbers each group
+		g := b.makeGroup(fmt.Sprintf("%s%02d", prefix, i), p10PerAccount, 10, 10*time.Minute, false)
+		for _, pb := range g.bindings {
+			k := client.ObjectKeyFromObject(pb).String()
+			at, _ := b.createdAt.Load(k)
+			createdAt[k] = at.(time.Time)
+		}
 	}
-	groups.Wait()
-	waitUntil(prefix+" bindings Ready", readyLimit(len(createdAt)), func() bool {
+	deadline := time.Now().Add(readyLimit(len(createdAt)))
+	for {
 		mu.Lock()
-		defer mu.Unlock()
-		return len(readyAt) >= len(createdAt)
-	})
+		done := len(readyAt) >= len(createdAt)
+		mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.explainNotReady(createdAt, readyAt)
+			os.Exit(1)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	var took []time.Duration
@@ -144,4 +166,31 @@ func mostInASecond(calls []blandsim.Call) int {
 		most = max(most, j-i)
 	}
 	return most
+}
+
+// explainNotReady prints, for a run that gives up, how many bindings were
+// not Ready and their Ready reasons.
+func (b *bench) explainNotReady(created, readyAt map[string]time.Time) {
+	reasons := map[string]int{}
+	for k := range created {
+		if _, ok := readyAt[k]; ok {
+			continue
+		}
+		ns, name, _ := strings.Cut(k, "/")
+		var pb v1alpha1.PersonaBinding
+		if err := b.k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &pb); err != nil {
+			reasons["unreadable: "+err.Error()]++
+			continue
+		}
+		c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReady)
+		if c == nil {
+			reasons["no Ready condition"]++
+			continue
+		}
+		reasons[c.Reason+": "+c.Message]++
+	}
+	fmt.Fprintf(os.Stderr, "bench: %d of %d bindings not Ready:\n", len(created)-len(readyAt), len(created))
+	for r, n := range reasons {
+		fmt.Fprintf(os.Stderr, "  %d %s\n", n, r)
+	}
 }
