@@ -120,8 +120,9 @@ func (b *bench) tenantsToReady(prefix string) time.Duration {
 			break
 		}
 		if time.Now().After(deadline) {
+			cancel()
 			b.explainNotReady(createdAt, readyAt)
-			os.Exit(1)
+			os.Exit(1) //nolint:gocritic // the watch is cancelled just above
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
