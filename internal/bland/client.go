@@ -424,14 +424,8 @@ func (c *Client) waitOutBlock(ctx context.Context, op string, a *account) error 
 	if wait <= 0 {
 		return nil
 	}
-	if wait <= maxWaitInCall {
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		select {
-		case <-timer.C:
-			return nil
-		case <-ctx.Done():
-		}
+	if wait <= maxWaitInCall && sleep(ctx, wait) {
+		return nil
 	}
 	return &Error{Kind: KindRateLimited, Op: op, Message: "waiting for Bland's Retry-After", RetryAfter: wait, NotSent: true}
 }
@@ -447,5 +441,17 @@ func (c *Client) block(a *account, wait time.Duration) {
 	defer c.mu.Unlock()
 	if until := c.now().Add(wait); until.After(a.blockedUntil) {
 		a.blockedUntil = until
+	}
+}
+
+// sleep waits d, and reports false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }

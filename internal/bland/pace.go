@@ -101,15 +101,11 @@ func (c *Client) takeTurn(ctx context.Context, op string, a *account) error {
 		r.CancelAt(now)
 		return &Error{Kind: KindPaced, Op: op, Message: "waiting for this account's turn", RetryAfter: wait, NotSent: true}
 	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
+	if !sleep(ctx, wait) {
 		r.Cancel()
 		return &Error{Kind: KindTransient, Op: op, Message: "waiting for the client rate limit: " + ctx.Err().Error(), NotSent: true}
 	}
+	return nil
 }
 
 func (c *Client) slowDown(a *account) {
