@@ -118,8 +118,8 @@ func TestADroppedNumberAnotherBindingWantsIsHandedOver(t *testing.T) {
 		f.g.Expect(gotYounger.Status.BoundNumbers).To(Equal([]string{shared}))
 		// Both bindings are told, each in its own words.
 		f.g.Eventually(func() []string { return f.warnings("HandedOver") }).WithTimeout(5 * time.Second).Should(ConsistOf(
-			"Handed "+shared+" over to "+f.ns+"/b-younger, which lists it (no call to Bland)",
-			"Took over "+shared+" from "+f.ns+"/a-older, which no longer holds it (no call to Bland)"))
+			"Handed "+shared+" over to PersonaBinding "+f.ns+"/b-younger, which lists it (no call to Bland)",
+			"Took over "+shared+" from PersonaBinding "+f.ns+"/a-older, which no longer holds it (no call to Bland)"))
 	})
 
 	t.Run("when the older binding is deleted", func(t *testing.T) {
