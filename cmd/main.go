@@ -128,6 +128,7 @@ func run(f flags) error {
 	blandClient, err := bland.New(bland.Options{
 		BaseURL: f.blandURL, AllowInsecure: f.allowInsecure, QPS: f.qps, Burst: f.burst, Timeout: f.apiTimeout,
 		Observe: metrics.ObserveBlandCall, ObserveAccount: metrics.ObserveAccountCall,
+		ObserveWait: metrics.ObserveAccountWait,
 	})
 	if err != nil {
 		return err

@@ -38,6 +38,30 @@ type ClusterBlandAccountSpec struct {
 	// this account. An empty selector admits every namespace.
 	// +required
 	NamespaceSelector metav1.LabelSelector `json:"namespaceSelector"`
+
+	// rateLimit is how fast the operator may call Bland with this account's
+	// key. Without it the manager's --api-qps and --api-burst apply. Each
+	// account has its own bucket: one account's calls or 429s never slow
+	// another's.
+	// +optional
+	RateLimit *AccountRateLimit `json:"rateLimit,omitempty"`
+}
+
+// AccountRateLimit is a token bucket: qps calls a second on average, at
+// most burst at once. Whole calls a second, as Bland states its own limits.
+type AccountRateLimit struct {
+	// qps is the average rate, in calls a second.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	QPS int32 `json:"qps"`
+
+	// burst is how many calls may leave at once after a quiet spell. It
+	// defaults to twice qps.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Burst int32 `json:"burst,omitempty"`
 }
 
 // ClusterBlandAccountStatus is what the operator observed.
@@ -57,12 +81,13 @@ type ClusterBlandAccountStatus struct {
 	Bindings int32 `json:"bindings"`
 
 	// pace is the rate the operator calls Bland at with this account's key
-	// now, in calls a second: --api-qps at full speed, lower while Bland's
-	// 429s slow it. Each account has its own. Empty until the key is used.
+	// now, in calls a second: spec.rateLimit.qps (or --api-qps) at full
+	// speed, lower while Bland's 429s slow it. Each account has its own.
+	// Empty until the key is used.
 	// +optional
 	Pace string `json:"pace,omitempty"`
 
-	// throttled says the account's pace is below --api-qps, or Bland asked
+	// throttled says the account's pace is below its rate, or Bland asked
 	// it to wait (Retry-After): its calls, and no other account's, are slowed.
 	// +optional
 	Throttled bool `json:"throttled,omitempty"`

@@ -27,8 +27,9 @@ type Options struct {
 	// AllowInsecure is set, so that a key never crosses a network in clear text.
 	BaseURL       string
 	AllowInsecure bool
-	// QPS and Burst size the token bucket shared by every call of this client
-	// (5 and 10). A QPS below zero turns the bucket off.
+	// QPS and Burst size each account's token bucket (5 and 10), unless
+	// UseAccount gives the account its own. A QPS below zero turns the
+	// buckets off.
 	QPS   float64
 	Burst int
 	// Timeout bounds one call, including reading the body (30s).
@@ -43,9 +44,13 @@ type Options struct {
 	// (nil or an *Error) and how long it took.
 	Observe func(endpoint string, err error, took time.Duration)
 	// ObserveAccount, when set, sees every HTTP call made by account: the
-	// account's name (NameAccount), how the call ended, and the account's
-	// pace after it as a share of the configured rate.
+	// account's name (UseAccount), how the call ended, and the account's
+	// pace after it as a share of its full rate.
 	ObserveAccount func(account string, err error, paceRatio float64)
+	// ObserveWait, when set, sees each time a call waited for its account's
+	// turn (its bucket, or Bland's Retry-After), in the call or put off to
+	// the queue, by account name.
+	ObserveWait func(account string, waited time.Duration)
 }
 
 // Client calls the Bland persona API. It is safe for concurrent use; one Client
@@ -59,6 +64,7 @@ type Client struct {
 	now      func() time.Time
 	observe  func(string, error, time.Duration)
 	account  func(string, error, float64)
+	wait     func(string, time.Duration)
 
 	mu       sync.Mutex
 	accounts map[[sha256.Size]byte]*account
@@ -109,6 +115,7 @@ func New(o Options) (*Client, error) {
 		now:      o.Now,
 		observe:  o.Observe,
 		account:  o.ObserveAccount,
+		wait:     o.ObserveWait,
 		accounts: map[[sha256.Size]byte]*account{},
 	}, nil
 }
@@ -219,14 +226,7 @@ type envelope struct {
 
 func (c *Client) do(ctx context.Context, apiKey, op, method, path string, body, out any) error {
 	a := c.accountOf(sha256.Sum256([]byte(apiKey)))
-	if err := c.waitOutBlock(ctx, op, a); err != nil {
-		return err
-	}
-	if err := c.takeTurn(ctx, op, a); err != nil {
-		return err
-	}
-	// A 429 may have arrived while this call waited for its token.
-	if err := c.waitOutBlock(ctx, op, a); err != nil {
+	if err := c.awaitTurn(ctx, op, a); err != nil {
 		return err
 	}
 	if err := lastLook(ctx); err != nil {
@@ -416,14 +416,35 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // once (RateLimited or Paced, not sent), and the caller retries after it.
 const maxWaitInCall = 2 * time.Second
 
-// waitOutBlock waits while the account is blocked by a 429, when the wait
-// is short: calls of one pass (a read, then an attach) go one after the
-// other instead of failing in turn.
-func (c *Client) waitOutBlock(ctx context.Context, op string, a *account) error {
+// awaitTurn waits for the account's turn: Bland's Retry-After, then a token
+// of the account's bucket, then a Retry-After that came meanwhile. It tells
+// ObserveWait how long the call waited or, when it gives its worker back
+// (Paced, RateLimited: not sent), how long its work is put off.
+func (c *Client) awaitTurn(ctx context.Context, op string, a *account) error {
+	var waited time.Duration
+	err := c.waitOutBlock(ctx, op, a, &waited)
+	if err == nil {
+		err = c.takeTurn(ctx, op, a, &waited)
+	}
+	if err == nil {
+		err = c.waitOutBlock(ctx, op, a, &waited)
+	}
+	if c.wait != nil && waited > 0 {
+		c.wait(c.accountName(a), waited)
+	}
+	return err
+}
+
+// waitOutBlock waits out Bland's Retry-After when it ends within
+// maxWaitInCall (calls of one pass, a read then an attach, go one after the
+// other instead of failing in turn), and otherwise fails the call at once,
+// not sent. It adds the wait, or the time put off, to waited.
+func (c *Client) waitOutBlock(ctx context.Context, op string, a *account, waited *time.Duration) error {
 	wait := c.blockedFor(a)
 	if wait <= 0 {
 		return nil
 	}
+	*waited += wait
 	if wait <= maxWaitInCall && sleep(ctx, wait) {
 		return nil
 	}

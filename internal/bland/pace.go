@@ -22,31 +22,71 @@ type account struct {
 	// name is how metrics show the account (a ClusterBlandAccount's name,
 	// or namespace/Secret): never the key.
 	name string
+	// ceiling is the account's full pace: its own rate, or the client's.
+	ceiling pace
+	// lastUsed lets the client forget a key no one has used for a day (a
+	// rotated key), so that its accounts do not grow for ever.
+	lastUsed time.Time
 }
 
-// NameAccount names apiKey's account in metrics: the ClusterBlandAccount,
-// or the namespace/Secret, the key was read from. A key read from two
-// places carries the name it was last read under.
-func (c *Client) NameAccount(apiKey, name string) {
+// Account is what the operator knows of the account a key belongs to: how
+// metrics name it (never by the key) and, when its ClusterBlandAccount sets
+// one, its own rate.
+type Account struct {
+	// Name is the ClusterBlandAccount's name, or namespace/Secret.
+	Name string
+	// QPS and Burst are the account's own rate; zero takes the client's.
+	QPS   float64
+	Burst int
+}
+
+// UseAccount tells the client about apiKey's account: its name, and its
+// rate. A key read from two places carries what it was last read under. A
+// new rate takes effect at once, but an account slowed by Bland's 429s is
+// never sped up by it: it wins its pace back as before, up to the new rate.
+func (c *Client) UseAccount(apiKey string, acct Account) {
 	a := c.accountOf(sha256.Sum256([]byte(apiKey)))
+	want := c.pace
+	if acct.QPS > 0 {
+		want.qps = rate.Limit(acct.QPS)
+	}
+	if acct.Burst > 0 {
+		want.burst = acct.Burst
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	a.name = name
+	a.name = acct.Name
+	if want == a.ceiling {
+		return
+	}
+	atFull := a.limiter.Limit() >= a.ceiling.qps
+	a.ceiling = want
+	if atFull || a.limiter.Limit() > want.qps {
+		a.limiter.SetLimit(want.qps)
+		a.limiter.SetBurst(want.burst)
+	}
 }
 
-// paceRatio is the account's pace as a share of the configured rate (1 at
-// full speed), and its name.
-func (c *Client) paceRatio(a *account) (string, float64) {
+// accountName is how metrics name the account.
+func (c *Client) accountName(a *account) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	name := a.name
-	if name == "" {
-		name = "unnamed"
+	if a.name == "" {
+		return "unnamed"
 	}
-	if c.pace.qps == rate.Inf {
+	return a.name
+}
+
+// paceRatio is the account's pace as a share of its full rate (1 at full
+// speed), and its name.
+func (c *Client) paceRatio(a *account) (string, float64) {
+	name := c.accountName(a)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a.ceiling.qps == rate.Inf {
 		return name, 1
 	}
-	return name, float64(a.limiter.Limit() / c.pace.qps)
+	return name, float64(a.limiter.Limit() / a.ceiling.qps)
 }
 
 // pace adapts an account's rate to Bland's. An organization's rate limit
@@ -58,8 +98,8 @@ func (c *Client) paceRatio(a *account) (string, float64) {
 // second), up to the configured rate: about 25 answers win back a halving
 // at 5 a second.
 type pace struct {
-	qps   rate.Limit // the configured rate of each account, the ceiling
-	burst int        // the configured burst of each account
+	qps   rate.Limit // calls a second at full speed
+	burst int        // calls at once after a quiet spell
 }
 
 const (
@@ -70,15 +110,27 @@ const (
 	paceStep = rate.Limit(0.1)
 )
 
-// accountOf returns the account of a key digest, made on first use.
+// accountIdle is how long a key goes unused before the client forgets it.
+const accountIdle = 24 * time.Hour
+
+// accountOf returns the account of a key digest, made on first use. Making
+// one forgets the accounts unused for accountIdle (keys rotated away), but
+// never one Bland asked to wait.
 func (c *Client) accountOf(key [sha256.Size]byte) *account {
+	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a, ok := c.accounts[key]
 	if !ok {
-		a = &account{limiter: rate.NewLimiter(c.pace.qps, c.pace.burst)}
+		for k, old := range c.accounts {
+			if now.Sub(old.lastUsed) > accountIdle && !now.Before(old.blockedUntil) {
+				delete(c.accounts, k)
+			}
+		}
+		a = &account{limiter: rate.NewLimiter(c.pace.qps, c.pace.burst), ceiling: c.pace}
 		c.accounts[key] = a
 	}
+	a.lastUsed = now
 	return a
 }
 
@@ -87,7 +139,8 @@ func (c *Client) accountOf(key [sha256.Size]byte) *account {
 // that a persona whose account is slow gives its worker back and is queued
 // again for the moment its account can call, and other accounts' personas
 // are served meanwhile.
-func (c *Client) takeTurn(ctx context.Context, op string, a *account) error {
+// It adds the wait, or the time put off, to waited.
+func (c *Client) takeTurn(ctx context.Context, op string, a *account, waited *time.Duration) error {
 	now := c.now()
 	r := a.limiter.ReserveN(now, 1)
 	if !r.OK() {
@@ -97,6 +150,7 @@ func (c *Client) takeTurn(ctx context.Context, op string, a *account) error {
 	if wait <= 0 {
 		return nil
 	}
+	*waited += wait
 	if wait > maxWaitInCall {
 		r.CancelAt(now)
 		return &Error{Kind: KindPaced, Op: op, Message: "waiting for this account's turn", RetryAfter: wait, NotSent: true}
@@ -109,7 +163,7 @@ func (c *Client) takeTurn(ctx context.Context, op string, a *account) error {
 }
 
 func (c *Client) slowDown(a *account) {
-	if c.pace.qps == rate.Inf {
+	if a.ceiling.qps == rate.Inf {
 		return
 	}
 	c.mu.Lock()
@@ -120,19 +174,19 @@ func (c *Client) slowDown(a *account) {
 }
 
 func (c *Client) speedUp(a *account) {
-	if c.pace.qps == rate.Inf {
+	if a.ceiling.qps == rate.Inf {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	current := a.limiter.Limit()
-	if current >= c.pace.qps {
+	if current >= a.ceiling.qps {
 		return
 	}
-	next := min(current*1.1+paceStep, c.pace.qps)
+	next := min(current*1.1+paceStep, a.ceiling.qps)
 	a.limiter.SetLimit(next)
-	burst := c.pace.burst
-	if next < c.pace.qps {
+	burst := a.ceiling.burst
+	if next < a.ceiling.qps {
 		burst = max(1, int(math.Ceil(float64(next))))
 	}
 	a.limiter.SetBurst(burst)
@@ -144,7 +198,7 @@ func (c *Client) Pace(apiKey string) float64 {
 	return float64(c.accountOf(sha256.Sum256([]byte(apiKey))).limiter.Limit())
 }
 
-// AccountPace is the pace of the account named name (NameAccount), in calls
+// AccountPace is the pace of the account named name (UseAccount), in calls
 // a second, and whether it is throttled: slower than the configured rate,
 // or waiting out Bland's Retry-After. ok is false until a key of that name
 // was used.
@@ -156,7 +210,7 @@ func (c *Client) AccountPace(name string) (pace float64, throttled, ok bool) {
 			continue
 		}
 		limit := a.limiter.Limit()
-		return float64(limit), limit < c.pace.qps || c.now().Before(a.blockedUntil), true
+		return float64(limit), limit < a.ceiling.qps || c.now().Before(a.blockedUntil), true
 	}
 	return 0, false, false
 }

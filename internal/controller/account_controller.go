@@ -39,9 +39,12 @@ type accountReconciler struct {
 	// (uncached) for a manager that watches only some.
 	AllNamespaces client.Reader
 	// Paces, when set, tells the account's current pace for its status.
-	Paces interface {
-		AccountPace(name string) (pace float64, throttled, ok bool)
-	}
+	Paces AccountPaces
+}
+
+// AccountPaces tells an account's current pace (the Bland client does).
+type AccountPaces interface {
+	AccountPace(name string) (pace float64, throttled, ok bool)
 }
 
 // accountRecheck is how often an account looks at its Secret again: Secrets

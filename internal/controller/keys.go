@@ -41,11 +41,11 @@ func (r *PersonaReconciler) readKeys(ctx context.Context, bindings []persona.Bin
 		source := keySource(pb)
 		got, done := bySource[source]
 		if !done {
-			key, err := r.readAPIKey(ctx, pb)
+			key, account, err := r.readAPIKey(ctx, pb)
 			switch {
 			case err == nil:
 				got.key = key
-				r.Bland.NameAccount(key, accountName(pb))
+				r.Bland.UseAccount(key, account)
 			case isCredentialProblem(err):
 				got.failure = classify(err, credentialsSource(pb))
 			default:
@@ -188,18 +188,6 @@ func keyGroup(key string) string {
 
 // keySource names where a binding's key comes from: bindings with the same
 // source read the same key (an account's answer depends on the namespace).
-// accountName is how metrics name the account of a binding's key: its
-// ClusterBlandAccount, or namespace/Secret.
-func accountName(pb *v1alpha1.PersonaBinding) string {
-	if pb.Spec.AccountRef != nil {
-		return pb.Spec.AccountRef.Name
-	}
-	if pb.Spec.CredentialsRef != nil {
-		return pb.Namespace + "/" + pb.Spec.CredentialsRef.Name
-	}
-	return ""
-}
-
 func keySource(pb *v1alpha1.PersonaBinding) string {
 	switch {
 	case pb.Spec.AccountRef != nil:

@@ -26,8 +26,9 @@ type BlandAPI interface {
 	DetachNumbers(ctx context.Context, apiKey, personaID string, numbers []string) (*bland.Persona, error)
 	UpdateNumberSettings(ctx context.Context, apiKey, personaID, number string, s *bland.Settings) (*bland.InboundNumber, error)
 	ListPersonas(ctx context.Context, apiKey string) ([]bland.Persona, error)
-	// NameAccount names the key's account in metrics (never the key).
-	NameAccount(apiKey, name string)
+	// UseAccount tells the client the key's account: its name in metrics
+	// (never the key) and its own rate, if it has one.
+	UseAccount(apiKey string, account bland.Account)
 }
 
 // Request is the unit of work: one Bland persona. The work queue's own

@@ -158,3 +158,58 @@ func TestAThrottledAccountSaysSoInItsStatus(t *testing.T) {
 		}).WithTimeout(3 * time.Second).Should(Succeed())
 	}).WithTimeout(30 * time.Second).Should(Succeed())
 }
+
+// A ClusterBlandAccount's spec.rateLimit is its own bucket: its calls never
+// go faster than its rate, checked over every second of the run while its
+// bindings attach, and its status shows that rate as its pace.
+func TestAnAccountsRateLimitIsItsOwnBucket(t *testing.T) {
+	f := newFixture(t, 6)
+	account, label := tenantSetup(f)
+	base := account.DeepCopy()
+	account.Spec.RateLimit = &v1alpha1.AccountRateLimit{QPS: 1, Burst: 1}
+	f.g.Expect(k8s.Patch(context.Background(), account, client.MergeFrom(base))).To(Succeed())
+	f.labelNamespace(label)
+	started := time.Now()
+	for i, n := range f.numbers {
+		id := fmt.Sprintf("%s-%d", f.personaID, i)
+		sim.AddPersona(f.apiKey, id, "Persona "+id)
+		pb := f.binding(fmt.Sprintf("paced-%d", i), n)
+		pb.Spec.PersonaID, pb.Spec.CredentialsRef, pb.Spec.AccountRef = id, nil, &v1alpha1.AccountRef{Name: account.Name}
+		f.create(pb)
+	}
+	mostInASecond := func() int {
+		calls := sim.Calls(func(c blandsim.Call) bool { return c.Account == f.account && !c.Time.Before(started) })
+		most := 0
+		for i := range calls {
+			j := i
+			for j < len(calls) && calls[j].Time.Sub(calls[i].Time) < time.Second {
+				j++
+			}
+			most = max(most, j-i)
+		}
+		return most
+	}
+	// A bucket of 1 a second, burst 1, lets at most 2 calls into any second
+	// (the suite's own rate is 50).
+	f.g.Eventually(func(g Gomega) {
+		if most := mostInASecond(); most > 2 {
+			StopTrying(fmt.Sprintf("%d calls of the account in one second, want at most 2", most)).Now()
+		}
+		for i := range f.numbers {
+			var pb v1alpha1.PersonaBinding
+			g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: fmt.Sprintf("paced-%d", i)}, &pb)).To(Succeed())
+			g.Expect(readyReasonOf(&pb)).To(Equal(v1alpha1.ReasonSynced), "binding %s", pb.Name)
+		}
+	}).WithTimeout(60 * time.Second).Should(Succeed())
+	f.g.Expect(mostInASecond()).To(BeNumerically("<=", 2), "calls in one second")
+	f.g.Eventually(func(g Gomega) {
+		var cur v1alpha1.ClusterBlandAccount
+		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(account), &cur)).To(Succeed())
+		metav1.SetMetaDataAnnotation(&cur.ObjectMeta, "test/poke", time.Now().String())
+		g.Expect(k8s.Update(context.Background(), &cur)).To(Succeed())
+		g.Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(account), &cur)).To(Succeed())
+			g.Expect(cur.Status.Pace).To(Equal("1/s"))
+		}).WithTimeout(3 * time.Second).Should(Succeed())
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+}

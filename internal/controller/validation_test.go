@@ -87,3 +87,28 @@ func TestTheAPIServerRejectsBadInput(t *testing.T) {
 		g.Expect(k8s.Delete(context.Background(), pb, client.PropagationPolicy(metav1.DeletePropagationBackground))).To(Succeed())
 	})
 }
+
+// A ClusterBlandAccount's rateLimit is refused at apply time outside 1 to
+// 1,000 calls a second, naming the field.
+func TestTheAPIServerRejectsABadAccountRate(t *testing.T) {
+	g := NewWithT(t)
+	for _, tt := range []struct {
+		limit v1alpha1.AccountRateLimit
+		field string
+	}{
+		{v1alpha1.AccountRateLimit{QPS: 0}, "spec.rateLimit.qps"},
+		{v1alpha1.AccountRateLimit{QPS: 5000}, "spec.rateLimit.qps"},
+		{v1alpha1.AccountRateLimit{QPS: 5, Burst: -1}, "spec.rateLimit.burst"},
+	} {
+		acct := &v1alpha1.ClusterBlandAccount{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "bad-rate-"},
+			Spec: v1alpha1.ClusterBlandAccountSpec{
+				SecretRef: v1alpha1.NamespacedSecretKeyRef{Namespace: "platform", Name: "bland"},
+				RateLimit: &tt.limit,
+			},
+		}
+		err := k8s.Create(context.Background(), acct)
+		g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "rate %+v: %v", tt.limit, err)
+		g.Expect(err.Error()).To(ContainSubstring(tt.field))
+	}
+}

@@ -195,9 +195,7 @@ func (r *PersonaReconciler) SetupWithManager(mgr ctrl.Manager, opts Options) err
 		return nil
 	}
 	accounts := &accountReconciler{Client: mgr.GetClient(), APIReader: r.APIReader, AllNamespaces: opts.AccountUsersFrom}
-	if paces, ok := r.Bland.(interface {
-		AccountPace(name string) (float64, bool, bool)
-	}); ok {
+	if paces, ok := r.Bland.(AccountPaces); ok {
 		accounts.Paces = paces
 	}
 	return accounts.setup(mgr, opts)

@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -17,15 +19,27 @@ var (
 		Help: "HTTP calls made to the Bland API, by account (ClusterBlandAccount, or namespace/Secret) and outcome.",
 	}, []string{"account", "outcome"})
 
-	// AccountPace is an account's pace as a share of the configured rate.
+	// AccountPace is an account's pace as a share of its full rate.
 	AccountPace = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "bland_operator_account_pace_ratio",
-		Help: "An account's pace of calls to Bland as a share of --api-qps: 1 at full speed, lower while Bland's 429s slow it.",
+		Help: "An account's pace of calls to Bland as a share of its rate (spec.rateLimit.qps, or --api-qps): 1 at full speed, lower while Bland's 429s slow it.",
+	}, []string{"account"})
+
+	// AccountWait is how long work waited for its account's turn.
+	AccountWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "bland_operator_account_wait_seconds",
+		Help:    "How long a call waited for its account's turn (its bucket, or Bland's Retry-After), in the call or put off to the work queue, by account.",
+		Buckets: []float64{0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300},
 	}, []string{"account"})
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(AccountCalls, AccountPace)
+	crmetrics.Registry.MustRegister(AccountCalls, AccountPace, AccountWait)
+}
+
+// ObserveAccountWait is the bland.Options.ObserveWait hook.
+func ObserveAccountWait(account string, waited time.Duration) {
+	AccountWait.WithLabelValues(account).Observe(waited.Seconds())
 }
 
 // ObserveAccountCall is the bland.Options.ObserveAccount hook.
