@@ -71,8 +71,9 @@ func (r *PersonaReconciler) adoptLegacyIntents(ctx context.Context, p *pass) err
 	})
 }
 
-// act makes the plan's calls: detach, then attach, each grouped by API key
-// and split past the batch size, then the settings. Each answer becomes the
+// act makes the plan's calls: detach, then attach (numbers Bland refused
+// before last), each grouped by API key and split past the batch size, then
+// the settings. Each answer becomes the
 // new observation. Once the manager is stopping, no new call starts.
 func (r *PersonaReconciler) act(ctx context.Context, stopping <-chan struct{}, p *pass) {
 	halted := func() bool { return closed(stopping) || p.heard.Halted() }
@@ -88,12 +89,17 @@ func (r *PersonaReconciler) act(ctx context.Context, stopping <-chan struct{}, p
 			r.detach(ctx, p, batch)
 		}
 	}
-	for _, group := range p.byKey(p.plan.Attach) {
-		for batch := range slices.Chunk(group, r.batchSize()) {
-			if halted() {
-				return
+	// Numbers Bland refused before go in calls of their own, after the
+	// others: a second refusal never holds back the numbers it accepts.
+	fresh, retried := persona.SplitRetries(p.plan.Attach, p.bindings)
+	for _, moves := range [][]persona.Move{fresh, retried} {
+		for _, group := range p.byKey(moves) {
+			for batch := range slices.Chunk(group, r.batchSize()) {
+				if halted() {
+					return
+				}
+				r.attach(ctx, p, batch, halted)
 			}
-			r.attach(ctx, p, batch, halted)
 		}
 	}
 	for _, c := range p.plan.Settings {

@@ -172,3 +172,28 @@ func TestAFailedResyncDoesNotLoop(t *testing.T) {
 		f.g.Expect(gap).To(BeNumerically(">=", prev*3/2), "read %d came %v after the one before, which came %v after its own: no backoff", i, gap, prev)
 	}
 }
+
+// A number Bland refused before is tried again (here after a spec change)
+// in a call of its own, after the others: its second refusal never holds
+// back a number Bland accepts.
+func TestANumberRefusedBeforeIsTriedAgainAlone(t *testing.T) {
+	f := newFixture(t, 2)
+	foreign := f.foreign(1)
+	pb := f.create(f.binding("support", f.numbers[0], foreign))
+	f.waitFor(pb, v1alpha1.ReasonNumberNotOwned)
+	mark := f.mark()
+	f.update(pb, func(cur *v1alpha1.PersonaBinding) { cur.Spec.InboundNumbers = append(cur.Spec.InboundNumbers, f.numbers[1]) })
+	f.g.Eventually(func(g Gomega) {
+		cur := f.get(pb)
+		g.Expect(cur.Status.ObservedGeneration).To(Equal(cur.Generation))
+		g.Expect(readyReasonOf(cur)).To(Equal(v1alpha1.ReasonNumberNotOwned))
+		g.Expect(sim.Attached(f.personaID)).To(Equal([]string{f.numbers[0], f.numbers[1]}))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	var attaches [][]string
+	for _, c := range f.calls(mark) {
+		if c.Endpoint == blandsim.EndpointAttach {
+			attaches = append(attaches, c.Numbers)
+		}
+	}
+	f.g.Expect(attaches).To(Equal([][]string{{f.numbers[1]}, {foreign}}), "the new number alone, then the one refused before alone")
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,12 +26,18 @@ import (
 	"github.com/bland-operator/bland-operator/internal/preview"
 )
 
+// fidelityRaced counts the scenarios where a live neighbour's pass took a
+// number before this persona's detach of it (movedFirst).
+var fidelityRaced atomic.Int64
+
 // TestThePlanPredictsWhatTheOperatorDoes is the preview's fidelity check.
 // Each seeded scenario puts one to three bindings of a persona in place (some
-// suspended, exclusive or limited; in one scenario in four beside a binding
-// of another persona listing some of the same numbers, older or younger,
-// suspended or, in another namespace, stalled on a key it cannot have; its
-// status stale half the time)
+// suspended, exclusive or limited; the oldest, one time in five, listing a
+// number outside the account, which Bland refuses; in one scenario in four
+// beside a binding of another persona listing some of the same numbers,
+// older or younger: suspended, live with a key that works (holding what it
+// is oldest for, in conflict for the rest), or, in another namespace,
+// stalled on a key it cannot have; its status stale half the time)
 // and lets them settle, then plans one change with the very function
 // kubectl bland plan uses, from the live bindings and the API server's dry
 // run: an edit (of the numbers, or of the spec alone: suspend, detach
@@ -78,8 +85,8 @@ func TestThePlanPredictsWhatTheOperatorDoes(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	t.Logf("REPORT TestThePlanPredictsWhatTheOperatorDoes: %d scenarios (%d with Bland writes), %d mismatches, in %s",
-		scenarios, changed, len(failures), time.Since(start).Round(time.Second))
+	t.Logf("REPORT TestThePlanPredictsWhatTheOperatorDoes: %d scenarios (%d with Bland writes), %d mismatches, in %s; in %d a live neighbour's pass took a number before this persona's detach",
+		scenarios, changed, len(failures), time.Since(start).Round(time.Second), fidelityRaced.Load())
 	slices.Sort(failures)
 	for _, f := range failures[:min(len(failures), 10)] {
 		t.Error(f)
@@ -97,6 +104,7 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 		pool[k] = fmt.Sprintf("+1%03d%03d%04d", 200+f.id%700, i%1000, k*10+int(i/1000))
 	}
 	sim.AddAccount(f.account, f.apiKey, pool...)
+	foreign := fmt.Sprintf("+1%03d%03d%04d", 200+f.id%700, i%1000, 9000+int(i/1000)) // no account has it
 	sim.AddPersona(f.apiKey, id, "Fidelity "+id)
 	other := id + "-rival"
 	scenario := fmt.Sprintf("%s-%d", f.ns, i) // unique across runs of the test
@@ -120,12 +128,20 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 	// Or it stands in a namespace of its own, stalled on a key it cannot
 	// have (no Secret there, or an account that does not admit it): it
 	// never calls either, and it still claims the numbers it is oldest for.
+	// Or it is live, with a key that works: it attaches the numbers it is
+	// oldest for to its own persona during setup, and holds the others in
+	// conflict; a change of this persona may hand it a number, which its own
+	// persona's pass then attaches (its status is compared, its calls are
+	// not: they are another persona's).
 	var rival *v1alpha1.PersonaBinding
+	liveRival := false
 	if rng.IntN(4) == 0 {
 		rival = f.binding(fmt.Sprintf("fid-%d-neighbour", i), subset()...)
 		rival.Spec.PersonaID = other
 		rival.Labels = map[string]string{"fidelity-scenario": scenario}
-		switch rng.IntN(3) {
+		switch rng.IntN(4) {
+		case 3:
+			liveRival = true
 		case 0:
 			rival.Spec.Suspend = true
 		case 1:
@@ -159,6 +175,14 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 		pb.Spec.Suspend = rng.IntN(10) == 0
 		if rng.IntN(4) == 0 {
 			pb.Spec.DetachLimit = ptr(int32(rng.IntN(2)))
+		}
+		// A number outside the account, in the oldest binding one time in
+		// five: Bland refuses it during setup, and the plan starts from
+		// that refusal as recorded in the status. (A number no binding
+		// has tried yet is one the plan cannot know to be outside the
+		// account: Bland has no call that lists an account's numbers.)
+		if k == 0 && !pb.Spec.Suspend && rng.IntN(5) == 0 {
+			pb.Spec.InboundNumbers = append(pb.Spec.InboundNumbers, foreign)
 		}
 		if err := k8s.Create(ctx, pb); err != nil {
 			return false, err
@@ -321,6 +345,18 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 	want, wantCalls := predictedWrites(rep, id)
 	calls := heard(sim.CallsFor(id)[mark:])
 	got := actualWrites(calls)
+	// A number the change hands to the live neighbour moves to its persona
+	// in that persona's own pass. When that pass comes first, this
+	// persona's detach finds the number gone and is not made: both orders
+	// end with the number on the neighbour's persona, and the plan cannot
+	// know which comes first. Such a detach may be missing, nothing else.
+	if liveRival {
+		var raced bool
+		want, wantCalls, raced = movedFirst(want, wantCalls, got, rival, other)
+		if raced {
+			fidelityRaced.Add(1)
+		}
+	}
 	writes := 0
 	for _, c := range calls {
 		if c.IsWrite() {
@@ -350,6 +386,37 @@ func (f *fixture) fidelityScenario(i uint64) (bool, error) {
 		return writes > 0, errors.New(strings.Join(problems, "; ") + describeScenario(mine, stored))
 	}
 	return writes > 0, nil
+}
+
+// movedFirst takes out of the predicted writes the detaches of numbers the
+// live neighbour lists that the operator did not make because the
+// neighbour's persona already holds them, and says whether there were any.
+func movedFirst(want []string, calls int, got []string, rival *v1alpha1.PersonaBinding, other string) ([]string, int, bool) {
+	detachesBefore := 0
+	var kept []string
+	for _, w := range want {
+		n, isDetach := strings.CutPrefix(w, "detach ")
+		if isDetach {
+			detachesBefore++
+			if !slices.Contains(got, w) && slices.Contains(rival.Spec.InboundNumbers, n) && slices.Contains(sim.Attached(other), n) {
+				continue
+			}
+		}
+		kept = append(kept, w)
+	}
+	detachesAfter := 0
+	for _, w := range kept {
+		if strings.HasPrefix(w, "detach ") {
+			detachesAfter++
+		}
+	}
+	if detachesAfter == detachesBefore {
+		return want, calls, false
+	}
+	if detachesAfter == 0 {
+		calls-- // the one detach call of a small batch
+	}
+	return kept, calls, true
 }
 
 // quietFor waits until no binding of pbs has changed for d.
@@ -472,8 +539,8 @@ func brief(c *metav1.Condition) string {
 func describeScenario(live []v1alpha1.PersonaBinding, next *v1alpha1.PersonaBinding) string {
 	var b strings.Builder
 	for _, pb := range append(live, *next) {
-		fmt.Fprintf(&b, "\n  %s gen %d lists %v holds %v exclusive=%v suspend=%v limit=%v", pb.Name, pb.Generation, pb.Spec.InboundNumbers,
-			pb.Status.BoundNumbers, pb.Spec.Exclusive, pb.Spec.Suspend, deref(pb.Spec.DetachLimit))
+		fmt.Fprintf(&b, "\n  %s gen %d lists %v holds %v exclusive=%v suspend=%v limit=%v ready=%s", pb.Name, pb.Generation, pb.Spec.InboundNumbers,
+			pb.Status.BoundNumbers, pb.Spec.Exclusive, pb.Spec.Suspend, deref(pb.Spec.DetachLimit), brief(meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReady)))
 	}
 	return b.String()
 }

@@ -81,19 +81,8 @@ func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, err
 	p.bindings, p.rivals = snap.Bindings, snap.Rivals
 	p.resyncDue = r.memory.resyncDue(id, p.interval(), p.now)
 	p.keysChanged = r.memory.takeKeysChanged(id)
-	for i := range p.bindings {
-		b := &p.bindings[i]
-		pb := b.Object
-		if pb.Annotations[v1alpha1.ReconcileRequestedAtAnnotation] != pb.Status.LastHandledReconcileAt {
-			p.requested = true
-		}
-	}
-	for i := range p.bindings {
-		if b := &p.bindings[i]; !p.retrying(b) {
-			b.Refused = persona.RefusedInStatus(b.Object)
-			b.Failure = carriedFailure(b.Object)
-		}
-	}
+	p.requested = snap.Requested()
+	snap.Recall(p.resyncDue || p.requested) // into p.bindings, which it shares
 	p.heard.Obs = persona.FromRecords(p.bindings, p.personaName())
 	p.heard.Obs.Unsettled = p.inDoubt()
 	return p, nil
@@ -124,23 +113,6 @@ func (r *PersonaReconciler) listing(ctx context.Context) func(string) ([]persona
 		}
 		return out, nil
 	}
-}
-
-// retrying says the binding's stalls are looked at again in this pass: its
-// spec changed, a resync is due, or a person asked.
-func (p *pass) retrying(b *persona.Binding) bool {
-	return p.resyncDue || p.requested || b.Object.Status.ObservedGeneration != b.Object.Generation
-}
-
-// carriedFailure keeps, for a live binding whose spec has not changed, a
-// stall that only a person or its retry time can clear (persona.Reason's
-// Carried), so that a pass with nothing new costs no call.
-func carriedFailure(pb *v1alpha1.PersonaBinding) *persona.Failure {
-	c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReady)
-	if c == nil || !pb.DeletionTimestamp.IsZero() || c.ObservedGeneration != pb.Generation || !persona.Reason(c.Reason).Carried {
-		return nil
-	}
-	return persona.Fail(c.Reason, persona.FirstCause(c.Message))
 }
 
 // inDoubt returns the numbers a call without an answer may still change:

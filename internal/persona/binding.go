@@ -168,16 +168,10 @@ type Refusal struct {
 // RefusedInStatus returns the numbers the status reports as refused by
 // Bland at the binding's current generation.
 func RefusedInStatus(pb *v1alpha1.PersonaBinding) map[string]Refusal {
-	out := map[string]Refusal{}
 	if pb.Status.ObservedGeneration != pb.Generation {
-		return out
+		return map[string]Refusal{}
 	}
-	for _, n := range pb.Status.Numbers {
-		if n.State == v1alpha1.NumberNotOwned || n.State == v1alpha1.NumberRejected {
-			out[n.Number] = Refusal{Message: n.Message, NotOwned: n.State == v1alpha1.NumberNotOwned}
-		}
-	}
-	return out
+	return LastRefusals(pb)
 }
 
 // ReadyReason is the reason of the Ready condition, "" before the first status.

@@ -277,12 +277,8 @@ func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[stri
 	// rivals of the numbers they list (and, after a read, of the numbers it
 	// shows attached, below).
 	snap := persona.Assemble(id, merged, in.DefaultDetachLimit)
+	snap.Recall(snap.Requested())
 	bindings := snap.Bindings
-	for i := range bindings {
-		if pb := bindings[i].Object; pb.Status.ObservedGeneration == pb.Generation {
-			bindings[i].Refused = persona.RefusedInStatus(pb)
-		}
-	}
 	listing := byNumber(merged)
 	_ = snap.AddRivals(snap.Listed(), listing)
 	// The controller adds, after its read, the rivals of every number the
@@ -316,8 +312,9 @@ func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[stri
 		obs.Fresh = true
 		owners, plan = persona.Decide(bindings, rivals, obs)
 	}
-	pr.Calls = calls(plan)
+	pr.Calls = calls(plan, bindings)
 	after := applied(obs, plan)
+	expectRefusals(bindings, plan, after)
 	for i := range bindings {
 		b := &bindings[i]
 		br := report(b, owners, plan, obs, after)
@@ -359,17 +356,38 @@ func recordedAt(bindings []persona.Binding) *time.Time {
 }
 
 // calls counts the Bland writes of a plan, as the controller groups them
-// (bindings of one persona normally share a key).
-func calls(p persona.Plan) int {
-	const batch = 100
+// (bindings of one persona normally share a key): numbers Bland refused
+// before are attached in calls of their own.
+func calls(p persona.Plan, bindings []persona.Binding) int {
+	fresh, retried := persona.SplitRetries(p.Attach, bindings)
 	n := len(p.Settings)
-	if len(p.Detach) > 0 {
-		n += (len(p.Detach) + batch - 1) / batch
-	}
-	if len(p.Attach) > 0 {
-		n += (len(p.Attach) + batch - 1) / batch
+	for _, moves := range [][]persona.Move{p.Detach, fresh, retried} {
+		n += (len(moves) + batchSize - 1) / batchSize
 	}
 	return n
+}
+
+// batchSize is the controller's default batch of numbers in one call.
+const batchSize = 100
+
+// expectRefusals takes Bland's last refusal of a number the plan attaches
+// again as what it will say again (a number outside the account stays
+// outside it): the number is refused, and its binding's status says so.
+// The plan is then wrong only where the account changed since.
+func expectRefusals(bindings []persona.Binding, p persona.Plan, after persona.Observation) {
+	before := persona.RefusedBefore(bindings)
+	_, retried := persona.SplitRetries(p.Attach, bindings)
+	for _, m := range retried {
+		for i := range bindings {
+			if b := &bindings[i]; b.Key() == m.Binding {
+				if b.Refused == nil {
+					b.Refused = map[string]persona.Refusal{}
+				}
+				b.Refused[m.Number] = before[m.Number]
+				delete(after.Numbers, m.Number)
+			}
+		}
+	}
 }
 
 // applied is the observation once the plan's calls succeeded.
