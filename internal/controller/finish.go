@@ -8,8 +8,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -209,19 +211,34 @@ func (r *PersonaReconciler) patchObject(ctx context.Context, p *pass, b *persona
 	return nil
 }
 
-// removeFinalizer lets the API server delete the binding.
+// removeFinalizer lets the API server delete the binding. The pass decided
+// the release from what Bland answered (the numbers are detached, handed
+// over or let go); a conflict (the cached copy was behind) is retried here
+// on a live read, not by a new pass, which would plan from the record this
+// pass never rewrote and detach the same numbers again.
 func (r *PersonaReconciler) removeFinalizer(ctx context.Context, p *pass, b *persona.Binding) error {
-	cur := p.latest(b)
-	if !controllerutil.ContainsFinalizer(cur, v1alpha1.Finalizer) {
-		return nil
-	}
-	next := cur.DeepCopy()
-	controllerutil.RemoveFinalizer(next, v1alpha1.Finalizer)
-	// Until the cache shows the binding gone, a pass reads it live (accepted
-	// by patchObject): a cached copy that still has the finalizer must not
-	// be planned from.
-	if err := r.patchObject(ctx, p, b, next); err != nil {
-		return client.IgnoreNotFound(fmt.Errorf("removing the finalizer of %s: %w", b.Key(), err))
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := p.latest(b)
+		if !controllerutil.ContainsFinalizer(cur, v1alpha1.Finalizer) {
+			return nil
+		}
+		next := cur.DeepCopy()
+		controllerutil.RemoveFinalizer(next, v1alpha1.Finalizer)
+		// Until the cache shows the binding gone, a pass reads it live
+		// (accepted by patchObject): a cached copy that still has the
+		// finalizer must not be planned from.
+		err := r.patchObject(ctx, p, b, next)
+		if apierrors.IsConflict(err) {
+			live := &v1alpha1.PersonaBinding{}
+			if getErr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cur), live); getErr != nil {
+				return client.IgnoreNotFound(getErr)
+			}
+			p.written[b.Key()] = live
+		}
+		return client.IgnoreNotFound(err)
+	})
+	if err != nil {
+		return fmt.Errorf("removing the finalizer of %s: %w", b.Key(), err)
 	}
 	return nil
 }
