@@ -157,6 +157,13 @@ type manager struct {
 // startManager runs the manager binary against the simulator.
 func startManager(t *testing.T, args ...string) *manager {
 	t.Helper()
+	return startBinary(t, managerBin, args...)
+}
+
+// startBinary runs a manager binary (this tree's, or a release's) against
+// the simulator.
+func startBinary(t *testing.T, bin string, args ...string) *manager {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), fmt.Sprintf("manager-%d.log", time.Now().UnixNano()))
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -164,7 +171,7 @@ func startManager(t *testing.T, args ...string) *manager {
 	}
 	base := []string{"--bland-api-url", simURL, "--allow-insecure-api-url", "--metrics-bind-address", "0",
 		"--health-probe-bind-address", "0", "--api-timeout", "2s", "--max-concurrent-reconciles", "8"}
-	cmd := exec.Command(managerBin, append(base, args...)...)
+	cmd := exec.Command(bin, append(base, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
