@@ -133,6 +133,11 @@ func (r *modelRun) lapseList() []lapse {
 	}
 }
 
+// active says a temporary fault is still going on.
+func (l lapses) active() bool {
+	return l.secretGone > 0 || l.foreignKey > 0 || l.unadmitted > 0 || l.orgLimit > 0 || l.personaGone > 0
+}
+
 // tickLapses ends the temporary faults whose steps are up.
 func (r *modelRun) tickLapses() {
 	for _, l := range r.lapseList() {

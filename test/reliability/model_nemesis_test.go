@@ -31,6 +31,9 @@ type nemesisState struct {
 	diedRevoked map[string]time.Time
 	// doomed is the binding revokeKey created, deleted before the restore.
 	doomed string
+	// onRelease counts the steps left with the last release's binary
+	// leading (runRelease); 0 when this tree's runs.
+	onRelease int
 }
 
 // nemesisKind is one fault the nemesis can do, with its weight in the mix.
@@ -102,6 +105,7 @@ var nemesisKinds = []nemesisKind{
 	{"term-after-timeout", 2, (*modelRun).termAfterTimeout},
 	{"foreign-key", 2, (*modelRun).swapKey},
 	{"offboard", 2, (*modelRun).offboard},
+	{"upgrade", 2, (*modelRun).runRelease},
 }
 
 // nemesisEnabled says whether a kind is in MODEL_NEMESIS (or it is unset).
@@ -110,11 +114,23 @@ func nemesisEnabled(name string) bool {
 	return only == "" || slices.Contains(strings.Split(only, ","), name)
 }
 
+// enabled says whether the run may do a fault of kind k. The upgrade from
+// the last release is left out of the ciSeeds, so that each replays the
+// workload that once found its defect; new seeds (make test-model) do it.
+func (r *modelRun) enabled(k nemesisKind) bool {
+	return nemesisEnabled(k.name) && (k.name != "upgrade" || !slices.Contains(ciSeeds, r.seed))
+}
+
 // nemesisStep does one fault, drawn by weight among the enabled kinds.
+// While the last release leads, there is none: the release has defects this
+// tree fixed, and the run checks the upgrade from it, not the release.
 func (r *modelRun) nemesisStep(w world) {
+	if r.nemesis.onRelease > 0 {
+		return
+	}
 	total := 0
 	for _, k := range nemesisKinds {
-		if nemesisEnabled(k.name) {
+		if r.enabled(k) {
 			total += k.weight
 		}
 	}
@@ -123,7 +139,7 @@ func (r *modelRun) nemesisStep(w world) {
 	}
 	pick := r.rng.IntN(total)
 	for _, k := range nemesisKinds {
-		if !nemesisEnabled(k.name) {
+		if !r.enabled(k) {
 			continue
 		}
 		if pick -= k.weight; pick < 0 {
@@ -290,6 +306,11 @@ func (r *modelRun) editTo(w world, b modelBinding) {
 // tick deletes the doomed binding, then restores a revoked key, when their
 // steps are up.
 func (ns *nemesisState) tick(r *modelRun) {
+	if ns.onRelease > 0 {
+		if ns.onRelease--; ns.onRelease == 0 {
+			r.upgrade()
+		}
+	}
 	if ns.revokedAt.IsZero() {
 		return
 	}
@@ -390,4 +411,45 @@ func (ns *nemesisState) cutBefore(t time.Time) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// runRelease rolls the managers back to the last release's binary (as a
+// rollback would) for a few steps of user changes; tick then upgrades.
+func (r *modelRun) runRelease(world) {
+	if r.nemesis.onRelease > 0 || !r.nemesis.revokedAt.IsZero() || r.lapses.active() {
+		return
+	}
+	bin, missing, err := lastReleaseBinary()
+	switch {
+	case err != nil:
+		r.t.Fatal(err)
+	case missing != "":
+		r.note("no upgrade: %s", missing)
+		return
+	}
+	r.reps.rollTo(bin)
+	r.nemesis.onRelease = 2 + r.rng.IntN(4)
+	if !r.reps.waitLeaderRuns(bin, 15*time.Second) {
+		r.t.Errorf("no process of the last release took the Lease within 15s")
+	}
+	r.note("the managers rolled back to the last release (%s), which leads, for %d steps", lastRelease[:7], r.nemesis.onRelease)
+}
+
+// upgrade ends the last release's tenure as an upgrade that goes badly: the
+// release's processes are killed with an edit's write held in flight at
+// Bland (it lands later), and this tree's binary replaces them.
+func (r *modelRun) upgrade() {
+	r.nemesis.onRelease = 0
+	bin := r.reps.binary()
+	r.reps.setBinary(managerBin)
+	w := r.now()
+	w.bindings = slices.Clone(w.bindings)
+	b, holds, arrived, ok := r.editWithWritesHeld(w, 1+r.rng.IntN(3))
+	r.reps.killAll(bin)
+	releaseAll(holds)
+	if ok && arrived {
+		r.note("upgrade: the release's processes killed with a write to %s in flight; this tree's binary replaces them", b.persona)
+	} else {
+		r.note("upgrade: the release's processes killed; this tree's binary replaces them")
+	}
 }

@@ -137,6 +137,7 @@ type genRecord struct {
 type modelRun struct {
 	t        *testing.T
 	ctx      context.Context
+	seed     uint64
 	rng      *rand.Rand
 	ns       string
 	account  string
@@ -184,6 +185,9 @@ func runModel(t *testing.T, seed uint64, steps int, longForm bool) {
 			return
 		}
 	}
+	if r.nemesis.onRelease > 0 {
+		r.upgrade() // the run ends on this tree's binary
+	}
 	r.quiesce()
 	r.checkHistory()
 	if !t.Failed() {
@@ -194,7 +198,7 @@ func runModel(t *testing.T, seed uint64, steps int, longForm bool) {
 func newModelRun(t *testing.T, seed uint64, longForm bool) *modelRun {
 	ctx := context.Background()
 	r := &modelRun{
-		t: t, ctx: ctx, rng: rand.New(rand.NewPCG(seed, 0x5eed)), longForm: longForm,
+		t: t, ctx: ctx, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), longForm: longForm,
 		ns:      fmt.Sprintf("model-%d-%d", seed, time.Now().UnixNano()%1_000_000),
 		gens:    map[string]map[int64]genRecord{},
 		listed:  map[string]map[string]bool{},

@@ -27,15 +27,28 @@ var (
 // history (a source archive) skips the test that needs it.
 func releaseManager(t *testing.T) string {
 	t.Helper()
+	bin, missing, err := lastReleaseBinary()
+	switch {
+	case err != nil:
+		t.Fatal(err)
+	case missing != "":
+		t.Skip(missing)
+	}
+	return bin
+}
+
+// lastReleaseBinary is releaseManager for a caller that goes on without it:
+// the binary, or what is missing for it. A failed build is an error.
+func lastReleaseBinary() (bin, missing string, err error) {
 	root := filepath.Join("..", "..")
 	if err := exec.Command("git", "-C", root, "cat-file", "-e", lastRelease+"^{commit}").Run(); err != nil {
-		t.Skipf("this checkout does not have the last release's commit %s (a source archive, or a shallow clone): %v", lastRelease[:7], err)
+		return "", fmt.Sprintf("this checkout does not have the last release's commit %s (a source archive, or a shallow clone): %v", lastRelease[:7], err), nil
 	}
 	releaseOnce.Do(func() { releaseBin, releaseErr = buildRelease(root) })
 	if releaseErr != nil {
-		t.Fatalf("building the last release's manager: %v", releaseErr)
+		return "", "", fmt.Errorf("building the last release's manager: %w", releaseErr)
 	}
-	return releaseBin
+	return releaseBin, "", nil
 }
 
 func buildRelease(root string) (string, error) {

@@ -18,17 +18,25 @@ import (
 // leaseName is the manager's leader election Lease (LeaderElectionID in cmd).
 const leaseName = "bland-operator.personas.bland-operator.dev"
 
-// identityFlagOnce caches whether the manager binary takes
-// --leader-election-identity; until it does, replicas learn who they are from
-// the Lease (see replicaSet.leader).
-var identityFlagOnce = sync.OnceValue(func() bool {
-	out, _ := exec.Command(managerBin, "-h").CombinedOutput()
-	return strings.Contains(string(out), "leader-election-identity")
-})
+// identityFlags caches, by binary, whether it takes
+// --leader-election-identity (the last release does not): replicas of one
+// that does not learn who they are from the Lease (see replicaSet.leader).
+var identityFlags sync.Map
+
+func hasIdentityFlag(bin string) bool {
+	if v, ok := identityFlags.Load(bin); ok {
+		return v.(bool)
+	}
+	out, _ := exec.Command(bin, "-h").CombinedOutput()
+	has := strings.Contains(string(out), "leader-election-identity")
+	identityFlags.Store(bin, has)
+	return has
+}
 
 // replica is one process of a replicaSet.
 type replica struct {
 	m       *manager
+	bin     string // the binary it runs
 	id      string // holderIdentity, once known
 	metrics string // its metrics address (plain HTTP)
 }
@@ -40,6 +48,8 @@ type replicaSet struct {
 	t    *testing.T
 	ns   string
 	args []string
+	// bin is the binary new processes run: this tree's, or a release's.
+	bin string
 
 	mu      sync.Mutex
 	reps    []*replica
@@ -61,7 +71,7 @@ type replicaSet struct {
 // newReplicaSet starts n managers, one at a time so each one's identity is
 // known (see leader).
 func newReplicaSet(t *testing.T, ns string, n int, args ...string) *replicaSet {
-	rs := &replicaSet{t: t, ns: ns, args: args, planned: map[*manager]bool{}}
+	rs := &replicaSet{t: t, ns: ns, args: args, bin: managerBin, planned: map[*manager]bool{}}
 	for range n {
 		rs.spawn()
 		rs.waitIdentified(15 * time.Second)
@@ -77,13 +87,13 @@ func (rs *replicaSet) spawn() {
 		return
 	}
 	rs.started++
-	r := &replica{metrics: freeAddr(rs.t)}
+	r := &replica{metrics: freeAddr(rs.t), bin: rs.bin}
 	args := append(slices.Clone(rs.args), "--metrics-bind-address", r.metrics, "--metrics-secure=false")
-	if identityFlagOnce() {
+	if hasIdentityFlag(r.bin) {
 		r.id = fmt.Sprintf("%s-m%d", rs.ns, rs.started)
 		args = append(args, "--leader-election-identity", r.id)
 	}
-	r.m = startManager(rs.t, args...)
+	r.m = startBinary(rs.t, r.bin, args...)
 	rs.reps = append(rs.reps, r)
 	rs.wg.Add(1)
 	go rs.supervise(r)
@@ -173,9 +183,6 @@ func (rs *replicaSet) known(id string) bool {
 // waitIdentified waits, at most d, until every running process is
 // identified, or all but the standby (known once it leads).
 func (rs *replicaSet) waitIdentified(d time.Duration) {
-	if identityFlagOnce() {
-		return
-	}
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		rs.leader()
@@ -202,6 +209,105 @@ func (rs *replicaSet) signalLeader(sig syscall.Signal) bool {
 	if r == nil {
 		return false
 	}
+	rs.signal(r, sig)
+	return true
+}
+
+// rollTo replaces every process that does not run bin by one that does, one
+// at a time as a Deployment's rollout does (the standby first, the leader
+// last), each sent SIGTERM once the one before it was replaced.
+func (rs *replicaSet) rollTo(bin string) {
+	rs.mu.Lock()
+	rs.bin = bin
+	rs.mu.Unlock()
+	leader := rs.leader()
+	for _, last := range []bool{false, true} {
+		rs.mu.Lock()
+		var old []*replica
+		for _, r := range rs.reps {
+			if r.bin != bin && (r == leader) == last {
+				old = append(old, r)
+			}
+		}
+		rs.mu.Unlock()
+		for _, r := range old {
+			rs.mu.Lock()
+			started := rs.started
+			rs.mu.Unlock()
+			rs.signal(r, syscall.SIGTERM)
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				rs.mu.Lock()
+				replaced := rs.started > started || rs.stopped
+				rs.mu.Unlock()
+				if replaced || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// waitLeaderRuns waits, at most d, until the Lease's holder runs bin. A
+// holder no running process is known by is one of the unidentified ones,
+// which run a binary without --leader-election-identity.
+func (rs *replicaSet) waitLeaderRuns(bin string, d time.Duration) bool {
+	anonymous := !hasIdentityFlag(bin)
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		holder := rs.holder()
+		rs.mu.Lock()
+		runs, named := false, false
+		for _, r := range rs.reps {
+			if r.id != "" && r.id == holder {
+				runs, named = r.bin == bin, true
+			}
+		}
+		if !named && holder != "" && !rs.known(holder) && anonymous {
+			runs = slices.ContainsFunc(rs.reps, func(r *replica) bool { return r.bin == bin && r.id == "" })
+		}
+		rs.mu.Unlock()
+		if runs {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// killAll kills every process that runs bin (a node lost, a forced
+// rollout); each is replaced by one of the set's binary.
+func (rs *replicaSet) killAll(bin string) {
+	rs.mu.Lock()
+	var doomed []*replica
+	for _, r := range rs.reps {
+		if r.bin == bin {
+			doomed = append(doomed, r)
+		}
+	}
+	rs.mu.Unlock()
+	for _, r := range doomed {
+		rs.signal(r, syscall.SIGKILL)
+	}
+}
+
+// binary is the binary new processes run.
+func (rs *replicaSet) binary() string {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.bin
+}
+
+// setBinary makes bin the binary of the processes started from now on.
+func (rs *replicaSet) setBinary(bin string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.bin = bin
+}
+
+// signal sends sig to r, waits for it to exit, and records how it ended.
+func (rs *replicaSet) signal(r *replica, sig syscall.Signal) {
 	rs.mu.Lock()
 	rs.planned[r.m] = true
 	rs.mu.Unlock()
@@ -214,7 +320,6 @@ func (rs *replicaSet) signalLeader(sig syscall.Signal) bool {
 		rs.terms = append(rs.terms, [2]time.Time{sent, time.Now()})
 	}
 	rs.mu.Unlock()
-	return true
 }
 
 // stop kills every process and waits for the supervisors.
