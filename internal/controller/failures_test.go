@@ -182,7 +182,9 @@ func TestANumberRefusedBeforeIsTriedAgainAlone(t *testing.T) {
 	pb := f.create(f.binding("support", f.numbers[0], foreign))
 	f.waitFor(pb, v1alpha1.ReasonNumberNotOwned)
 	mark := f.mark()
-	f.update(pb, func(cur *v1alpha1.PersonaBinding) { cur.Spec.InboundNumbers = append(cur.Spec.InboundNumbers, f.numbers[1]) })
+	f.update(pb, func(cur *v1alpha1.PersonaBinding) {
+		cur.Spec.InboundNumbers = append(cur.Spec.InboundNumbers, f.numbers[1])
+	})
 	f.g.Eventually(func(g Gomega) {
 		cur := f.get(pb)
 		g.Expect(cur.Status.ObservedGeneration).To(Equal(cur.Generation))
