@@ -69,6 +69,22 @@ func (s *Server) Calls(keep func(Call) bool) []Call {
 	return out
 }
 
+// MostInASecond is the most calls that started in any one-second window:
+// what a token bucket's bound (burst + rate) is checked against.
+func MostInASecond(calls []Call) int {
+	calls = slices.Clone(calls)
+	slices.SortFunc(calls, func(a, b Call) int { return a.Time.Compare(b.Time) })
+	most := 0
+	for i := range calls {
+		j := i
+		for j < len(calls) && calls[j].Time.Sub(calls[i].Time) < time.Second {
+			j++
+		}
+		most = max(most, j-i)
+	}
+	return most
+}
+
 // CountFor returns how many calls were made for a persona, by endpoint.
 func (s *Server) CountFor(personaID string) map[Endpoint]int {
 	s.mu.Lock()

@@ -145,7 +145,17 @@ func TestAThrottledAccountSaysSoInItsStatus(t *testing.T) {
 	f.g.Eventually(func() int {
 		return len(sim.Calls(func(c blandsim.Call) bool { return c.Account == f.account && c.Status == http.StatusTooManyRequests }))
 	}).WithTimeout(30 * time.Second).Should(BeNumerically(">=", 2))
-	// The account looks again on any change to it (and every minute).
+	f.accountStatusShows(account, func(g Gomega, st v1alpha1.ClusterBlandAccountStatus) {
+		g.Expect(st.Throttled).To(BeTrue())
+		g.Expect(st.Pace).NotTo(BeElementOf("", "50/s"))
+	})
+}
+
+// accountStatusShows pokes the account until its status, looked at again
+// after the poke, passes check: an account looks again on any change to it
+// (and every minute), and its pace moves meanwhile.
+func (f *fixture) accountStatusShows(account *v1alpha1.ClusterBlandAccount, check func(Gomega, v1alpha1.ClusterBlandAccountStatus)) {
+	f.t.Helper()
 	f.g.Eventually(func(g Gomega) {
 		var cur v1alpha1.ClusterBlandAccount
 		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(account), &cur)).To(Succeed())
@@ -153,8 +163,7 @@ func TestAThrottledAccountSaysSoInItsStatus(t *testing.T) {
 		g.Expect(k8s.Update(context.Background(), &cur)).To(Succeed())
 		g.Eventually(func(g Gomega) {
 			g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(account), &cur)).To(Succeed())
-			g.Expect(cur.Status.Throttled).To(BeTrue())
-			g.Expect(cur.Status.Pace).NotTo(BeElementOf("", "50/s"))
+			check(g, cur.Status)
 		}).WithTimeout(3 * time.Second).Should(Succeed())
 	}).WithTimeout(30 * time.Second).Should(Succeed())
 }
@@ -178,16 +187,7 @@ func TestAnAccountsRateLimitIsItsOwnBucket(t *testing.T) {
 		f.create(pb)
 	}
 	mostInASecond := func() int {
-		calls := sim.Calls(func(c blandsim.Call) bool { return c.Account == f.account && !c.Time.Before(started) })
-		most := 0
-		for i := range calls {
-			j := i
-			for j < len(calls) && calls[j].Time.Sub(calls[i].Time) < time.Second {
-				j++
-			}
-			most = max(most, j-i)
-		}
-		return most
+		return blandsim.MostInASecond(sim.Calls(func(c blandsim.Call) bool { return c.Account == f.account && !c.Time.Before(started) }))
 	}
 	// A bucket of 1 a second, burst 1, lets at most 2 calls into any second
 	// (the suite's own rate is 50).
@@ -202,14 +202,7 @@ func TestAnAccountsRateLimitIsItsOwnBucket(t *testing.T) {
 		}
 	}).WithTimeout(60 * time.Second).Should(Succeed())
 	f.g.Expect(mostInASecond()).To(BeNumerically("<=", 2), "calls in one second")
-	f.g.Eventually(func(g Gomega) {
-		var cur v1alpha1.ClusterBlandAccount
-		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(account), &cur)).To(Succeed())
-		metav1.SetMetaDataAnnotation(&cur.ObjectMeta, "test/poke", time.Now().String())
-		g.Expect(k8s.Update(context.Background(), &cur)).To(Succeed())
-		g.Eventually(func(g Gomega) {
-			g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(account), &cur)).To(Succeed())
-			g.Expect(cur.Status.Pace).To(Equal("1/s"))
-		}).WithTimeout(3 * time.Second).Should(Succeed())
-	}).WithTimeout(30 * time.Second).Should(Succeed())
+	f.accountStatusShows(account, func(g Gomega, st v1alpha1.ClusterBlandAccountStatus) {
+		g.Expect(st.Pace).To(Equal("1/s"))
+	})
 }

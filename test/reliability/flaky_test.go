@@ -141,16 +141,7 @@ func checkRetryAfterHonoured(t *testing.T, history []blandsim.Call) {
 // window, and fails if it is more than the token bucket allows.
 func checkRateWithinBucket(t *testing.T, history []blandsim.Call) int {
 	t.Helper()
-	history = slices.Clone(history)
-	slices.SortFunc(history, func(a, b blandsim.Call) int { return a.Time.Compare(b.Time) })
-	peak := 0
-	for i := range history {
-		j := i
-		for j < len(history) && history[j].Time.Sub(history[i].Time) < time.Second {
-			j++
-		}
-		peak = max(peak, j-i)
-	}
+	peak := blandsim.MostInASecond(history)
 	// The bucket grants at most burst + qps tokens in a second; a request
 	// reaches the simulator a moment after its token, so allow 200ms of skew.
 	if allowed := flakyBurst + flakyQPS*12/10; peak > allowed {
