@@ -312,9 +312,9 @@ func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[stri
 		obs.Fresh = true
 		owners, plan = persona.Decide(bindings, rivals, obs)
 	}
-	pr.Calls = calls(plan, bindings)
 	after := applied(obs, plan)
-	expectRefusals(bindings, plan, after)
+	plan = expectRefusals(bindings, plan, after)
+	pr.Calls = calls(plan, bindings)
 	for i := range bindings {
 		b := &bindings[i]
 		br := report(b, owners, plan, obs, after)
@@ -372,12 +372,15 @@ const batchSize = 100
 
 // expectRefusals takes Bland's last refusal of a number the plan attaches
 // again as what it will say again (a number outside the account stays
-// outside it): the number is refused, and its binding's status says so.
+// outside it): the number is refused, its binding's status says so, and
+// its settings are not applied (the operator sets only what is attached).
 // The plan is then wrong only where the account changed since.
-func expectRefusals(bindings []persona.Binding, p persona.Plan, after persona.Observation) {
+func expectRefusals(bindings []persona.Binding, p persona.Plan, after persona.Observation) persona.Plan {
 	before := persona.RefusedBefore(bindings)
 	_, retried := persona.SplitRetries(p.Attach, bindings)
+	refused := map[string]bool{}
 	for _, m := range retried {
+		refused[m.Number] = true
 		for i := range bindings {
 			if b := &bindings[i]; b.Key() == m.Binding {
 				if b.Refused == nil {
@@ -388,6 +391,8 @@ func expectRefusals(bindings []persona.Binding, p persona.Plan, after persona.Ob
 			}
 		}
 	}
+	p.Settings = slices.DeleteFunc(slices.Clone(p.Settings), func(c persona.SettingsChange) bool { return refused[c.Number] })
+	return p
 }
 
 // applied is the observation once the plan's calls succeeded.

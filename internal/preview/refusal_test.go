@@ -32,3 +32,19 @@ func TestAPlanExpectsANumberRefusedBeforeToBeRefusedAgain(t *testing.T) {
 		t.Errorf("%d calls planned, want 2 (the new number, then the refused one alone)", c)
 	}
 }
+
+// Settings given to a number Bland refused before are not planned: the
+// operator sets overrides only on a number its attach put in place.
+func TestAPlanSetsNothingOnANumberExpectedRefused(t *testing.T) {
+	a := synced("a", 0)
+	a.Spec.InboundNumbers = []string{n2}
+	a.Status.Numbers = []v1alpha1.NumberStatus{{Number: n2, State: v1alpha1.NumberNotOwned, Message: "not in this account"}}
+	next := edited(a, func(s *v1alpha1.PersonaBindingSpec) {
+		s.NumberSettings = []v1alpha1.NumberSettings{{Number: n2, PathwaySettings: v1alpha1.PathwaySettings{PathwayID: "pw-1"}}}
+	})
+	rep := Make(Input{Live: []v1alpha1.PersonaBinding{a}, Proposed: []*v1alpha1.PersonaBinding{next}})
+	b := rep.Personas[0].Bindings[0]
+	if len(b.Settings) != 0 || rep.Personas[0].Calls != 1 {
+		t.Errorf("planned settings %v and %d calls, want none and 1 (the attach, refused again)", b.Settings, rep.Personas[0].Calls)
+	}
+}
