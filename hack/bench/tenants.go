@@ -65,11 +65,23 @@ func (b *bench) p10() {
 	// or they would call Bland once the faults are cleared, during the rows
 	// that follow.
 	check(b.k8s.DeleteAllOf(context.Background(), &v1alpha1.PersonaBinding{}, client.InNamespace(groupNamespace(hot))))
-	inside, most := insideRetryAfter(hotCalls, p10RetryAfter), mostInASecond(hotCalls)
-	ratio := loud.Seconds() / quiet.Seconds()
-	b.add(row{"P10", fmt.Sprintf("%d accounts of %d bindings created at once, creation-to-Ready p99, beside an account answered 429 (Retry-After %s) on every call with %s bindings, as a multiple of the same without it; the throttled account's calls inside a Retry-After, and most in one second (bucket %d/s, burst %d)",
+	waitUntil("the throttled account's bindings gone", time.Minute, func() bool {
+		var list v1alpha1.PersonaBindingList
+		check(b.k8s.List(context.Background(), &list, client.InNamespace(groupNamespace(hot))))
+		return len(list.Items) == 0
+	})
+	time.Sleep(5 * time.Second) // the manager's passes for them end
+	// Quiet again, on an API server holding as many objects as the loud
+	// run's: the baseline is the mean of the quiet runs before and after,
+	// so that what the API server's growth costs is on both sides of the
+	// ratio, and what remains is the throttled account's own load.
+	after := b.tenantsToReady("p10a")
+	baseline := (quiet + after) / 2
+	inside, most := insideRetryAfter(hotCalls, p10RetryAfter), blandsim.MostInASecond(hotCalls)
+	ratio := loud.Seconds() / baseline.Seconds()
+	b.add(row{"P10", fmt.Sprintf("%d accounts of %d bindings created at once, creation-to-Ready p99, beside an account answered 429 (Retry-After %s) on every call with %s bindings, as a multiple of the same without it (the mean of a run before and one after); the throttled account's calls inside a Retry-After, and most in one second (bucket %d/s, burst %d)",
 		p10Accounts, p10PerAccount, p10RetryAfter, thousands(b.scaled(p10Hot)), p10QPS, p10Burs),
-		fmt.Sprintf("%.2fx (p99 %d ms against %d ms); %d calls in %s, %d inside a Retry-After, at most %d in one second", ratio, loud.Milliseconds(), quiet.Milliseconds(), len(hotCalls), time.Since(started).Round(time.Second), inside, most),
+		fmt.Sprintf("%.2fx (p99 %d ms against %d ms: %d before, %d after); %d calls in %s, %d inside a Retry-After, at most %d in one second", ratio, loud.Milliseconds(), baseline.Milliseconds(), quiet.Milliseconds(), after.Milliseconds(), len(hotCalls), time.Since(started).Round(time.Second), inside, most),
 		fmt.Sprintf("<= 1.2x; 0 inside; <= %d", p10QPS+p10Burs), ratio <= 1.2 && inside == 0 && most <= p10QPS+p10Burs})
 }
 
@@ -154,19 +166,6 @@ func insideRetryAfter(calls []blandsim.Call, retryAfter time.Duration) int {
 		}
 	}
 	return n
-}
-
-// mostInASecond is the most calls in any one-second window.
-func mostInASecond(calls []blandsim.Call) int {
-	most := 0
-	for i := range calls {
-		j := i
-		for j < len(calls) && calls[j].Time.Sub(calls[i].Time) < time.Second {
-			j++
-		}
-		most = max(most, j-i)
-	}
-	return most
 }
 
 // explainNotReady prints, for a run that gives up, how many bindings were
