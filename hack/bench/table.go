@@ -68,4 +68,11 @@ Reading the figures:
   interval as 10 minutes at 10m) to fit the run in a few minutes.
 - P6 uses bindings whose status the harness wrote as in sync, so that 10,000 of
   them cost no calls; the manager runs with its default GC target of 50%.
+- P10 runs its 19 accounts three times, on a manager at 5 calls a second
+  per account: quiet, beside the throttled account, quiet again once the
+  throttled account's bindings are deleted. The baseline is the mean of
+  the two quiet runs, so that the API server holding more objects as the
+  row goes on is on both sides of the ratio, and what remains is the
+  throttled account's own load. Its calls are counted from its first
+  binding's creation to the end of the loud run.
 `
