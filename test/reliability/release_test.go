@@ -68,7 +68,7 @@ func buildRelease(root string) (string, error) {
 	defer func() { _ = os.RemoveAll(src) }()
 	archive := exec.Command("sh", "-c", fmt.Sprintf("git -C %q archive %s | tar -x -C %q", root, lastRelease, src))
 	if out, err := archive.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("extracting %s: %v: %s", lastRelease[:7], err, out)
+		return "", fmt.Errorf("extracting %s: %w: %s", lastRelease[:7], err, out)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -77,7 +77,7 @@ func buildRelease(root string) (string, error) {
 	build.Dir = src
 	build.Env = append(os.Environ(), "GOFLAGS=") // the release's own go.mod and go.sum, as released
 	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v: %s", err, strings.TrimSpace(string(out)))
+		return "", fmt.Errorf("go build: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 	return bin, os.Rename(bin+".partial", bin)
 }
