@@ -126,7 +126,7 @@ func startManager() (func(), error) {
 	r := &controller.PersonaReconciler{
 		Client:          mgr.GetClient(),
 		APIReader:       mgr.GetAPIReader(),
-		Bland:           blandClient,
+		Bland:           unanswered.wrap(blandClient),
 		Recorder:        mgr.GetEventRecorder("bland-operator"),
 		AttachBatchSize: 100,
 		CallGrace:       callTimeout,

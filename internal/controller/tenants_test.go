@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
-	"github.com/bland-operator/bland-operator/internal/bland"
 	"github.com/bland-operator/bland-operator/internal/blandsim"
 	"github.com/bland-operator/bland-operator/internal/metrics"
 )
@@ -35,7 +34,7 @@ func TestOneAccountsThrottlingNeverSlowsAnothers(t *testing.T) {
 		pb.Spec.PersonaID = id
 		a.create(pb)
 	}
-	client := reconciler.Bland.(*bland.Client)
+	client := reconciler.Bland.(*answerless).Client
 	limited := func() int {
 		return len(sim.Calls(func(c blandsim.Call) bool { return c.Account == a.account && c.Status == http.StatusTooManyRequests }))
 	}

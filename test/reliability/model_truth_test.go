@@ -14,6 +14,7 @@ import (
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/blandsim"
+	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
 // The online truth check. A watch records every status the run's bindings
@@ -198,6 +199,19 @@ func (tr *truth) exemptFrom(p, n string, at time.Time, by string) {
 	tr.exempt[k] = append(tr.exempt[k], &exemption{start: at, by: by})
 }
 
+// everHeld reports whether a status of the binding named name ever showed n
+// in its record (bound, or in a pending intent).
+func (tr *truth) everHeld(name, n string) bool {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for _, o := range tr.obs {
+		if o.pb.Name == name && slices.Contains(persona.Held(o.pb), n) {
+			return true
+		}
+	}
+	return false
+}
+
 // exempted reports whether an exemption of (p, n) was on at some moment of
 // [from, to].
 func (tr *truth) exempted(p, n string, from, to time.Time) bool {
@@ -358,6 +372,14 @@ func (tr *truth) claims(spec modelBinding, since, to time.Time, worlds []world) 
 	}
 	for n, last := range tr.run.lastHolders(since) {
 		if last.name != spec.name || last.persona != p || slices.Contains(spec.numbers, n) {
+			continue
+		}
+		// The model makes the oldest lister the holder at once; the operator
+		// hands a number over only once the taker's key works. A binding
+		// whose record never held n did not drop it: the record that holds
+		// it (a deleted binding's, still detaching it) answers for it, and
+		// a leak shows at quiescence.
+		if !tr.everHeld(spec.name, n) {
 			continue
 		}
 		from := last.until
