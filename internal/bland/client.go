@@ -314,6 +314,8 @@ func decode(op string, status int, raw []byte, apiKey string, out any) error {
 	switch {
 	case ok && jsonErr != nil:
 		e.Kind, e.Message = KindTransient, "response is not a JSON envelope"
+	case len(env.Errors) > 0 && agentRefusals[e.Code]:
+		e.Kind = KindAgentRefused
 	case ok && len(env.Errors) > 0:
 		e.Kind = kindOfCode(e.Code, KindTransient)
 	case ok:

@@ -27,6 +27,10 @@ const (
 	KindTransient Kind = "Transient"
 	// KindInvalid means the request was refused as malformed (other 4xx).
 	KindInvalid Kind = "Invalid"
+	// KindAgentRefused means Bland refused to route numbers to an agent for
+	// a reason of the agent's (no version, a failed compile, staging not
+	// available): nothing was attached, and no number is at fault.
+	KindAgentRefused Kind = "AgentRefused"
 )
 
 // Error is every failure the client returns. Its message never contains the

@@ -105,6 +105,7 @@ func (s *Server) handle(w http.ResponseWriter, done <-chan struct{}, rq *request
 		InboundNumbers  []string  `json:"inbound_numbers"`
 		PersonaSettings *Settings `json:"persona_settings"`
 		Name            string    `json:"name"`
+		Environment     *string   `json:"environment"`
 	}
 	if rq.raw != nil || rq.readErr != nil {
 		if err := json.NewDecoder(bytes.NewReader(rq.raw)).Decode(&body); err != nil || rq.readErr != nil {
@@ -124,10 +125,10 @@ func (s *Server) handle(w http.ResponseWriter, done <-chan struct{}, rq *request
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			return s.create(w, acct, body.Name)
-		case EndpointAgentAttach:
+		case EndpointAgentAttach, EndpointAgentDetach, EndpointAgentGet:
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			return s.attachToAgent(w, acct, rq.personaID, body.InboundNumbers)
+			return s.serveAgent(w, acct, rq.ep, rq.personaID, body.InboundNumbers, body.Environment)
 		}
 		return s.serve(w, acct, rq.ep, rq.personaID, rq.number, body.InboundNumbers, body.PersonaSettings, rq.force, rq.page, rq.limit)
 	}
@@ -165,11 +166,19 @@ func (s *Server) handle(w http.ResponseWriter, done <-chan struct{}, rq *request
 }
 
 // route splits a request into its endpoint and path parameters; for the
-// agent attach, personaID is the agent's ID.
+// agent calls, personaID is the agent's ID.
 func route(r *http.Request) (ep Endpoint, personaID, number string) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	if len(parts) == 5 && parts[0] == "v2" && parts[1] == "agents" && parts[3] == "inbound" && parts[4] == "attach" && r.Method == http.MethodPost {
-		return EndpointAgentAttach, parts[2], ""
+	if len(parts) >= 4 && parts[0] == "v2" && parts[1] == "agents" && parts[3] == "inbound" {
+		switch {
+		case len(parts) == 4 && r.Method == http.MethodGet:
+			return EndpointAgentGet, parts[2], ""
+		case len(parts) == 5 && parts[4] == "attach" && r.Method == http.MethodPost:
+			return EndpointAgentAttach, parts[2], ""
+		case len(parts) == 5 && parts[4] == "detach" && r.Method == http.MethodPost:
+			return EndpointAgentDetach, parts[2], ""
+		}
+		return EndpointUnknownRoute, "", ""
 	}
 	if len(parts) < 2 || parts[0] != "v1" || parts[1] != "personas" {
 		return EndpointUnknownRoute, "", ""

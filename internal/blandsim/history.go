@@ -18,18 +18,21 @@ const (
 	EndpointCreate       Endpoint = "create"
 	EndpointDelete       Endpoint = "delete"
 	EndpointAgentAttach  Endpoint = "agent-attach"
+	EndpointAgentDetach  Endpoint = "agent-detach"
+	EndpointAgentGet     Endpoint = "agent-get"
 	EndpointUnknownRoute Endpoint = "unknown"
 )
 
 // Call is one request the simulator received.
 type Call struct {
-	Time      time.Time `json:"time"`
-	Account   string    `json:"account"` // the account's name, never the key
-	Endpoint  Endpoint  `json:"endpoint"`
-	PersonaID string    `json:"personaID,omitempty"`
-	Numbers   []string  `json:"numbers,omitempty"`
-	Status    int       `json:"status"`
-	Fault     string    `json:"fault,omitempty"`
+	Time     time.Time `json:"time"`
+	Account  string    `json:"account"` // the account's name, never the key
+	Endpoint Endpoint  `json:"endpoint"`
+	// PersonaID is the persona of a v1 call, the agent of a v2 call.
+	PersonaID string   `json:"personaID,omitempty"`
+	Numbers   []string `json:"numbers,omitempty"`
+	Status    int      `json:"status"`
+	Fault     string   `json:"fault,omitempty"`
 	// Done is when the answer was written.
 	Done time.Time `json:"done"`
 	// RetryAfter is the Retry-After header of a 429, as sent.
@@ -43,7 +46,7 @@ type Call struct {
 // IsWrite reports whether the call changes state in Bland.
 func (c Call) IsWrite() bool {
 	switch c.Endpoint {
-	case EndpointAttach, EndpointDetach, EndpointSettings, EndpointCreate, EndpointDelete, EndpointAgentAttach:
+	case EndpointAttach, EndpointDetach, EndpointSettings, EndpointCreate, EndpointDelete, EndpointAgentAttach, EndpointAgentDetach:
 		return true
 	}
 	return false

@@ -10,7 +10,8 @@ import (
 
 // This file holds what Bland does beyond the persona calls the operator
 // makes: personas created and deleted, agents taking numbers over, keys
-// whose role may only read, and the organization's rate limit.
+// whose role may only read, and the organization's rate limit. Agents are
+// in agents.go.
 
 // writeRoles are the roles Bland lets change personas and numbers.
 var writeRoles = map[string]bool{"admin": true, "owner": true, "operator": true, "prompter": true}
@@ -56,32 +57,6 @@ func (s *Server) overLimit(a *account, now time.Time) bool {
 	}
 	a.inWindow++
 	return a.inWindow > a.rateLimit
-}
-
-// AgentPersonaID is the persona Bland keeps for an agent's numbers.
-func AgentPersonaID(agentID string) string { return "agent-persona-" + agentID }
-
-// attachToAgent serves the agent attach: every number moves to the persona
-// kept for the agent, created on its first attach, and loses the settings
-// it had. The caller holds mu.
-func (s *Server) attachToAgent(w http.ResponseWriter, acct *account, agentID string, numbers []string) int {
-	for _, n := range numbers {
-		if !acct.numbers[n] {
-			return writeError(w, http.StatusBadRequest, "INVALID_INBOUND_NUMBERS", fmt.Sprintf("%s is not on your account", n), nil)
-		}
-	}
-	id := AgentPersonaID(agentID)
-	p := s.personas[id]
-	if p == nil {
-		now := s.now()
-		p = &persona{id: id, name: "Agent " + agentID, account: acct, created: now, updated: now, numbers: map[string]*Settings{}}
-		s.personas[id] = p
-	}
-	for _, n := range numbers {
-		delete(p.numbers, n) // "any existing assignment is replaced": settings go
-	}
-	s.attach(p, numbers)
-	return writeData(w, map[string]any{"agent_id": agentID, "inbound_numbers": numbers})
 }
 
 // create serves a persona creation: a new persona, with no numbers, in the

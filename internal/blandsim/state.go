@@ -56,6 +56,7 @@ type Server struct {
 	late     time.Duration            // see SetLateLanding
 	revoked  map[string]bool          // API keys answered as unknown
 	roles    map[string]string        // by API key; see SetKeyRole
+	agents   map[string]*agent        // by agent ID; see AddAgent
 	created  int                      // personas created through the API
 
 	// NotFoundStatus is the HTTP status of a PERSONA_NOT_FOUND answer (404);

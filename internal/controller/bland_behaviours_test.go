@@ -45,6 +45,7 @@ func TestANumberAnAgentTookIsReportedWithWhereItWentAndTakenBack(t *testing.T) {
 	// Bland's agent API moves the number to the persona it keeps for the agent.
 	body, _ := json.Marshal(map[string][]string{"inbound_numbers": {f.numbers[0]}})
 	agent := fmt.Sprintf("agent-%d", f.id)
+	sim.AddAgent(f.apiKey, agent, blandsim.AgentOptions{})
 	req, err := http.NewRequest(http.MethodPost, simURL+"/v2/agents/"+agent+"/inbound/attach", bytes.NewReader(body))
 	f.g.Expect(err).NotTo(HaveOccurred())
 	req.Header.Set("authorization", f.apiKey)
