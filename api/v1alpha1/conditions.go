@@ -36,8 +36,15 @@ const (
 	ReasonAccountInUse = "InUse"
 	// ReasonSecretReady: the account's Secret and key are present.
 	ReasonSecretReady = "SecretFound"
-	ReasonSuspended   = "Suspended"
-	ReasonDeleting    = "Deleting"
+	// ReasonAgentNotFound: Bland has no agent of the AgentBinding's agentID
+	// that its key may see.
+	ReasonAgentNotFound = "AgentNotFound"
+	// ReasonAgentRefused: Bland refused to route numbers to the agent for a
+	// reason of the agent's (no saved version, a failed compile, staging not
+	// available); the message names Bland's code and what to do.
+	ReasonAgentRefused = "AgentRefused"
+	ReasonSuspended    = "Suspended"
+	ReasonDeleting     = "Deleting"
 )
 
 const (

@@ -23,7 +23,8 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &PersonaBinding{}, &PersonaBindingList{}, &ClusterBlandAccount{}, &ClusterBlandAccountList{})
+	s.AddKnownTypes(GroupVersion, &PersonaBinding{}, &PersonaBindingList{}, &ClusterBlandAccount{}, &ClusterBlandAccountList{},
+		&AgentBinding{}, &AgentBindingList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -100,32 +100,55 @@ func (r *accountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 func (r *accountReconciler) users(ctx context.Context, account string) ([]string, error) {
 	var names []string
 	if r.AllNamespaces == nil {
-		var users v1alpha1.PersonaBindingList
-		if err := r.List(ctx, &users, client.MatchingFields{indexAccount: account}); err != nil {
+		var pbs v1alpha1.PersonaBindingList
+		if err := r.List(ctx, &pbs, client.MatchingFields{indexAccount: account}); err != nil {
 			return nil, err
 		}
-		for i := range users.Items {
-			names = append(names, users.Items[i].Namespace+"/"+users.Items[i].Name)
+		var abs v1alpha1.AgentBindingList
+		if err := r.List(ctx, &abs, client.MatchingFields{indexAccount: account}); err != nil {
+			return nil, err
+		}
+		for _, pb := range append(pointers(pbs.Items), agentViews(abs.Items)...) {
+			names = append(names, persona.KeyOf(pb))
 		}
 	} else {
-		opts := &client.ListOptions{Limit: 500}
-		for {
-			var page v1alpha1.PersonaBindingList
-			if err := r.AllNamespaces.List(ctx, &page, opts); err != nil {
-				return nil, fmt.Errorf("listing the bindings of every namespace: %w", err)
+		for _, list := range []client.ObjectList{&v1alpha1.PersonaBindingList{}, &v1alpha1.AgentBindingList{}} {
+			found, err := r.usersEverywhere(ctx, list, account)
+			if err != nil {
+				return nil, err
 			}
-			for i := range page.Items {
-				if ref := page.Items[i].Spec.AccountRef; ref != nil && ref.Name == account {
-					names = append(names, page.Items[i].Namespace+"/"+page.Items[i].Name)
-				}
-			}
-			if opts.Continue = page.Continue; opts.Continue == "" {
-				break
-			}
+			names = append(names, found...)
 		}
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// usersEverywhere pages through every binding of list's kind, uncached, for
+// those that use the account.
+func (r *accountReconciler) usersEverywhere(ctx context.Context, list client.ObjectList, account string) ([]string, error) {
+	var names []string
+	opts := &client.ListOptions{Limit: 500}
+	for {
+		if err := r.AllNamespaces.List(ctx, list, opts); err != nil {
+			return nil, fmt.Errorf("listing the bindings of every namespace: %w", err)
+		}
+		var page []persona.PB
+		switch l := list.(type) {
+		case *v1alpha1.PersonaBindingList:
+			page = pointers(l.Items)
+		case *v1alpha1.AgentBindingList:
+			page = agentViews(l.Items)
+		}
+		for _, pb := range page {
+			if ref := pb.Spec.AccountRef; ref != nil && ref.Name == account {
+				names = append(names, persona.KeyOf(pb))
+			}
+		}
+		if opts.Continue = list.GetContinue(); opts.Continue == "" {
+			return names, nil
+		}
+	}
 }
 
 // secretProblem says what is wrong with the account's Secret, or "". It
@@ -170,26 +193,32 @@ func (r *accountReconciler) setup(mgr ctrl.Manager, opts Options) error {
 	skip := opts.SkipNameValidation
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.ClusterBlandAccount{}).
-		Watches(&v1alpha1.PersonaBinding{}, handler.Funcs{
-			CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-				enqueueAccountOf(q, e.Object)
-			},
-			// Only a binding that starts or stops naming an account changes
-			// its count: a status write, the common update, would cost an
-			// uncached read of the account's Secret each.
-			UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-				if accountOf(e.ObjectOld) != accountOf(e.ObjectNew) {
-					enqueueAccountOf(q, e.ObjectOld)
-					enqueueAccountOf(q, e.ObjectNew)
-				}
-			},
-			DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-				enqueueAccountOf(q, e.Object)
-			},
-		}).
+		Watches(&v1alpha1.PersonaBinding{}, usersOfAccounts()).
+		Watches(&v1alpha1.AgentBinding{}, usersOfAccounts()).
 		WithOptions(controller.Options{SkipNameValidation: &skip}).
 		Named("clusterblandaccount").
 		Complete(r)
+}
+
+// usersOfAccounts maps a binding's events to the account it names.
+func usersOfAccounts() handler.Funcs {
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueueAccountOf(q, e.Object)
+		},
+		// Only a binding that starts or stops naming an account changes
+		// its count: a status write, the common update, would cost an
+		// uncached read of the account's Secret each.
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if accountOf(e.ObjectOld) != accountOf(e.ObjectNew) {
+				enqueueAccountOf(q, e.ObjectOld)
+				enqueueAccountOf(q, e.ObjectNew)
+			}
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueueAccountOf(q, e.Object)
+		},
+	}
 }
 
 func enqueueAccountOf(q workqueue.TypedRateLimitingInterface[reconcile.Request], obj client.Object) {
@@ -200,8 +229,8 @@ func enqueueAccountOf(q workqueue.TypedRateLimitingInterface[reconcile.Request],
 
 // accountOf names the account a binding reads its key through, or "".
 func accountOf(obj client.Object) string {
-	if pb, ok := obj.(*v1alpha1.PersonaBinding); ok && pb.Spec.AccountRef != nil {
-		return pb.Spec.AccountRef.Name
+	if ref := asView(obj).Spec.AccountRef; ref != nil {
+		return ref.Name
 	}
 	return ""
 }

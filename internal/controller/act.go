@@ -118,7 +118,7 @@ func (r *PersonaReconciler) act(ctx context.Context, stopping <-chan struct{}, p
 // binding being deleted it is a reason to wait, never proof of a detach.
 func (r *PersonaReconciler) detach(ctx context.Context, p *pass, batch []persona.Move) {
 	nums := numbersOf(batch)
-	got, err := r.Bland.DetachNumbers(bland.WithLastLook(ctx, r.lastLook(ctx, p, nums)), p.keyFor(batch[0]), p.id, nums)
+	got, err := r.detachCall(bland.WithLastLook(ctx, r.lastLook(ctx, p, nums)), p, batch, nums)
 	if errors.Is(err, errPlanStale) {
 		p.heard.Retry = err
 		return
@@ -128,7 +128,7 @@ func (r *PersonaReconciler) detach(ctx context.Context, p *pass, batch []persona
 		return
 	}
 	for key, ns := range byBinding(batch) {
-		r.event(p.binding(key).Object, corev1.EventTypeNormal, "Detached", "Detach", "Detached %s from persona %s", persona.List(ns), p.id)
+		r.event(p.binding(key).Object, corev1.EventTypeNormal, "Detached", "Detach", "Detached %s from %s", persona.List(ns), persona.TargetName(p.id))
 		r.warnApprovalWithoutNumbers(p, p.binding(key))
 	}
 }
@@ -156,7 +156,7 @@ func (r *PersonaReconciler) warnApprovalWithoutNumbers(p *pass, b *persona.Bindi
 // number never blocks the others.
 func (r *PersonaReconciler) attach(ctx context.Context, p *pass, batch []persona.Move, halted func() bool) {
 	nums := numbersOf(batch)
-	got, err := r.Bland.AttachNumbers(bland.WithLastLook(ctx, r.lastLook(ctx, p, nums)), p.keyFor(batch[0]), p.id, nums)
+	got, err := r.attachCall(bland.WithLastLook(ctx, r.lastLook(ctx, p, nums)), p, batch, nums)
 	if errors.Is(err, errPlanStale) {
 		p.heard.Retry = err
 		return
@@ -167,7 +167,7 @@ func (r *PersonaReconciler) attach(ctx context.Context, p *pass, batch []persona
 			return
 		}
 		for key, ns := range byBinding(batch) {
-			r.event(p.binding(key).Object, corev1.EventTypeNormal, "Attached", "Attach", "Attached %s to persona %s", persona.List(ns), p.id)
+			r.event(p.binding(key).Object, corev1.EventTypeNormal, "Attached", "Attach", "Attached %s to %s", persona.List(ns), persona.TargetName(p.id))
 		}
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
@@ -39,7 +40,12 @@ func classify(err error, credentials string) *persona.Failure {
 		}
 		return persona.Fail(v1alpha1.ReasonUnauthorized, fmt.Sprintf("Bland rejected the API key from %s (%s)", credentials, blandFailure(be)))
 	case bland.KindNotFound:
+		if strings.Contains(be.Op, "agent") {
+			return persona.Fail(v1alpha1.ReasonAgentNotFound, "Bland has no such agent that the API key may see ("+blandFailure(be)+"): check spec.agentID; no call is made for it until the spec changes, a resync is due or a reconcile is requested")
+		}
 		return persona.Fail(v1alpha1.ReasonPersonaNotFound, "the persona does not exist or the API key may not see it")
+	case bland.KindAgentRefused:
+		return persona.Fail(v1alpha1.ReasonAgentRefused, "Bland refused to route numbers to the agent ("+blandFailure(be)+"): "+agentRemedy[be.Code])
 	case bland.KindNumberNotOwned, bland.KindInvalid:
 		return persona.Fail(v1alpha1.ReasonRequestRejected, "Bland refused the request: "+blandFailure(be))
 	case bland.KindRateLimited:
@@ -117,4 +123,17 @@ func blandFailure(be *bland.Error) string {
 		msg += ": " + be.Message
 	}
 	return msg
+}
+
+// agentRemedy says, for each of Bland's refusals of an agent, what a person
+// does about it. Nothing is retried before a resync or a requested
+// reconcile; a staging refusal never falls back to production.
+var agentRemedy = map[string]string{
+	"NO_VERSIONS":                "the agent has no saved version; save one in Bland, then request a reconcile",
+	"COMPILE_FAILED":             "Bland could not compile the agent; fix it in Bland, then request a reconcile",
+	"ENTERPRISE_REQUIRED":        "staging needs Bland's enterprise plan; set spec.environment to production or upgrade the plan",
+	"STAGING_NUMBER_UNSUPPORTED": "a number on dedicated infrastructure cannot answer on staging; route it to production",
+	"AGENT_ENV_UNPINNED":         "nothing is published to the agent's staging environment; publish to staging, then request a reconcile",
+	"AGENT_VARIABLE_UNRESOLVED":  "a variable of the agent's staging environment is not set; set it in Bland, then request a reconcile",
+	"AGENT_SNAPSHOT_INVALID":     "the agent's staging snapshot is not usable; publish it again, then request a reconcile",
 }

@@ -38,8 +38,8 @@ func (r *PersonaReconciler) whereDrifted(ctx context.Context, p *pass) map[strin
 	}
 	movedTo := map[string]string{}
 	for _, other := range personas {
-		if other.ID == p.id {
-			continue
+		if other.ID == p.id || (p.agent() && other.ID == p.heard.Obs.Name) {
+			continue // the target itself, or the agent's own routing persona
 		}
 		for _, n := range other.Numbers() {
 			if _, ok := gone[n]; ok {

@@ -12,7 +12,7 @@ import (
 
 func (r *PersonaReconciler) event(pb *v1alpha1.PersonaBinding, kind, reason, action, note string, args ...any) {
 	if r.Recorder != nil {
-		r.Recorder.Eventf(pb, nil, kind, reason, action, note, args...)
+		r.Recorder.Eventf(regarding(pb), nil, kind, reason, action, note, args...)
 	}
 }
 
@@ -49,7 +49,7 @@ func (r *PersonaReconciler) reportDrift(pb *v1alpha1.PersonaBinding, d persona.D
 		parts = append(parts, "detached "+persona.List(d.Detach)+" (attached outside the operator, not listed)")
 		metrics.DriftRepairs.WithLabelValues("detach").Add(float64(len(d.Detach)))
 	}
-	r.event(pb, corev1.EventTypeWarning, "DriftRepaired", "Resync", "Persona %s drifted: %s", pb.Spec.PersonaID, strings.Join(parts, "; "))
+	r.event(pb, corev1.EventTypeWarning, "DriftRepaired", "Resync", "%s drifted: %s", capitalized(persona.TargetName(pb.Spec.PersonaID)), strings.Join(parts, "; "))
 }
 
 // where says which personas drifted numbers were found on, if any.
@@ -64,4 +64,12 @@ func where(nums []string, movedTo map[string]string) string {
 		return ""
 	}
 	return "; " + strings.Join(found, ", ")
+}
+
+// capitalized starts a message with a capital letter.
+func capitalized(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -113,11 +113,11 @@ func (r *PersonaReconciler) released(ctx context.Context, p *pass, b *persona.Bi
 		why := p.letGo[b.Key()]
 		log.FromContext(ctx).Info("Deleted binding let go without detaching", "binding", b.Key(), "persona", p.id, "numbers", left, "why", why)
 		metrics.NumbersLeftAttached.Add(float64(len(left)))
-		r.event(b.Object, corev1.EventTypeWarning, "NumbersLeftAttached", "Delete", "Left %s attached to persona %s: %s", persona.List(left), p.id, why)
+		r.event(b.Object, corev1.EventTypeWarning, "NumbersLeftAttached", "Delete", "Left %s attached to %s: %s", persona.List(left), persona.TargetName(p.id), why)
 	case b.Object.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan:
-		r.event(b.Object, corev1.EventTypeNormal, "Orphaned", "Delete", "Left %s attached to persona %s (deletionPolicy Orphan)", persona.List(left), b.Object.Spec.PersonaID)
+		r.event(b.Object, corev1.EventTypeNormal, "Orphaned", "Delete", "Left %s attached to %s (deletionPolicy Orphan)", persona.List(left), persona.TargetName(b.Object.Spec.PersonaID))
 	case b.Object.Spec.Suspend:
-		r.event(b.Object, corev1.EventTypeNormal, "Orphaned", "Delete", "Left %s attached to persona %s (suspended: nothing is changed in Bland)", persona.List(left), b.Object.Spec.PersonaID)
+		r.event(b.Object, corev1.EventTypeNormal, "Orphaned", "Delete", "Left %s attached to %s (suspended: nothing is changed in Bland)", persona.List(left), persona.TargetName(b.Object.Spec.PersonaID))
 	}
 }
 
@@ -130,7 +130,7 @@ func (p *pass) next() (ctrl.Result, error) {
 	case p.heard.RetryAfter > 0:
 		return ctrl.Result{RequeueAfter: p.heard.RetryAfter}, nil
 	case p.heard.Retry != nil:
-		return ctrl.Result{}, fmt.Errorf("persona %s: %w", p.id, p.heard.Retry)
+		return ctrl.Result{}, fmt.Errorf("%s: %w", persona.TargetName(p.id), p.heard.Retry)
 	}
 	now := p.r.now()
 	wait := p.r.memory.resyncIn(p.id, now)
@@ -204,7 +204,7 @@ func (r *PersonaReconciler) writeMetadata(ctx context.Context, p *pass, b *perso
 // patchObject writes next's metadata over the latest copy of the binding,
 // with the resourceVersion, so it cannot undo a concurrent change.
 func (r *PersonaReconciler) patchObject(ctx context.Context, p *pass, b *persona.Binding, next *v1alpha1.PersonaBinding) error {
-	if err := r.Patch(ctx, next, client.MergeFromWithOptions(p.latest(b), client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := r.patchMeta(ctx, p.latest(b), next); err != nil {
 		return err
 	}
 	p.accept(b, next)
@@ -229,8 +229,8 @@ func (r *PersonaReconciler) removeFinalizer(ctx context.Context, p *pass, b *per
 		// finalizer must not be planned from.
 		err := r.patchObject(ctx, p, b, next)
 		if apierrors.IsConflict(err) {
-			live := &v1alpha1.PersonaBinding{}
-			if getErr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cur), live); getErr != nil {
+			live, getErr := r.readLive(ctx, cur)
+			if getErr != nil {
 				return client.IgnoreNotFound(getErr)
 			}
 			p.written[b.Key()] = live
@@ -246,12 +246,13 @@ func (r *PersonaReconciler) removeFinalizer(ctx context.Context, p *pass, b *per
 // patchStatus writes st, only when it differs from what the server has.
 func (r *PersonaReconciler) patchStatus(ctx context.Context, p *pass, b *persona.Binding, st v1alpha1.PersonaBindingStatus) error {
 	cur := p.latest(b)
-	if equality.Semantic.DeepEqual(cur.Status, st) {
+	compiled := p.compiled[b.Key()]
+	if equality.Semantic.DeepEqual(cur.Status, st) && compiled == "" {
 		return nil
 	}
 	next := cur.DeepCopy()
 	next.Status = st
-	if err := r.Status().Patch(ctx, next, client.MergeFrom(cur)); err != nil {
+	if err := r.patchStatusOf(ctx, cur, next, compiled); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	p.accept(b, next)
@@ -270,7 +271,7 @@ func (p *pass) recordMetrics() {
 		if pb.DeletionTimestamp != nil {
 			deleting = pb.DeletionTimestamp.Time
 		}
-		metrics.Bindings.Set(client.ObjectKeyFromObject(pb), ready, reason, len(pb.Status.BoundNumbers), deleting)
+		metrics.Bindings.Set(metricsKey(pb), ready, reason, len(pb.Status.BoundNumbers), deleting)
 	}
 }
 

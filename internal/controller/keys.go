@@ -152,7 +152,7 @@ func (r *PersonaReconciler) teardown(ctx context.Context, id string, b *persona.
 		if k == "" {
 			continue
 		}
-		got, err := r.Bland.GetPersona(ctx, k, id)
+		got, err := r.read(ctx, k, id)
 		if err == nil {
 			return verdict{key: k, read: got}
 		}

@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"slices"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
 // errPlanStale ends a pass whose next call was planned for numbers some
@@ -24,14 +23,13 @@ var errPlanStale = errors.New("a binding changed its numbers after this pass pla
 // would take a number that is wanted.
 func (r *PersonaReconciler) lastLook(ctx context.Context, p *pass, nums []string) func() error {
 	return func() error {
-		var now v1alpha1.PersonaBindingList
-		if err := r.List(ctx, &now, client.MatchingFields{indexPersona: p.id}); err != nil {
+		now, err := r.listTarget(ctx, p.id)
+		if err != nil {
 			return fmt.Errorf("%w (%w)", errPlanStale, err)
 		}
 		seen := map[string]bool{}
-		for i := range now.Items {
-			pb := &now.Items[i]
-			key := client.ObjectKeyFromObject(pb).String()
+		for _, pb := range now {
+			key := persona.KeyOf(pb)
 			seen[key] = true
 			var before *v1alpha1.PersonaBinding
 			if b := p.binding(key); b != nil {

@@ -27,7 +27,7 @@ func (r *PersonaReconciler) observe(ctx context.Context, p *pass) bool {
 			continue
 		}
 		tried[b.KeyGroup] = true
-		got, err := r.Bland.GetPersona(ctx, p.keys[b.Key()], p.id)
+		got, err := r.read(ctx, p.keys[b.Key()], p.id)
 		read := persona.Answer{Kind: persona.Read, Group: b.KeyGroup}
 		if err == nil {
 			r.memory.looked(p.id, p.interval(), p.now)

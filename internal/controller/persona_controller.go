@@ -26,6 +26,10 @@ type BlandAPI interface {
 	DetachNumbers(ctx context.Context, apiKey, personaID string, numbers []string) (*bland.Persona, error)
 	UpdateNumberSettings(ctx context.Context, apiKey, personaID, number string, s *bland.Settings) (*bland.InboundNumber, error)
 	ListPersonas(ctx context.Context, apiKey string) ([]bland.Persona, error)
+	// The v2 Agents API, for AgentBindings.
+	AgentNumbers(ctx context.Context, apiKey, agentID string) (*bland.AgentInbound, error)
+	AttachToAgent(ctx context.Context, apiKey, agentID, env string, numbers []string) (*bland.AgentAttachment, error)
+	DetachFromAgent(ctx context.Context, apiKey, agentID string, numbers []string) (int, error)
 	// UseAccount tells the client the key's account: its name in metrics
 	// (never the key) and its own rate, if it has one.
 	UseAccount(apiKey string, account bland.Account)
@@ -38,7 +42,7 @@ type Request struct {
 	PersonaID string
 }
 
-func (r Request) String() string { return "persona " + r.PersonaID }
+func (r Request) String() string { return persona.TargetName(r.PersonaID) }
 
 // PersonaReconciler keeps the numbers of each Bland persona as all the
 // PersonaBindings that name it say.
@@ -66,11 +70,15 @@ type PersonaReconciler struct {
 	Clock clock.PassiveClock
 
 	memory memory
+	locks  keyedLocks
 }
 
 // +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=personabindings,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=personabindings/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=personabindings/finalizers,verbs=update
+// +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=agentbindings,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=agentbindings/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=personas.bland-operator.dev,resources=agentbindings/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -85,9 +93,15 @@ func (r *PersonaReconciler) Reconcile(ctx context.Context, req Request) (ctrl.Re
 	stopping := ctx.Done()
 	ctx = context.WithoutCancel(ctx)
 
+	defer r.serialize(req.PersonaID)()
 	p, err := r.snapshot(ctx, req.PersonaID)
 	if err != nil || len(p.bindings) == 0 {
 		return ctrl.Result{}, err
+	}
+	if routing := p.personaName(); p.agent() && routing != "" {
+		// The agent's numbers are its routing persona's: a pass of a
+		// PersonaBinding naming that persona waits for this one.
+		defer r.locks.lock("persona " + routing)()
 	}
 	defer p.recordMetrics()
 	if err := r.adoptLegacyIntents(ctx, p); err != nil {
@@ -118,6 +132,9 @@ func (r *PersonaReconciler) Reconcile(ctx context.Context, req Request) (ctrl.Re
 		}
 		p.decide()
 	}
+	if p.agent() && p.requested && p.heard.Obs.Fresh {
+		p.plan = persona.Reattach(p.plan, p.owners, p.heard.Obs)
+	}
 	if err := r.recordIntent(ctx, p); err != nil {
 		// No call is made: the claims already written go back in this
 		// pass, so that no record lists a number nothing attached (with a
@@ -127,6 +144,15 @@ func (r *PersonaReconciler) Reconcile(ctx context.Context, req Request) (ctrl.Re
 	}
 	r.act(ctx, stopping, p)
 	return r.finish(ctx, p)
+}
+
+// serialize takes the lock of the target's agent, or of its persona, and
+// returns its release.
+func (r *PersonaReconciler) serialize(target string) func() {
+	if agent, _, ok := persona.ParseAgentTarget(target); ok {
+		return r.locks.lock("agent " + agent)
+	}
+	return r.locks.lock("persona " + target)
 }
 
 // closed reports whether ch is closed, without waiting.

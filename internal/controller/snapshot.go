@@ -8,7 +8,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/persona"
@@ -31,6 +30,9 @@ type pass struct {
 	written map[string]*v1alpha1.PersonaBinding
 	// wroteIntent names the bindings whose intent this pass wrote.
 	wroteIntent map[string]bool
+	// compiled is, by AgentBinding, the agent version an attach of this
+	// pass compiled for its numbers.
+	compiled map[string]string
 	// heard is what Bland told this pass: the observation, and what its
 	// failed and unanswered calls mean for the queue and the intents.
 	heard persona.Heard
@@ -46,21 +48,20 @@ type pass struct {
 // server any binding whose cached copy may lack our last write to it, and
 // the bindings of other personas that list one of their numbers.
 func (r *PersonaReconciler) snapshot(ctx context.Context, id string) (*pass, error) {
-	var list v1alpha1.PersonaBindingList
-	if err := r.List(ctx, &list, client.MatchingFields{indexPersona: id}); err != nil {
-		return nil, fmt.Errorf("listing the bindings of persona %s: %w", id, err)
+	list, err := r.listTarget(ctx, id)
+	if err != nil {
+		return nil, err
 	}
-	p := &pass{r: r, id: id, now: r.now(), keys: map[string]string{}, written: map[string]*v1alpha1.PersonaBinding{}, wroteIntent: map[string]bool{}, letGo: map[string]string{}, converged: true}
-	candidates := make([]persona.PB, 0, len(list.Items))
-	for i := range list.Items {
-		pb := &list.Items[i]
+	p := &pass{r: r, id: id, now: r.now(), keys: map[string]string{}, written: map[string]*v1alpha1.PersonaBinding{}, wroteIntent: map[string]bool{}, compiled: map[string]string{}, letGo: map[string]string{}, converged: true}
+	candidates := make([]persona.PB, 0, len(list))
+	for _, pb := range list {
 		if r.memory.stale(pb) {
-			fresh := &v1alpha1.PersonaBinding{}
-			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pb), fresh); err != nil {
+			fresh, err := r.readLive(ctx, pb)
+			if err != nil {
 				if apierrors.IsNotFound(err) {
 					continue
 				}
-				return nil, fmt.Errorf("reading PersonaBinding %s: %w", client.ObjectKeyFromObject(pb), err)
+				return nil, fmt.Errorf("reading %s: %w", persona.Named(persona.KeyOf(pb)), err)
 			}
 			r.memory.readLive(fresh)
 			pb = fresh
@@ -102,17 +103,7 @@ func (r *PersonaReconciler) addRivals(ctx context.Context, p *pass, numbers []st
 // listing returns, from the cache's index, the bindings that list or hold
 // a number.
 func (r *PersonaReconciler) listing(ctx context.Context) func(string) ([]persona.PB, error) {
-	return func(n string) ([]persona.PB, error) {
-		var same v1alpha1.PersonaBindingList
-		if err := r.List(ctx, &same, client.MatchingFields{indexNumber: n}); err != nil {
-			return nil, fmt.Errorf("listing the bindings of number %s: %w", n, err)
-		}
-		out := make([]persona.PB, 0, len(same.Items))
-		for i := range same.Items {
-			out = append(out, &same.Items[i])
-		}
-		return out, nil
-	}
+	return func(n string) ([]persona.PB, error) { return r.listNumber(ctx, n) }
 }
 
 // inDoubt returns the numbers a call without an answer may still change:
@@ -209,6 +200,12 @@ func (p *pass) personaName() string {
 		}
 	}
 	return ""
+}
+
+// agent reports whether the pass is over an agent's numbers.
+func (p *pass) agent() bool {
+	_, _, ok := persona.ParseAgentTarget(p.id)
+	return ok
 }
 
 func (p *pass) binding(key string) *persona.Binding {

@@ -23,34 +23,45 @@ import (
 	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
-// Cache indexes on PersonaBindings, so that finding the bindings of a
-// persona, a number or an account costs no API call and no scan.
+// Cache indexes on both kinds, so that finding the bindings of a target (a
+// persona, or an agent in one environment), a number or an account costs
+// no API call and no scan.
 // One index serves the numbers a binding lists and those it holds: they
 // are mostly the same, and an index entry per number and field is most of
 // what the cache spends on a binding beyond the object itself.
 const (
-	indexPersona = "spec.personaID"
+	indexTarget  = "target"
 	indexNumber  = "numbers" // spec.inboundNumbers and status.boundNumbers
 	indexAccount = "spec.accountRef.name"
 )
 
 func addIndexes(ctx context.Context, mgr manager.Manager) error {
-	fields := map[string]client.IndexerFunc{
-		indexPersona: func(o client.Object) []string { return []string{o.(*v1alpha1.PersonaBinding).Spec.PersonaID} },
-		indexNumber:  func(o client.Object) []string { return listedOrHeld(o.(*v1alpha1.PersonaBinding)) },
-		indexAccount: func(o client.Object) []string {
-			if ref := o.(*v1alpha1.PersonaBinding).Spec.AccountRef; ref != nil {
-				return []string{ref.Name}
+	for _, kind := range []client.Object{&v1alpha1.PersonaBinding{}, &v1alpha1.AgentBinding{}} {
+		fields := map[string]client.IndexerFunc{
+			indexTarget: func(o client.Object) []string { return []string{asView(o).Spec.PersonaID} },
+			indexNumber: func(o client.Object) []string { return listedOrHeld(asView(o)) },
+			indexAccount: func(o client.Object) []string {
+				if ref := asView(o).Spec.AccountRef; ref != nil {
+					return []string{ref.Name}
+				}
+				return nil
+			},
+		}
+		for _, field := range slices.Sorted(maps.Keys(fields)) {
+			if err := mgr.GetFieldIndexer().IndexField(ctx, kind, field, fields[field]); err != nil {
+				return fmt.Errorf("indexing bindings by %s: %w", field, err)
 			}
-			return nil
-		},
-	}
-	for _, field := range slices.Sorted(maps.Keys(fields)) {
-		if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PersonaBinding{}, field, fields[field]); err != nil {
-			return fmt.Errorf("indexing bindings by %s: %w", field, err)
 		}
 	}
 	return nil
+}
+
+// asView is a binding of either kind as the planner sees it.
+func asView(o client.Object) persona.PB {
+	if ab, ok := o.(*v1alpha1.AgentBinding); ok {
+		return persona.AgentView(ab)
+	}
+	return o.(*v1alpha1.PersonaBinding)
 }
 
 // listedOrHeld returns the numbers a binding lists or holds, each once.
@@ -73,10 +84,10 @@ type queue = workqueue.TypedRateLimitingInterface[Request]
 func (r *PersonaReconciler) bindingEvents() handler.TypedEventHandler[client.Object, Request] {
 	return handler.TypedFuncs[client.Object, Request]{
 		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[client.Object], q queue) {
-			r.enqueue(ctx, q, e.Object.(*v1alpha1.PersonaBinding), true)
+			r.enqueue(ctx, q, asView(e.Object), true)
 		},
 		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[client.Object], q queue) {
-			o, n := e.ObjectOld.(*v1alpha1.PersonaBinding), e.ObjectNew.(*v1alpha1.PersonaBinding)
+			o, n := asView(e.ObjectOld), asView(e.ObjectNew)
 			own := specOrIntentChanged(o, n)
 			if own || !slices.Equal(persona.Held(o), persona.Held(n)) {
 				r.enqueue(ctx, q, o, own)
@@ -84,9 +95,9 @@ func (r *PersonaReconciler) bindingEvents() handler.TypedEventHandler[client.Obj
 			}
 		},
 		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[client.Object], q queue) {
-			pb := e.Object.(*v1alpha1.PersonaBinding)
+			pb := asView(e.Object)
 			r.memory.forgetBinding(pb.UID)
-			metrics.Bindings.Forget(client.ObjectKeyFromObject(pb))
+			metrics.Bindings.Forget(metricsKey(pb))
 			r.enqueue(ctx, q, pb, true)
 		},
 	}
@@ -109,12 +120,12 @@ func (r *PersonaReconciler) enqueue(ctx context.Context, q queue, pb *v1alpha1.P
 	}
 	seen := map[string]bool{pb.Spec.PersonaID: true}
 	for _, n := range listedOrHeld(pb) {
-		var list v1alpha1.PersonaBindingList
-		// Only the persona ID is read: the cached objects need no copy.
-		if err := r.List(ctx, &list, client.MatchingFields{indexNumber: n}, client.UnsafeDisableDeepCopy); err != nil {
+		// Only the target is read: the cached objects need no copy.
+		list, err := r.listNumber(ctx, n, client.UnsafeDisableDeepCopy)
+		if err != nil {
 			continue
 		}
-		for _, other := range list.Items {
+		for _, other := range list {
 			if id := other.Spec.PersonaID; !seen[id] {
 				seen[id] = true
 				q.Add(Request{PersonaID: id})
@@ -126,22 +137,22 @@ func (r *PersonaReconciler) enqueue(ctx context.Context, q queue, pb *v1alpha1.P
 // personasOfAccount maps an account whose spec changed (its selector or its
 // Secret reference), or that came or went, to the personas of its bindings.
 func (r *PersonaReconciler) personasOfAccount(ctx context.Context, obj client.Object) []Request {
-	var list v1alpha1.PersonaBindingList
-	if err := r.List(ctx, &list, client.MatchingFields{indexAccount: obj.GetName()}); err != nil {
+	list, err := r.listBoth(ctx, client.MatchingFields{indexAccount: obj.GetName()})
+	if err != nil {
 		return nil
 	}
-	return r.keysMayHaveChanged(personasOf(list.Items, func(*v1alpha1.PersonaBinding) bool { return true }))
+	return r.keysMayHaveChanged(personasOf(list, func(persona.PB) bool { return true }))
 }
 
 // personasInNamespace maps a relabelled namespace to the personas of its
 // bindings that use an account: the account's selector may admit or refuse
 // them now.
 func (r *PersonaReconciler) personasInNamespace(ctx context.Context, obj client.Object) []Request {
-	var list v1alpha1.PersonaBindingList
-	if err := r.List(ctx, &list, client.InNamespace(obj.GetName())); err != nil {
+	list, err := r.listBoth(ctx, client.InNamespace(obj.GetName()))
+	if err != nil {
 		return nil
 	}
-	return r.keysMayHaveChanged(personasOf(list.Items, func(pb *v1alpha1.PersonaBinding) bool { return pb.Spec.AccountRef != nil }))
+	return r.keysMayHaveChanged(personasOf(list, func(pb persona.PB) bool { return pb.Spec.AccountRef != nil }))
 }
 
 // keysMayHaveChanged marks each persona for a key read in its next pass:
@@ -154,11 +165,11 @@ func (r *PersonaReconciler) keysMayHaveChanged(reqs []Request) []Request {
 	return reqs
 }
 
-func personasOf(items []v1alpha1.PersonaBinding, keep func(*v1alpha1.PersonaBinding) bool) []Request {
+func personasOf(items []persona.PB, keep func(persona.PB) bool) []Request {
 	seen := map[string]bool{}
 	var out []Request
-	for i := range items {
-		if id := items[i].Spec.PersonaID; keep(&items[i]) && !seen[id] {
+	for _, pb := range items {
+		if id := pb.Spec.PersonaID; keep(pb) && !seen[id] {
 			seen[id] = true
 			out = append(out, Request{PersonaID: id})
 		}
@@ -175,6 +186,7 @@ func (r *PersonaReconciler) SetupWithManager(mgr ctrl.Manager, opts Options) err
 	err := builder.TypedControllerManagedBy[Request](mgr).
 		Named("persona").
 		Watches(&v1alpha1.PersonaBinding{}, r.bindingEvents()).
+		Watches(&v1alpha1.AgentBinding{}, r.bindingEvents()).
 		Watches(&v1alpha1.ClusterBlandAccount{}, handler.TypedEnqueueRequestsFromMapFunc(r.personasOfAccount),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Namespace{}, handler.TypedEnqueueRequestsFromMapFunc(r.personasInNamespace),

@@ -41,11 +41,14 @@ func Assemble(id string, candidates []PB, defaultLimit int) Snapshot {
 	return s
 }
 
-// Listed are the numbers the snapshot's bindings list.
+// Listed are the numbers the snapshot's bindings list or hold: a number
+// dropped from a spec may be claimed by a binding elsewhere, which decides
+// whether it is detached or handed over.
 func (s Snapshot) Listed() []string {
 	var out []string
 	for i := range s.Bindings {
 		out = append(out, s.Bindings[i].Object.Spec.InboundNumbers...)
+		out = append(out, Held(s.Bindings[i].Object)...)
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
@@ -63,7 +66,7 @@ func (s *Snapshot) AddRivals(numbers []string, listing func(number string) ([]PB
 		seen[s.Bindings[i].Key()] = true
 	}
 	for _, o := range s.Rivals {
-		seen[o.Namespace+"/"+o.Name] = true
+		seen[KeyOf(o)] = true
 	}
 	for _, n := range numbers {
 		candidates, err := listing(n)
@@ -71,7 +74,7 @@ func (s *Snapshot) AddRivals(numbers []string, listing func(number string) ([]PB
 			return err
 		}
 		for _, o := range candidates {
-			k := o.Namespace + "/" + o.Name
+			k := KeyOf(o)
 			if seen[k] || !o.DeletionTimestamp.IsZero() || !slices.Contains(o.Spec.InboundNumbers, n) {
 				continue
 			}

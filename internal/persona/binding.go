@@ -45,7 +45,7 @@ type Binding struct {
 }
 
 // Key is the binding's namespace/name.
-func (b *Binding) Key() string { return b.Object.Namespace + "/" + b.Object.Name }
+func (b *Binding) Key() string { return KeyOf(b.Object) }
 
 func (b *Binding) live() bool      { return b.Object.DeletionTimestamp.IsZero() }
 func (b *Binding) suspended() bool { return b.Object.Spec.Suspend }
@@ -189,7 +189,7 @@ func OlderThan(a, b *v1alpha1.PersonaBinding) bool {
 	if !ta.Equal(tb) {
 		return ta.Before(tb)
 	}
-	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	return KeyOf(a) < KeyOf(b)
 }
 
 // PB is the API object, for short.
@@ -218,9 +218,13 @@ func mapsKeys[V any](m map[string]V) func(func(string) bool) { return maps.Keys(
 // Describe names another binding (namespace/name) as b's status and events
 // may: by name in b's own namespace, or when b may see other namespaces.
 func (b *Binding) Describe(other string) string {
-	ns, _, _ := strings.Cut(other, "/")
+	kind, name := SplitKey(other)
+	ns, _, _ := strings.Cut(name, "/")
 	if b.SeesOtherNamespaces || ns == b.Object.Namespace {
-		return "PersonaBinding " + other
+		return kind + " " + name
+	}
+	if kind == KindAgentBinding {
+		return "an AgentBinding in another namespace"
 	}
 	return "a PersonaBinding in another namespace"
 }

@@ -103,7 +103,7 @@ func (h *Heard) Heed(bindings []Binding, a Answer) (proven bool) {
 		for n, s := range a.Settings {
 			h.Obs.Numbers[n] = s
 		}
-		return clearCarried(bindings, a.Group)
+		return clearCarried(bindings, a.Group, a.Kind)
 	}
 	var last *Failure
 	for i := range bindings {
@@ -128,12 +128,17 @@ func (h *Heard) Heed(bindings []Binding, a Answer) (proven bool) {
 }
 
 // clearCarried ends the refusals carried from the status of the bindings
-// using group: the answer proves the key works now.
-func clearCarried(bindings []Binding, group string) bool {
+// using group: the answer proves the key works now (and, for a write, that
+// the target takes numbers).
+func clearCarried(bindings []Binding, group string, kind CallKind) bool {
 	cleared := false
 	for i := range bindings {
 		b := &bindings[i]
-		if f := b.Failure; b.KeyGroup == group && f != nil && f.Blocks && Reason(f.Reason).Carried {
+		f := b.Failure
+		if f != nil && kind == Read && Reason(f.Reason).WriteClears {
+			continue
+		}
+		if b.KeyGroup == group && f != nil && f.Blocks && Reason(f.Reason).Carried {
 			b.Failure, cleared = nil, true
 		}
 	}

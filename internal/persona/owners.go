@@ -19,6 +19,9 @@ type Owners struct {
 	// Lost marks bindings shut out of the persona: an older binding shares
 	// it and one of the two is exclusive.
 	Lost map[string]bool
+	// Claimant is, for each number a live binding lists, the oldest of them,
+	// here or elsewhere.
+	Claimant map[string]PB
 }
 
 // OwnersOf is the owner function: a pure function of the persona's bindings
@@ -64,13 +67,14 @@ func OwnersOf(bindings []Binding, rivals []PB) Owners {
 			claim(r)
 		}
 	}
+	o.Claimant = claimant
 
 	for _, b := range live {
 		key := b.Key()
 		for _, n := range b.Object.Spec.InboundNumbers {
 			holder := lostTo[key]
 			if c := claimant[n]; c != b.Object {
-				holder = keyOf(c)
+				holder = KeyOf(c)
 			}
 			if holder == "" {
 				if !b.suspended() && !o.Lost[key] && !b.Blocked() && !refused(b, n) {
@@ -102,7 +106,5 @@ func byAge(a, b *v1alpha1.PersonaBinding) int {
 	}
 	return 0
 }
-
-func keyOf(pb *v1alpha1.PersonaBinding) string { return pb.Namespace + "/" + pb.Name }
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }

@@ -24,6 +24,10 @@ type ReasonInfo struct {
 	Rechecked bool
 	// Warns: entering this reason emits one Warning event.
 	Warns bool
+	// WriteClears: only a write that succeeds proves the stall over. Bland
+	// reads an agent it does not have, or cannot take numbers, as an agent
+	// with no numbers: a read proves nothing about it.
+	WriteClears bool
 }
 
 var reasons = map[string]ReasonInfo{
@@ -37,6 +41,8 @@ var reasons = map[string]ReasonInfo{
 	v1alpha1.ReasonAccountNotPermitted: {State: Stalled, Blocks: true, Carried: true, Rechecked: true, Warns: true},
 	v1alpha1.ReasonUnauthorized:        {State: Stalled, Blocks: true, Carried: true, Warns: true},
 	v1alpha1.ReasonPersonaNotFound:     {State: Stalled, Blocks: true, Carried: true, Warns: true},
+	v1alpha1.ReasonAgentNotFound:       {State: Stalled, Blocks: true, Carried: true, Warns: true, WriteClears: true},
+	v1alpha1.ReasonAgentRefused:        {State: Stalled, Blocks: true, Carried: true, Warns: true, WriteClears: true},
 	v1alpha1.ReasonNumberNotOwned:      {State: Stalled, Warns: true},
 	v1alpha1.ReasonRequestRejected:     {State: Stalled, Warns: true},
 	v1alpha1.ReasonNumberConflict:      {State: Stalled, Warns: true},

@@ -119,7 +119,7 @@ func assess(b *Binding, owners Owners, p Plan, obs Observation, record []string,
 	if unmet := Unmet(b, owners, p, obs, record); unmet != "" {
 		return Progressing, v1alpha1.ReasonProgressing, unmet
 	}
-	return Ready, v1alpha1.ReasonSynced, fmt.Sprintf("%d/%d numbers attached to persona %s", attached, len(snap.Spec.InboundNumbers), snap.Spec.PersonaID)
+	return Ready, v1alpha1.ReasonSynced, fmt.Sprintf("%d/%d numbers attached to %s", attached, len(snap.Spec.InboundNumbers), TargetName(snap.Spec.PersonaID))
 }
 
 // deletionState says why a deleted binding still waits, if it does.
@@ -235,13 +235,13 @@ func numberStatuses(b *Binding, owners Owners, p Plan, obs Observation, record [
 		r, isRefused := b.Refused[n]
 		switch {
 		case p.Kept[key][n] != "":
-			ns.State, ns.Message = v1alpha1.NumberPending, "kept attached for PersonaBinding "+p.Kept[key][n]+", which lists it and cannot take it yet"
+			ns.State, ns.Message = v1alpha1.NumberPending, "kept attached for "+Named(p.Kept[key][n])+", which lists it and cannot take it yet"
 		case !desired.Has(n) && slices.Contains(p.PendingDetach[key], n):
 			ns.State, ns.Message = v1alpha1.NumberPending, "dropped from the spec; the detach waits for approval (detach limit)"
 		case !desired.Has(n):
 			ns.State, ns.Message = v1alpha1.NumberPending, "dropped from the spec; waiting to be detached"
 		case owners.Conflicts[key][n] != "":
-			ns.State, ns.Message = v1alpha1.NumberConflict, "held by older PersonaBinding "+owners.Conflicts[key][n]
+			ns.State, ns.Message = v1alpha1.NumberConflict, "held by older "+Named(owners.Conflicts[key][n])
 		case isRefused && r.NotOwned:
 			ns.State, ns.Message = v1alpha1.NumberNotOwned, r.Message
 		case isRefused:
