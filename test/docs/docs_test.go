@@ -15,7 +15,8 @@
 //     demo-key, the key of config/samples and make demo), owning the numbers
 //     +14155550100 to +14155550119, +14155551234 and +14155555678, and the
 //     personas 12345678-1234-1234-1234-123456789012 ("Support Agent") and
-//     87654321-4321-4321-4321-210987654321 ("Sales Agent");
+//     87654321-4321-4321-4321-210987654321 ("Sales Agent"), and the agent
+//     support-agent (one saved version; staging available);
 //   - a stand-in for the kubelet and the Deployment controller (see
 //     kubelet), because envtest runs no Pods: once a block installs the
 //     chart (helm install or upgrade) or the kustomize install (kubectl
@@ -263,6 +264,7 @@ func newWorld(t *testing.T, tree []string, manager string, goEnv []string) *worl
 	sim.AddAccount("docs", "demo-key")
 	sim.AddPersona(key, "12345678-1234-1234-1234-123456789012", "Support Agent")
 	sim.AddPersona(key, "87654321-4321-4321-4321-210987654321", "Sales Agent")
+	sim.AddAgent(key, "support-agent", blandsim.AgentOptions{})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 
