@@ -23,7 +23,7 @@ const apiTimeout = 2 * time.Second
 
 // checkHistory judges the run's calls to Bland from the simulator's history.
 func (r *modelRun) checkHistory() {
-	calls := sim.Calls(func(c blandsim.Call) bool { return slices.Contains(r.personas, c.PersonaID) })
+	calls := sim.Calls(func(c blandsim.Call) bool { return slices.Contains(r.callKeys(), c.PersonaID) })
 	deaths, terms := r.reps.history()
 	r.checkOverlaps(calls, deaths)
 	r.checkLate(calls, deaths, terms)

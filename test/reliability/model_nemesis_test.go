@@ -264,7 +264,8 @@ func (r *modelRun) termMidCall(w world) {
 // (up to 1.5 s) for a write to arrive there; arrived says whether one did.
 // ok is false when no binding could be edited. The caller releases holds.
 func (r *modelRun) editWithWritesHeld(w world, n int) (b modelBinding, holds []*blandsim.Hold, arrived, ok bool) {
-	live := slices.DeleteFunc(w.live(), func(b modelBinding) bool { return b.suspend })
+	// Its holds are of persona calls: an AgentBinding's calls are the agent's.
+	live := slices.DeleteFunc(w.live(), func(b modelBinding) bool { return b.suspend || b.agent != "" })
 	if len(live) == 0 {
 		return b, nil, false, false
 	}
@@ -292,12 +293,9 @@ func releaseAll(holds []*blandsim.Hold) {
 // editTo writes b's spec as an edit.
 func (r *modelRun) editTo(w world, b modelBinding) {
 	start := time.Now()
-	must(r.t, update(r.ctx, client.ObjectKey{Namespace: r.ns, Name: b.name}, func(pb *v1alpha1.PersonaBinding) {
-		pb.Spec = r.toObject(b).Spec
-	}))
-	var pb v1alpha1.PersonaBinding
-	must(r.t, k8s.Get(r.ctx, client.ObjectKey{Namespace: r.ns, Name: b.name}, &pb))
-	b.generation = pb.Generation
+	gen, err := r.writeSpec(b)
+	must(r.t, err)
+	b.generation = gen
 	w.bindings[b.order] = b
 	r.recordGeneration(b, start)
 	r.commit(w, start, "edit %s (generation %d)", describe(b), b.generation)

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 )
@@ -93,10 +91,13 @@ func (r *modelRun) create(w world, order int, adjust ...func(*modelBinding)) {
 	for _, f := range adjust {
 		f(&b)
 	}
+	if len(adjust) == 0 {
+		r.maybeAgent(&b)
+	}
 	start := time.Now()
-	obj := r.toObject(b)
+	obj := r.object(b)
 	must(r.t, k8s.Create(r.ctx, obj))
-	b.generation = obj.Generation
+	b.generation = obj.GetGeneration()
 	w.bindings = append(w.bindings, b)
 	r.recordGeneration(b, start)
 	r.commit(w, start, "create %s", describe(b))
@@ -130,19 +131,13 @@ func (r *modelRun) edit(w world, b modelBinding) {
 		b.numbers = r.pick(r.rng.IntN(4))
 		b.settings = r.pickSettings(b.numbers)
 	}
+	if b.agent != "" {
+		b.settings = nil // an AgentBinding has no per-number settings
+	}
 	start := time.Now()
-	must(r.t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var pb v1alpha1.PersonaBinding
-		if err := k8s.Get(r.ctx, client.ObjectKey{Namespace: r.ns, Name: b.name}, &pb); err != nil {
-			return err
-		}
-		pb.Spec = r.toObject(b).Spec
-		if err := k8s.Update(r.ctx, &pb); err != nil {
-			return err
-		}
-		b.generation = pb.Generation
-		return nil
-	}))
+	gen, err := r.writeSpec(b)
+	must(r.t, err)
+	b.generation = gen
 	w.bindings[b.order] = b
 	r.recordGeneration(b, start)
 	r.commit(w, start, "edit %s (generation %d)", describe(b), b.generation)
@@ -150,7 +145,7 @@ func (r *modelRun) edit(w world, b modelBinding) {
 
 func (r *modelRun) remove(w world, b modelBinding) {
 	start := time.Now()
-	must(r.t, k8s.Delete(r.ctx, &v1alpha1.PersonaBinding{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: b.name}}))
+	must(r.t, k8s.Delete(r.ctx, r.emptyObject(b)))
 	r.lettingGo(b, start)
 	if b.orphan || b.suspend {
 		// Orphan leaves every owned number, dropped ones whose detach had not

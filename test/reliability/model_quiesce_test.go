@@ -52,15 +52,15 @@ func (r *modelRun) quiesce() {
 		stamp = fmt.Sprint(time.Now().UnixNano())
 	}
 	for _, b := range r.now().live() {
-		var pb v1alpha1.PersonaBinding
-		must(r.t, k8s.Get(r.ctx, client.ObjectKey{Namespace: r.ns, Name: b.name}, &pb))
+		pb := r.emptyObject(b)
+		must(r.t, k8s.Get(r.ctx, client.ObjectKey{Namespace: r.ns, Name: b.name}, pb))
 		// A merge patch of annotations keeps the generation the approval names.
-		annotations := fmt.Sprintf(`%q:"%d"`, v1alpha1.ApproveDetachAnnotation, pb.Generation)
+		annotations := fmt.Sprintf(`%q:"%d"`, v1alpha1.ApproveDetachAnnotation, pb.GetGeneration())
 		if stamp != "" {
 			annotations += fmt.Sprintf(`,%q:%q`, v1alpha1.ReconcileRequestedAtAnnotation, stamp)
 		}
 		patch := fmt.Sprintf(`{"metadata":{"annotations":{%s}}}`, annotations)
-		must(r.t, k8s.Patch(r.ctx, &pb, client.RawPatch(types.MergePatchType, []byte(patch))))
+		must(r.t, k8s.Patch(r.ctx, pb, client.RawPatch(types.MergePatchType, []byte(patch))))
 	}
 	limit := 90 * time.Second
 	if byResync {
@@ -81,7 +81,7 @@ func (r *modelRun) quiesce() {
 	if len(problems) > 0 {
 		// The run's last calls show whether a stuck persona was read at
 		// all after its last fault.
-		calls := sim.Calls(func(c blandsim.Call) bool { return slices.Contains(r.personas, c.PersonaID) })
+		calls := sim.Calls(func(c blandsim.Call) bool { return slices.Contains(r.callKeys(), c.PersonaID) })
 		calls = calls[max(len(calls)-12, 0):]
 		r.t.Errorf("at quiescence (%s after the last operation):\n  %s\n  last calls: %s", limit, strings.Join(problems, "\n  "), describeCalls(calls))
 		return
@@ -113,10 +113,12 @@ func (r *modelRun) quiesce() {
 // reads Secrets. The run's calls are those naming its account or one of
 // its personas (a 401 names no account).
 func (r *modelRun) quietWindow() {
-	ours := func(c blandsim.Call) bool { return c.Account == r.account || slices.Contains(r.personas, c.PersonaID) }
+	ours := func(c blandsim.Call) bool {
+		return c.Account == r.account || slices.Contains(r.callKeys(), c.PersonaID)
+	}
 	foreign := func(n string) bool { return slices.Contains(r.foreign, n) }
 	retry := func(c blandsim.Call) bool {
-		return c.Endpoint == blandsim.EndpointAttach && c.Status >= 400 && len(c.Numbers) > 0 && !slices.ContainsFunc(c.Numbers, func(n string) bool { return !foreign(n) })
+		return (c.Endpoint == blandsim.EndpointAttach || c.Endpoint == blandsim.EndpointAgentAttach) && c.Status >= 400 && len(c.Numbers) > 0 && !slices.ContainsFunc(c.Numbers, func(n string) bool { return !foreign(n) })
 	}
 	mark, since := len(sim.Calls(ours)), time.Now()
 	passes0, reads0 := r.reps.counters()
@@ -140,9 +142,9 @@ func (r *modelRun) quietWindow() {
 	for _, c := range extra {
 		switch {
 		case retry(c):
-			retries[c.PersonaID]++
-		case c.Endpoint == blandsim.EndpointGet:
-			gets[c.PersonaID]++
+			retries[r.callTarget(c)]++
+		case c.Endpoint == blandsim.EndpointGet || c.Endpoint == blandsim.EndpointAgentGet:
+			gets[r.callTarget(c)]++
 		default:
 			writes = append(writes, c)
 		}
@@ -165,7 +167,7 @@ func (r *modelRun) quietWindow() {
 			}
 		}
 		if n > resyncs+woken {
-			mine := slices.DeleteFunc(slices.Clone(extra), func(c blandsim.Call) bool { return c.PersonaID != p })
+			mine := slices.DeleteFunc(slices.Clone(extra), func(c blandsim.Call) bool { return r.callTarget(c) != p })
 			r.t.Errorf("%d reads of %s in the %s after the bindings settled, more than one per resync (%d) and one per write to another persona's binding (%d): %s",
 				n, p, quietWindow, resyncs, woken, describeCalls(mine))
 		}
@@ -190,7 +192,7 @@ func (r *modelRun) quietWindow() {
 	// A settled persona is looked at once per resync, plus once for each
 	// write a refused number's retry made (its watch event).
 	bindingWrites := len(r.truth.eventsSince(since))
-	allowed := len(r.personas)*resyncs + bindingWrites
+	allowed := len(r.targets())*resyncs + bindingWrites
 	if passes := passes1 - passes0; passes > float64(allowed) {
 		r.t.Errorf("%.0f passes in the %s after the bindings settled, want at most %d (one per persona per resync, and one per binding write)", passes, quietWindow, allowed)
 	}
@@ -199,7 +201,7 @@ func (r *modelRun) quietWindow() {
 	// it starts: a pass of each persona may straddle the window's end. The
 	// account looks at its Secret once a minute besides.
 	sources := 0
-	for _, p := range r.personas {
+	for _, p := range r.targets() {
 		kinds := map[bool]bool{}
 		for _, b := range live {
 			if b.persona == p {
@@ -208,11 +210,11 @@ func (r *modelRun) quietWindow() {
 		}
 		sources = max(sources, len(kinds))
 	}
-	if reads := reads1 - reads0; reads > float64(sources)*(passes1-passes0+float64(len(r.personas)))+1 {
+	if reads := reads1 - reads0; reads > float64(sources)*(passes1-passes0+float64(len(r.targets())))+1 {
 		r.t.Errorf("%.0f Secret reads in the %s after the bindings settled, more than one per pass and source of keys (%d)", reads, quietWindow, sources)
 	}
 	report(r.t, "settled %s after the last fault (limit %s); quiet window of %s (up to %d resyncs): %.0f passes, %.0f Secret reads, %d Bland calls for %d personas",
-		r.settledIn.Round(100*time.Millisecond), settleLimit, quietWindow, resyncs, passes1-passes0, reads1-reads0, len(extra), len(r.personas))
+		r.settledIn.Round(100*time.Millisecond), settleLimit, quietWindow, resyncs, passes1-passes0, reads1-reads0, len(extra), len(r.targets()))
 }
 
 func describeCalls(calls []blandsim.Call) string {
@@ -231,10 +233,10 @@ func describeCalls(calls []blandsim.Call) string {
 func (r *modelRun) violations(stamp string) []string {
 	w := r.now()
 	var out []string
-	var list v1alpha1.PersonaBindingList
-	must(r.t, k8s.List(r.ctx, &list, client.InNamespace(r.ns)))
+	items, err := listViews(r.ctx, r.ns)
+	must(r.t, err)
 	objects := map[string]v1alpha1.PersonaBinding{}
-	for _, pb := range list.Items {
+	for _, pb := range items {
 		objects[pb.Name] = pb
 		// A call still in doubt is settled by a read after its deadline,
 		// which writes the status: the system has not settled before. The
@@ -245,7 +247,7 @@ func (r *modelRun) violations(stamp string) []string {
 		}
 	}
 	attached := map[string][]string{}
-	for _, p := range r.personas {
+	for _, p := range r.targets() {
 		attached[p] = sim.Attached(p)
 	}
 	for _, b := range w.bindings {
@@ -262,7 +264,7 @@ func (r *modelRun) violations(stamp string) []string {
 		}
 		out = append(out, r.bindingViolations(w, b, pb, attached[b.persona], stamp)...)
 	}
-	for _, p := range r.personas {
+	for _, p := range r.targets() {
 		for _, n := range attached[p] {
 			if why := r.unexplained(w, objects, p, n); why != "" {
 				out = append(out, why)

@@ -42,6 +42,8 @@ import (
 // MODEL_KEEP_GOING=1 runs on after a failing seed (to survey seeds),
 // MODEL_LOG=1 prints the operation log of passing seeds too, and
 // MODEL_NEMESIS=kind,kind keeps only those faults (see nemesisKinds).
+// MODEL_AGENTS=1 makes one binding in four an AgentBinding, and moves
+// numbers between the kinds (model_agents_test.go).
 // MODEL_TRACE=+1…,+1… prints, for a failing seed, every status and call
 // that touched those numbers.
 func TestModel(t *testing.T) {
@@ -148,6 +150,10 @@ type modelRun struct {
 	reps     *replicaSet
 	truth    *truth
 	longForm bool
+	// agent is the run's Bland agent ("" for ciSeeds), and kinds decides
+	// which bindings are its (model_agents_test.go).
+	agent string
+	kinds *rand.Rand
 
 	mu      sync.Mutex
 	history []world
@@ -225,6 +231,7 @@ func newModelRun(t *testing.T, seed uint64, longForm bool) *modelRun {
 		sim.AddPersona(r.key, p, p)
 		sim.SetPersonaLatency(p, time.Duration(r.rng.IntN(120))*time.Millisecond)
 	}
+	r.addAgent()
 	// Writes abandoned by a timeout or a killed process land this much later.
 	r.lateDelay = time.Duration(300+r.rng.IntN(700)) * time.Millisecond
 	sim.SetLateLanding(r.lateDelay)

@@ -48,7 +48,7 @@ func (r *modelRun) trace() {
 			!pb.DeletionTimestamp.IsZero(), pb.Finalizers, pb.Spec.InboundNumbers, pb.Status.BoundNumbers, why))
 	}
 	r.truth.mu.Unlock()
-	for _, c := range sim.Calls(func(c blandsim.Call) bool { return slices.Contains(r.personas, c.PersonaID) }) {
+	for _, c := range sim.Calls(func(c blandsim.Call) bool { return slices.Contains(r.callKeys(), c.PersonaID) }) {
 		if c.IsWrite() && touches(c.Numbers) || c.Endpoint == blandsim.EndpointGet {
 			lines = append(lines, fmt.Sprintf("%s call %s %s %v -> %d %s late=%v (done %s)",
 				c.Time.Format("15:04:05.000"), c.Endpoint, c.PersonaID, c.Numbers, c.Status, c.Fault, c.Late, c.Done.Format("15:04:05.000")))

@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -92,7 +93,7 @@ func newTruth(r *modelRun) *truth {
 // snapshot samples the simulator's state for the run's personas.
 func (tr *truth) snapshot() time.Time {
 	state := map[string]map[string]*blandsim.Settings{}
-	for _, p := range tr.run.personas {
+	for _, p := range tr.run.targets() {
 		state[p] = map[string]*blandsim.Settings{}
 		for _, n := range sim.Attached(p) {
 			state[p][n] = sim.SettingsOf(p, n)
@@ -107,35 +108,56 @@ func (tr *truth) snapshot() time.Time {
 
 // onCall is the simulator hook: a write of this run may have changed the state.
 func (tr *truth) onCall(c blandsim.Call) {
-	if c.IsWrite() && (c.Account == tr.run.account || slices.Contains(tr.run.personas, c.PersonaID)) {
+	if c.IsWrite() && (c.Account == tr.run.account || slices.Contains(tr.run.callKeys(), c.PersonaID)) {
 		tr.snapshot()
 	}
 }
 
-// start watches the run's bindings until stop.
+// start watches the run's bindings of both kinds until stop.
 func (tr *truth) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	tr.cancel = cancel
+	var both sync.WaitGroup
+	both.Go(func() {
+		tr.watch(ctx, &v1alpha1.PersonaBindingList{}, func(o runtime.Object) *v1alpha1.PersonaBinding {
+			pb, _ := o.(*v1alpha1.PersonaBinding)
+			return pb
+		})
+	})
+	both.Go(func() {
+		tr.watch(ctx, &v1alpha1.AgentBindingList{}, func(o runtime.Object) *v1alpha1.PersonaBinding {
+			if ab, ok := o.(*v1alpha1.AgentBinding); ok {
+				return modelView(ab)
+			}
+			return nil
+		})
+	})
 	go func() {
-		defer close(tr.done)
-		rv := ""
-		for ctx.Err() == nil {
-			w, err := k8s.Watch(ctx, &v1alpha1.PersonaBindingList{}, client.InNamespace(tr.run.ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})
-			if err != nil {
-				time.Sleep(100 * time.Millisecond)
+		both.Wait()
+		close(tr.done)
+	}()
+}
+
+// watch observes the bindings of list's kind until ctx ends, each as view
+// makes it (nil: not a binding).
+func (tr *truth) watch(ctx context.Context, list client.ObjectList, view func(runtime.Object) *v1alpha1.PersonaBinding) {
+	rv := ""
+	for ctx.Err() == nil {
+		w, err := k8s.Watch(ctx, list, client.InNamespace(tr.run.ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})
+		if err != nil {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		for ev := range w.ResultChan() {
+			pb := view(ev.Object)
+			if pb == nil || (ev.Type != watch.Added && ev.Type != watch.Modified && ev.Type != watch.Deleted) {
 				continue
 			}
-			for ev := range w.ResultChan() {
-				pb, ok := ev.Object.(*v1alpha1.PersonaBinding)
-				if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified && ev.Type != watch.Deleted) {
-					continue
-				}
-				rv = pb.ResourceVersion
-				tr.observe(pb)
-			}
-			w.Stop()
+			rv = pb.ResourceVersion
+			tr.observe(pb)
 		}
-	}()
+		w.Stop()
+	}
 }
 
 func (tr *truth) stop() {

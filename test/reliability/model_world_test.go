@@ -13,7 +13,8 @@ import (
 // modelBinding is the model's view of one binding at one generation.
 type modelBinding struct {
 	name       string
-	order      int // creation order: names sort in it, so it matches the operator's (creation time, name)
+	agent      string // set for an AgentBinding of that agent; persona is then its routing persona
+	order      int    // creation order: names sort in it, so it matches the operator's (creation time, name)
 	generation int64
 	persona    string
 	numbers    []string
@@ -145,6 +146,9 @@ func sameSettings(got *blandsim.Settings, want v1alpha1.PathwaySettings) bool {
 
 func describe(b modelBinding) string {
 	s := fmt.Sprintf("%s persona=%s numbers=%v exclusive=%t suspend=%t orphan=%t limited=%t", b.name, b.persona, b.numbers, b.exclusive, b.suspend, b.orphan, b.limited)
+	if b.agent != "" {
+		s = "AgentBinding " + s + " agent=" + b.agent
+	}
 	for _, n := range slices.Sorted(maps.Keys(b.settings)) {
 		v := b.settings[n]
 		version := "latest"
