@@ -24,7 +24,7 @@ func newStatus(config *genericclioptions.ConfigFlags, streams genericiooptions.I
 	all := false
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show each persona's bindings: who holds which number, what waits, what conflicts",
+		Short: "Show each persona's and agent's bindings: who holds which number, what waits, what conflicts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := (&planOptions{config: config}).client()
@@ -42,6 +42,13 @@ func newStatus(config *genericclioptions.ConfigFlags, streams genericiooptions.I
 			var list v1alpha1.PersonaBindingList
 			if err := c.List(context.Background(), &list, opts...); err != nil {
 				return &exitError{code: 1, err: err}
+			}
+			var agents v1alpha1.AgentBindingList
+			if err := c.List(context.Background(), &agents, opts...); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			for i := range agents.Items {
+				list.Items = append(list.Items, *persona.AgentView(&agents.Items[i]))
 			}
 			return writeStatus(streams, list.Items)
 		},
@@ -74,7 +81,11 @@ func writeStatus(streams genericiooptions.IOStreams, items []v1alpha1.PersonaBin
 				conflicts = append(conflicts, n.Number)
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\n", pb.Spec.PersonaID, pb.Namespace, pb.Name, ready, reason,
+		target, name := pb.Spec.PersonaID, pb.Namespace+"/"+pb.Name
+		if agent, env, ok := persona.ParseAgentTarget(target); ok {
+			target, name = "agent "+agent+" ("+string(env)+")", "ab/"+name
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", target, name, ready, reason,
 			orDash(pb.Status.BoundNumbers), orDash(pb.Status.PendingDetach), orDash(conflicts))
 	}
 	return w.Flush()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,12 +22,13 @@ import (
 )
 
 // The verbs users know from flux and cmctl: reconcile, approve, suspend and
-// resume bindings. Each names them as pb/NAME (or NAME) in the namespace of
-// -n or the context; reconcile, suspend and resume also take --all.
+// resume bindings. Each names them as pb/NAME (or NAME) or ab/NAME in the
+// namespace of -n or the context; reconcile, suspend and resume also take
+// --all.
 
-// targets resolves the bindings named (pb/NAME or NAME), or with all every
-// binding of the namespace, to their keys, and returns a client.
-func targets(config *genericclioptions.ConfigFlags, args []string, all bool) (client.Client, []types.NamespacedName, error) {
+// targets resolves the bindings named (pb/NAME, ab/NAME or NAME), or with
+// all every binding of the namespace, and returns a client.
+func targets(config *genericclioptions.ConfigFlags, args []string, all bool) (client.Client, []binding, error) {
 	switch {
 	case all && len(args) > 0:
 		return nil, nil, fmt.Errorf("name bindings or pass --all, not both")
@@ -43,26 +43,17 @@ func targets(config *genericclioptions.ConfigFlags, args []string, all bool) (cl
 	if err != nil {
 		return nil, nil, err
 	}
-	var keys []types.NamespacedName
+	var keys []binding
 	for _, arg := range args {
-		kind, name, found := strings.Cut(arg, "/")
-		if !found {
-			kind, name = "pb", arg
-		}
-		switch strings.ToLower(kind) {
-		case "pb", "personabinding", "personabindings", "personabinding.personas.bland-operator.dev":
-		default:
-			return nil, nil, fmt.Errorf("%q is not a PersonaBinding (name it pb/NAME)", arg)
-		}
-		keys = append(keys, types.NamespacedName{Namespace: ns, Name: name})
-	}
-	if all {
-		var list v1alpha1.PersonaBindingList
-		if err := c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		b, err := parseBinding(arg, ns)
+		if err != nil {
 			return nil, nil, err
 		}
-		for i := range list.Items {
-			keys = append(keys, client.ObjectKeyFromObject(&list.Items[i]))
+		keys = append(keys, b)
+	}
+	if all {
+		if keys, err = allBindings(context.Background(), c, ns); err != nil {
+			return nil, nil, err
 		}
 	}
 	return c, keys, nil
@@ -71,7 +62,7 @@ func targets(config *genericclioptions.ConfigFlags, args []string, all bool) (cl
 func newReconcile(config *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	timeout, all := 2*time.Minute, false
 	cmd := &cobra.Command{
-		Use:   "reconcile pb/NAME... | --all",
+		Use:   "reconcile pb/NAME|ab/NAME... | --all",
 		Short: "Ask the operator to look at bindings' personas now, and wait for the outcome",
 		Long: `Sets the personas.bland-operator.dev/reconcile-requested-at annotation on each
 binding named (or, with --all, every binding of the namespace), waits until
@@ -104,7 +95,7 @@ times out or a binding is not Ready.`,
 // waitEach waits, for each binding, until done says so, then prints its
 // Ready condition; it fails when a wait timed out (what says what it waited
 // for) or a binding is not Ready.
-func waitEach(ctx context.Context, c client.Client, keys []types.NamespacedName, timeout time.Duration, done func(*v1alpha1.PersonaBinding) bool, what string, streams genericiooptions.IOStreams) error {
+func waitEach(ctx context.Context, c client.Client, keys []binding, timeout time.Duration, done func(*v1alpha1.PersonaBinding) bool, what string, streams genericiooptions.IOStreams) error {
 	failed := false
 	for _, key := range keys {
 		pb, err := waitFor(ctx, c, key, timeout, done)
@@ -122,14 +113,19 @@ func waitEach(ctx context.Context, c client.Client, keys []types.NamespacedName,
 }
 
 // waitFor polls the binding until done says so, or the timeout.
-func waitFor(ctx context.Context, c client.Client, key types.NamespacedName, timeout time.Duration, done func(*v1alpha1.PersonaBinding) bool) (*v1alpha1.PersonaBinding, error) {
-	pb := &v1alpha1.PersonaBinding{}
+func waitFor(ctx context.Context, c client.Client, key binding, timeout time.Duration, done func(*v1alpha1.PersonaBinding) bool) (*v1alpha1.PersonaBinding, error) {
+	var pb *v1alpha1.PersonaBinding
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		if err := c.Get(ctx, key, pb); err != nil {
+		cur, err := key.get(ctx, c)
+		if err != nil {
 			return false, err
 		}
+		pb = cur
 		return done(pb), nil
 	})
+	if pb == nil {
+		pb = &v1alpha1.PersonaBinding{}
+	}
 	return pb, err
 }
 
@@ -145,7 +141,7 @@ func newApprove(config *genericclioptions.ConfigFlags, streams genericiooptions.
 	var waitReady bool
 	timeout := 2 * time.Minute
 	cmd := &cobra.Command{
-		Use:   "approve pb/NAME",
+		Use:   "approve pb/NAME|ab/NAME",
 		Short: "Approve the detaches a binding's detach limit holds back",
 		Long: `Shows the detaches the binding's detach limit holds back, then writes the
 approve-detach annotation for the binding's current generation and exactly
@@ -161,8 +157,8 @@ the operator has made the detaches and the binding is Ready.`,
 				return &exitError{code: 1, err: err}
 			}
 			key, ctx := keys[0], context.Background()
-			var pb v1alpha1.PersonaBinding
-			if err := c.Get(ctx, key, &pb); err != nil {
+			pb, err := key.get(ctx, c)
+			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
 			if len(pb.Status.PendingDetach) == 0 {
@@ -175,13 +171,13 @@ the operator has made the detaches and the binding is Ready.`,
 				return &exitError{code: 1, err: fmt.Errorf("the operator has not reported on generation %d of %s yet (status is of generation %d): run approve again once it has",
 					pb.Generation, key, pb.Status.ObservedGeneration)}
 			}
-			fmt.Fprintf(streams.Out, "approving, for generation %d of %s, the detach of %s from persona %s\n",
-				pb.Generation, key, persona.List(pb.Status.PendingDetach), pb.Spec.PersonaID)
+			fmt.Fprintf(streams.Out, "approving, for generation %d of %s, the detach of %s from %s\n",
+				pb.Generation, key, persona.List(pb.Status.PendingDetach), persona.TargetName(pb.Spec.PersonaID))
 			if err := annotateOrExit(ctx, c, key, v1alpha1.ApproveDetachAnnotation, persona.ApprovalFor(pb.Generation, pb.Status.PendingDetach)); err != nil {
 				return err
 			}
 			if reason != "" {
-				if err := recordApproval(ctx, c, &pb, reason); err != nil {
+				if err := recordApproval(ctx, c, pb, reason); err != nil {
 					fmt.Fprintf(streams.ErrOut, "warning: the approval is written, but its reason could not be recorded in an Event: %v\n", err)
 				}
 			}
@@ -215,9 +211,9 @@ func recordApproval(ctx context.Context, c client.Client, pb *v1alpha1.PersonaBi
 		Action:              "Approve",
 		Reason:              "DetachApproved",
 		Type:                corev1.EventTypeNormal,
-		Regarding:           corev1.ObjectReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: "PersonaBinding", Namespace: pb.Namespace, Name: pb.Name, UID: pb.UID},
-		Note: fmt.Sprintf("Approved, for generation %d, the detach of %s from persona %s: %s",
-			pb.Generation, persona.List(pb.Status.PendingDetach), pb.Spec.PersonaID, reason),
+		Regarding:           corev1.ObjectReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: kindOf(pb), Namespace: pb.Namespace, Name: pb.Name, UID: pb.UID},
+		Note: fmt.Sprintf("Approved, for generation %d, the detach of %s from %s: %s",
+			pb.Generation, persona.List(pb.Status.PendingDetach), persona.TargetName(pb.Spec.PersonaID), reason),
 	}
 	return c.Create(ctx, ev)
 }
@@ -237,7 +233,7 @@ sync unless Git says the same.`
 numbers it will attach and detach). --wait waits until each is Ready.`
 	}
 	cmd := &cobra.Command{
-		Use:               verb + " pb/NAME... | --all",
+		Use:               verb + " pb/NAME|ab/NAME... | --all",
 		Short:             short,
 		Long:              long,
 		ValidArgsFunction: completeBindings(config),
@@ -254,12 +250,11 @@ numbers it will attach and detach). --wait waits until each is Ready.`
 			}
 			patch := fmt.Sprintf(`{"spec":{"suspend":%t}}`, suspend)
 			for _, key := range keys {
-				pb := &v1alpha1.PersonaBinding{}
-				pb.Namespace, pb.Name = key.Namespace, key.Name
-				if err := c.Patch(ctx, pb, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+				obj := key.object()
+				if err := c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
 					return &exitError{code: 1, err: err}
 				}
-				fmt.Fprintf(streams.Out, "%s %s (generation %d)\n", done, key, pb.Generation)
+				fmt.Fprintf(streams.Out, "%s %s (generation %d)\n", done, key, obj.GetGeneration())
 			}
 			if !waitReady {
 				return nil
@@ -277,12 +272,15 @@ numbers it will attach and detach). --wait waits until each is Ready.`
 
 // printResumePlan prints what resuming the bindings will do: the plan of
 // their specs with suspend false, from the records, as kubectl bland plan
-// would show it.
-func printResumePlan(ctx context.Context, c client.Client, keys []types.NamespacedName, streams genericiooptions.IOStreams) error {
+// would show it. (The plan covers PersonaBindings only.)
+func printResumePlan(ctx context.Context, c client.Client, keys []binding, streams genericiooptions.IOStreams) error {
 	var proposed []*v1alpha1.PersonaBinding
 	for _, key := range keys {
+		if key.agent {
+			continue
+		}
 		var pb v1alpha1.PersonaBinding
-		if err := c.Get(ctx, key, &pb); err != nil {
+		if err := c.Get(ctx, key.key, &pb); err != nil {
 			return err
 		}
 		if !pb.Spec.Suspend {
@@ -310,14 +308,20 @@ func printResumePlan(ctx context.Context, c client.Client, keys []types.Namespac
 	return preview.WriteText(streams.Out, rep, preview.TextOptions{Color: isTerminal(streams.Out), Now: now})
 }
 
-func annotate(ctx context.Context, c client.Client, key types.NamespacedName, name, value string) error {
-	pb := &v1alpha1.PersonaBinding{}
-	pb.Namespace, pb.Name = key.Namespace, key.Name
+func annotate(ctx context.Context, c client.Client, key binding, name, value string) error {
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, name, value)
-	return c.Patch(ctx, pb, client.RawPatch(types.MergePatchType, []byte(patch)))
+	return c.Patch(ctx, key.object(), client.RawPatch(types.MergePatchType, []byte(patch)))
 }
 
-func annotateOrExit(ctx context.Context, c client.Client, key types.NamespacedName, name, value string) error {
+// kindOf names the kind a binding as the operator plans it stands for.
+func kindOf(pb *v1alpha1.PersonaBinding) string {
+	if persona.IsAgentView(pb) {
+		return persona.KindAgentBinding
+	}
+	return "PersonaBinding"
+}
+
+func annotateOrExit(ctx context.Context, c client.Client, key binding, name, value string) error {
 	if err := annotate(ctx, c, key, name, value); err != nil {
 		return &exitError{code: 1, err: err}
 	}
