@@ -176,7 +176,8 @@ type group struct {
 	name     string
 	ns       string
 	bindings []*v1alpha1.PersonaBinding
-	personas []string
+	personas []string // or, for a group of AgentBindings, its agents
+	agents   bool
 }
 
 // makeGroup creates n bindings of two numbers each, perPersona bindings per

@@ -95,6 +95,9 @@ func main() {
 	if b.want("P10") {
 		b.p10()
 	}
+	if b.want("P11") {
+		b.p11()
+	}
 	if base {
 		b.tenThousand()
 	}

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
 // awaitReady follows the group's namespace with a watch until every binding
@@ -33,7 +34,11 @@ func (h *harness) watchReady(g *group, limit time.Duration) (time.Time, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	for ctx.Err() == nil {
-		w, err := h.k8s.Watch(ctx, &v1alpha1.PersonaBindingList{}, client.InNamespace(g.ns))
+		var list client.ObjectList = &v1alpha1.PersonaBindingList{}
+		if g.agents {
+			list = &v1alpha1.AgentBindingList{}
+		}
+		w, err := h.k8s.Watch(ctx, list, client.InNamespace(g.ns))
 		if ctx.Err() != nil {
 			break
 		}
@@ -41,6 +46,9 @@ func (h *harness) watchReady(g *group, limit time.Duration) (time.Time, bool) {
 		isReady, count := map[string]bool{}, 0
 		for ev := range w.ResultChan() {
 			pb, ok := ev.Object.(*v1alpha1.PersonaBinding)
+			if ab, isAgent := ev.Object.(*v1alpha1.AgentBinding); isAgent {
+				pb, ok = persona.AgentView(ab), true
+			}
 			if !ok {
 				continue // an error from the server; the channel closes next
 			}

@@ -13,7 +13,7 @@ import (
 // P3m before them). The persona rows run on their own.
 var (
 	baseRows    = []string{"P1", "P2", "P3b", "P4", "P4b", "P4c", "P5", "P6", "P6b", "P7"}
-	personaRows = []string{"P3", "P3m", "P8", "P9", "P10"}
+	personaRows = []string{"P3", "P3m", "P8", "P9", "P10", "P11"}
 )
 
 // selection is what the flags ask of a run: which rows, at what size.
