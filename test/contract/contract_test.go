@@ -66,6 +66,7 @@ type target struct {
 	numbers []string // owned by the account, set aside for testing
 	foreign string   // a number the account does not own
 	pathway string   // a pathway the account has, for the settings step
+	agent   string   // an agent of the account, for the v2 steps (never created or deleted here)
 	calls   *atomic.Int64
 	client  *bland.Client
 }
@@ -106,6 +107,7 @@ func newTarget(t *testing.T) *target {
 		tg.baseURL = envOr("BLAND_LIVE_BASE_URL", bland.DefaultBaseURL)
 		tg.foreign = envOr("BLAND_LIVE_FOREIGN_NUMBER", "+15005550006")
 		tg.pathway = os.Getenv("BLAND_LIVE_PATHWAY_ID")
+		tg.agent = os.Getenv("BLAND_LIVE_AGENT_ID")
 		if len(tg.numbers) < 1 {
 			t.Fatal("BLAND_LIVE_NUMBERS names no number")
 		}
@@ -114,6 +116,8 @@ func newTarget(t *testing.T) *target {
 		tg.key, tg.numbers, tg.foreign, tg.pathway = "sk-contract", []string{"+14155550901"}, "+15005550006", "pw-contract"
 		sim.AddAccount("contract", tg.key, tg.numbers...)
 		sim.SetV1Refusals("contract", true) // the words Bland's v1 API answers with
+		tg.agent = "agent-contract"
+		sim.AddAgent(tg.key, tg.agent, blandsim.AgentOptions{})
 		srv := httptest.NewServer(sim)
 		t.Cleanup(srv.Close)
 		tg.baseURL = srv.URL
@@ -214,6 +218,48 @@ func run(t *testing.T, ctx context.Context, tg *target) []Step {
 	add("detach", err, nil)
 	again, err := tg.client.DetachNumbers(ctx, tg.key, id, []string{n})
 	add("detach again", err, map[string]bool{"no-op": err == nil && len(again.InboundNumbers) == 0})
+	return append(steps, agentSteps(t, ctx, tg, n)...)
+}
+
+// agentSteps are the v2 Agents API calls an AgentBinding makes, on the agent
+// the check is given (BLAND_LIVE_AGENT_ID live): the number goes to the
+// agent on production and comes off again. Without an agent each is
+// recorded as skipped.
+func agentSteps(t *testing.T, ctx context.Context, tg *target, n string) []Step {
+	names := []string{"agent: attach on production", "agent: read", "agent: attach a number not in the account",
+		"agent: detach", "agent: detach again", "agent: attach to an agent that does not exist"}
+	if tg.agent == "" {
+		var out []Step
+		for _, name := range names {
+			out = append(out, Step{Name: name, Code: skipped})
+		}
+		return out
+	}
+	t.Cleanup(func() { _, _ = tg.client.DetachFromAgent(context.Background(), tg.key, tg.agent, []string{n}) })
+	var steps []Step
+	add := func(name string, err error, facts map[string]bool) {
+		s := Step{Name: name, Status: http.StatusOK, Facts: facts}
+		if be, ok := bland.AsError(err); ok {
+			s.Status, s.Code = be.StatusCode, be.Code
+		} else if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		steps = append(steps, s)
+	}
+	at, err := tg.client.AttachToAgent(ctx, tg.key, tg.agent, bland.EnvProduction, []string{n})
+	add(names[0], err, map[string]bool{"answer names the routing persona": err == nil && at.PersonaID != "",
+		"answer names the compiled version": err == nil && at.CompiledFromVersion != ""})
+	in, err := tg.client.AgentNumbers(ctx, tg.key, tg.agent)
+	onProduction := err == nil && slices.ContainsFunc(in.Numbers, func(m bland.AgentNumber) bool { return m.PhoneNumber == n && m.Env == "" })
+	add(names[1], err, map[string]bool{"lists the number on production": onProduction, "same routing persona": err == nil && at != nil && in.PersonaID == at.PersonaID})
+	_, err = tg.client.AttachToAgent(ctx, tg.key, tg.agent, bland.EnvProduction, []string{tg.foreign})
+	add(names[2], err, nil)
+	count, err := tg.client.DetachFromAgent(ctx, tg.key, tg.agent, []string{n})
+	add(names[3], err, map[string]bool{"counts the number": count == 1})
+	count, err = tg.client.DetachFromAgent(ctx, tg.key, tg.agent, []string{n})
+	add(names[4], err, map[string]bool{"no-op": err == nil && count == 0})
+	_, err = tg.client.AttachToAgent(ctx, tg.key, "bland-operator-contract-"+randomSuffix(), bland.EnvProduction, []string{n})
+	add(names[5], err, nil)
 	return steps
 }
 
