@@ -277,3 +277,49 @@ func TestANumberTakenOffTheAgentIsPutBackAndTheEventSaysWhere(t *testing.T) {
 		g.Expect(strings.Join(notes, "\n")).To(ContainSubstring(f.numbers[0] + " was on persona " + f.personaID))
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 }
+
+func TestTheAPIServerRejectsABadAgentBinding(t *testing.T) {
+	f := newFixture(t, 1)
+	tests := []struct {
+		name   string
+		mutate func(*v1alpha1.AgentBinding)
+		field  string
+	}{
+		{"no agentID", func(ab *v1alpha1.AgentBinding) { ab.Spec.AgentID = "" }, "spec.agentID"},
+		{"an agentID with a slash", func(ab *v1alpha1.AgentBinding) { ab.Spec.AgentID = "a/b" }, "spec.agentID"},
+		{"an unknown environment", func(ab *v1alpha1.AgentBinding) { ab.Spec.Environment = "preview" }, "spec.environment"},
+		{"a number not in E.164", func(ab *v1alpha1.AgentBinding) { ab.Spec.InboundNumbers = []string{"4155551234"} }, "spec.inboundNumbers[0]"},
+		{"both credentials and an account", func(ab *v1alpha1.AgentBinding) { ab.Spec.AccountRef = &v1alpha1.AccountRef{Name: "a"} }, "exactly one of"},
+	}
+	for _, tt := range tests {
+		ab := f.agentBinding("bad", "agent-x", "", f.numbers...)
+		tt.mutate(ab)
+		err := k8s.Create(context.Background(), ab)
+		f.g.Expect(err).To(HaveOccurred(), tt.name)
+		f.g.Expect(err.Error()).To(ContainSubstring(tt.field), tt.name)
+	}
+
+	ab := f.agentBinding("good", "agent-x", "", f.numbers...)
+	f.g.Expect(k8s.Create(context.Background(), ab)).To(Succeed())
+	f.g.Expect(ab.Spec.Environment).To(Equal(v1alpha1.EnvironmentProduction), "the schema's default")
+	err := k8s.Patch(context.Background(), ab, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"agentID":"agent-y"}}`)))
+	f.g.Expect(err).To(HaveOccurred())
+	f.g.Expect(err.Error()).To(ContainSubstring("agentID is immutable"))
+}
+
+func TestARestartCostsAnAgentNoCall(t *testing.T) {
+	f := newFixture(t, 2)
+	agent := f.agent("restart", blandsim.AgentOptions{})
+	ab := f.agentBinding("restart", agent, "", f.numbers...)
+	f.g.Expect(k8s.Create(context.Background(), ab)).To(Succeed())
+	f.waitForAgent(ab, v1alpha1.ReasonSynced)
+
+	target := "agent:" + agent + ":production"
+	mark, passes := len(sim.CallsFor(agent)), reconciles.count(target)
+	f.restartManager()
+	// The new manager's first pass of the agent comes from its cache's
+	// initial list; it finds the records true and makes no call.
+	f.g.Eventually(func() int { return reconciles.count(target) }).WithTimeout(20 * time.Second).Should(BeNumerically(">", passes))
+	f.g.Expect(callList(agentCalls(agent, mark))).To(BeEmpty())
+	f.waitForAgent(ab, v1alpha1.ReasonSynced)
+}
