@@ -205,6 +205,7 @@ func TestAnUnknownAgentStallsAndIsNotCalledAgainUntilAsked(t *testing.T) {
 	got := f.waitForAgent(ab, v1alpha1.ReasonAgentNotFound)
 	f.g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, v1alpha1.ConditionStalled)).To(BeTrue())
 	f.g.Expect(meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady).Message).To(ContainSubstring("spec.agentID"))
+	f.g.Expect(got.Status.PersonaID).To(BeEmpty(), "no routing persona until Bland names one")
 
 	// The agent appears; a pass woken by another binding of the agent makes
 	// no call for the stalled one.

@@ -92,10 +92,14 @@ func AgentView(ab *v1alpha1.AgentBinding) PB {
 }
 
 // viewStatus is an AgentBinding's status as its view carries it: the
-// routing persona as the persona name.
+// routing persona as the persona name, or, until Bland names one, the
+// target (as a persona's ID stands for its name until Bland answers).
 func viewStatus(ab *v1alpha1.AgentBinding) v1alpha1.PersonaBindingStatus {
 	st := *ab.Status.PersonaBindingStatus.DeepCopy()
 	st.PersonaName = ab.Status.PersonaID
+	if st.PersonaName == "" && ab.Status.ObservedGeneration > 0 {
+		st.PersonaName = AgentTarget(ab.Spec.AgentID, ab.Spec.Environment)
+	}
 	return st
 }
 
@@ -135,6 +139,9 @@ func AgentFromView(view PB) *v1alpha1.AgentBinding {
 	}
 	ab.Status.PersonaBindingStatus = *view.Status.DeepCopy()
 	ab.Status.PersonaID, ab.Status.PersonaName = view.Status.PersonaName, ""
+	if ab.Status.PersonaID == view.Spec.PersonaID {
+		ab.Status.PersonaID = "" // no routing persona named yet
+	}
 	return ab
 }
 
