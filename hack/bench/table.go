@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -19,7 +20,7 @@ func render(rows []row, latency, took time.Duration) string {
 		"manager with `--max-concurrent-reconciles=16`. The run took %s.\n\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), latency, took.Round(time.Second))
 	b.WriteString("| id | figure | measured | target | met |\n|---|---|---|---|---|\n")
-	slices.SortStableFunc(rows, func(x, y row) int { return strings.Compare(x.id, y.id) })
+	slices.SortStableFunc(rows, func(x, y row) int { return compareIDs(x.id, y.id) })
 	for _, r := range rows {
 		met := "yes"
 		if !r.met {
@@ -29,6 +30,24 @@ func render(rows []row, latency, took time.Duration) string {
 	}
 	b.WriteString(notes)
 	return b.String()
+}
+
+// compareIDs orders row ids by their number, then the rest: P3 before P3b,
+// P3m, and P9 before P10.
+func compareIDs(x, y string) int {
+	nx, rx := splitID(x)
+	ny, ry := splitID(y)
+	if nx != ny {
+		return nx - ny
+	}
+	return strings.Compare(rx, ry)
+}
+
+// splitID parts "P3b" into 3 and "b".
+func splitID(id string) (int, string) {
+	digits := strings.TrimLeft(strings.TrimPrefix(id, "P"), "0123456789")
+	n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(id, "P"), digits))
+	return n, digits
 }
 
 const notes = `
