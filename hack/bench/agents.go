@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -42,22 +41,13 @@ func (b *bench) p11() {
 // are its agents.
 func (h *harness) makeAgentGroup(name string, n, perAgent int) *group {
 	ctx := context.Background()
-	h.groups++
-	h.made += n
-	g := &group{name: name, ns: groupNamespace(name), agents: true}
-	key := "sk-" + name
-	var numbers []string
-	for i := range 2 * n {
-		numbers = append(numbers, fmt.Sprintf("+1%03d%07d", 200+h.groups, i))
-	}
-	h.sim.AddAccount(name, key, numbers...)
+	g, key, numbers := h.newGroup(name, n)
+	g.agents = true
 	for a := 0; a*perAgent < n; a++ {
 		id := fmt.Sprintf("%s-agent-%d", name, a)
 		h.sim.AddAgent(key, id, blandsim.AgentOptions{})
 		g.personas = append(g.personas, id)
 	}
-	check(h.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: g.ns}}))
-	check(h.k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bland", Namespace: g.ns}, StringData: map[string]string{"apiKey": key}}))
 	g.bindings = make([]*v1alpha1.PersonaBinding, n)
 	parallel(n, 32, func(i int) {
 		ab := &v1alpha1.AgentBinding{

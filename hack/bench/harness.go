@@ -186,22 +186,12 @@ type group struct {
 // operator would have left them; the operator then has nothing to do.
 func (h *harness) makeGroup(name string, n, perPersona int, resync time.Duration, presynced bool) *group {
 	ctx := context.Background()
-	h.groups++
-	h.made += n
-	g := &group{name: name, ns: groupNamespace(name)}
-	key := "sk-" + name
-	var numbers []string
-	for i := range 2 * n {
-		numbers = append(numbers, fmt.Sprintf("+1%03d%07d", 200+h.groups, i))
-	}
-	h.sim.AddAccount(name, key, numbers...)
+	g, key, numbers := h.newGroup(name, n)
 	for p := 0; p*perPersona < n; p++ {
 		id := fmt.Sprintf("%s-persona-%d", name, p)
 		h.sim.AddPersona(key, id, id)
 		g.personas = append(g.personas, id)
 	}
-	check(h.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: g.ns}}))
-	check(h.k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bland", Namespace: g.ns}, StringData: map[string]string{"apiKey": key}}))
 	g.bindings = make([]*v1alpha1.PersonaBinding, n)
 	parallel(n, 32, func(i int) {
 		pb := &v1alpha1.PersonaBinding{
@@ -236,6 +226,23 @@ func (h *harness) makeGroup(name string, n, perPersona int, resync time.Duration
 		g.bindings[i] = pb
 	})
 	return g
+}
+
+// newGroup makes the namespace of a group of n bindings, a Bland account
+// owning two numbers for each, and the Secret holding its key.
+func (h *harness) newGroup(name string, n int) (g *group, key string, numbers []string) {
+	ctx := context.Background()
+	h.groups++
+	h.made += n
+	g = &group{name: name, ns: groupNamespace(name)}
+	key = "sk-" + name
+	for i := range 2 * n {
+		numbers = append(numbers, fmt.Sprintf("+1%03d%07d", 200+h.groups, i))
+	}
+	h.sim.AddAccount(name, key, numbers...)
+	check(h.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: g.ns}}))
+	check(h.k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bland", Namespace: g.ns}, StringData: map[string]string{"apiKey": key}}))
+	return g, key, numbers
 }
 
 // groupNamespace is where makeGroup puts the bindings of a group.

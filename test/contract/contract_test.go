@@ -137,15 +137,7 @@ func newTarget(t *testing.T) *target {
 func run(t *testing.T, ctx context.Context, tg *target) []Step {
 	t.Helper()
 	var steps []Step
-	add := func(name string, err error, facts map[string]bool) {
-		s := Step{Name: name, Status: http.StatusOK, Facts: facts}
-		if be, ok := bland.AsError(err); ok {
-			s.Status, s.Code = be.StatusCode, be.Code
-		} else if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		steps = append(steps, s)
-	}
+	add := recorder(t, &steps)
 	n := tg.numbers[0]
 
 	// The test numbers must not be in use: attaching one would move it.
@@ -221,6 +213,21 @@ func run(t *testing.T, ctx context.Context, tg *target) []Step {
 	return append(steps, agentSteps(t, ctx, tg, n)...)
 }
 
+// recorder returns add, which appends to steps what a call answered: its
+// HTTP status and Bland's code, and the facts checked. A failure that is
+// not Bland's answer ends the test.
+func recorder(t *testing.T, steps *[]Step) func(name string, err error, facts map[string]bool) {
+	return func(name string, err error, facts map[string]bool) {
+		s := Step{Name: name, Status: http.StatusOK, Facts: facts}
+		if be, ok := bland.AsError(err); ok {
+			s.Status, s.Code = be.StatusCode, be.Code
+		} else if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		*steps = append(*steps, s)
+	}
+}
+
 // agentSteps are the v2 Agents API calls an AgentBinding makes, on the agent
 // the check is given (BLAND_LIVE_AGENT_ID live): the number goes to the
 // agent on production and comes off again. Without an agent each is
@@ -237,15 +244,7 @@ func agentSteps(t *testing.T, ctx context.Context, tg *target, n string) []Step 
 	}
 	t.Cleanup(func() { _, _ = tg.client.DetachFromAgent(context.Background(), tg.key, tg.agent, []string{n}) })
 	var steps []Step
-	add := func(name string, err error, facts map[string]bool) {
-		s := Step{Name: name, Status: http.StatusOK, Facts: facts}
-		if be, ok := bland.AsError(err); ok {
-			s.Status, s.Code = be.StatusCode, be.Code
-		} else if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		steps = append(steps, s)
-	}
+	add := recorder(t, &steps)
 	at, err := tg.client.AttachToAgent(ctx, tg.key, tg.agent, bland.EnvProduction, []string{n})
 	add(names[0], err, map[string]bool{"answer names the routing persona": err == nil && at.PersonaID != "",
 		"answer names the compiled version": err == nil && at.CompiledFromVersion != ""})
