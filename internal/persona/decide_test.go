@@ -358,6 +358,12 @@ func TestAnEarlierReleasesClaimInStatusBecomesAnIntent(t *testing.T) {
 	if nums, legacy := LegacyIntent(pb); !legacy || !slices.Equal(nums, []string{n1, n2}) {
 		t.Fatalf("the earlier release's claim reads as %v (%v)", nums, legacy)
 	}
+	// Its attach that got no answer: that release reported the failure
+	// (APIError, still Reconciling) and kept the claim; the call may land.
+	SetConditions(&pb.Status, pb.Generation, Progressing, v1alpha1.ReasonAPIError, "attach numbers: no answer")
+	if nums, legacy := LegacyIntent(pb); !legacy || !slices.Equal(nums, []string{n1, n2}) {
+		t.Fatalf("the earlier release's claim after an unanswered attach reads as %v (%v)", nums, legacy)
+	}
 	pb.Annotations = map[string]string{v1alpha1.IntentAnnotation: "1:" + n2}
 	if _, legacy := LegacyIntent(pb); legacy {
 		t.Error("a binding with an intent annotation was taken for the earlier release's form")

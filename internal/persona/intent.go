@@ -143,15 +143,16 @@ func Deadline(pbs []PB, now time.Time) time.Time {
 // LegacyIntent returns the numbers an earlier release may have been
 // attaching when it stopped: that release wrote its claim into
 // status.boundNumbers with Reconciling=True before each call, and kept no
-// intent annotation. Such a binding is given an intent (with a deadline
+// intent annotation. When a call got no answer it kept the claim and
+// reported the failure, still Reconciling (APIError): the call may land
+// all the same. Either way the binding is given an intent (with a deadline
 // from now) before anything is decided, so an attach still in flight is
 // never taken for absent.
 func LegacyIntent(pb PB) ([]string, bool) {
 	if _, ok := pb.Annotations[v1alpha1.IntentAnnotation]; ok || pb.Status.ObservedIntent != 0 || len(pb.Status.BoundNumbers) == 0 {
 		return nil, false
 	}
-	c := meta.FindStatusCondition(pb.Status.Conditions, v1alpha1.ConditionReconciling)
-	if c == nil || c.Status != "True" || c.Reason != v1alpha1.ReasonProgressing {
+	if !meta.IsStatusConditionTrue(pb.Status.Conditions, v1alpha1.ConditionReconciling) {
 		return nil, false
 	}
 	return pb.Status.BoundNumbers, true
