@@ -43,9 +43,10 @@ func (r *modelRun) trace() {
 		if ready != nil {
 			why = fmt.Sprintf("%s %s %q", ready.Status, ready.Reason, ready.Message)
 		}
-		lines = append(lines, fmt.Sprintf("%s status %s gen=%d observed=%d deleting=%v finalizers=%v spec=%v bound=%v ready=%s",
+		lines = append(lines, fmt.Sprintf("%s status %s gen=%d observed=%d deleting=%v finalizers=%v intent=%q observedIntent=%d spec=%v bound=%v ready=%s",
 			o.at.Format("15:04:05.000"), pb.Name, pb.Generation, pb.Status.ObservedGeneration,
-			!pb.DeletionTimestamp.IsZero(), pb.Finalizers, pb.Spec.InboundNumbers, pb.Status.BoundNumbers, why))
+			!pb.DeletionTimestamp.IsZero(), pb.Finalizers, pb.Annotations[v1alpha1.IntentAnnotation], pb.Status.ObservedIntent,
+			pb.Spec.InboundNumbers, pb.Status.BoundNumbers, why))
 	}
 	r.truth.mu.Unlock()
 	for _, c := range sim.Calls(func(c blandsim.Call) bool { return slices.Contains(r.callKeys(), c.PersonaID) }) {
