@@ -128,9 +128,10 @@ func (r *modelRun) quietWindow() {
 	// Resyncs are jittered by a tenth of the interval either way: a window
 	// of ten intervals holds at most twelve resyncs of a persona. The
 	// window is the one the passes were counted over: the quiet window and
-	// the scrapes of the managers' metrics at both ends, which take a second
-	// or more on a loaded machine (seed 550196 counted one pass more than a
-	// bound made from the quiet window alone, there and only there).
+	// the scrapes of the managers' metrics at both ends (a tenth of a
+	// second alone, longer on a loaded machine). Seed 550196 once counted
+	// one pass more than the bound of the quiet window alone, under load
+	// only; whether the scrapes were why is not known.
 	window := time.Since(since)
 	resyncs := int(window*10/(modelResync*9)) + 1
 	live := r.now().live()
