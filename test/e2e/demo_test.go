@@ -8,9 +8,12 @@ import (
 )
 
 func TestMakeDemoWalksThrough(t *testing.T) {
+	// Ports of their own (a demo of the user's may hold the defaults), below
+	// the kernel's ephemeral range (32768 and up), where any connection of a
+	// busy machine could take one between the demo's check and its listen.
 	cmd := exec.Command("bash", "hack/demo.sh")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "DEMO_EXIT=1", "SIM_ADDR=127.0.0.1:38088", "PROBE_ADDR=127.0.0.1:38081", "DEMO_DIR="+t.TempDir())
+	cmd.Env = append(os.Environ(), "DEMO_EXIT=1", "SIM_ADDR=127.0.0.1:28088", "PROBE_ADDR=127.0.0.1:28081", "DEMO_DIR="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out)
