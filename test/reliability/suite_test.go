@@ -164,7 +164,11 @@ func startManager(t *testing.T, args ...string) *manager {
 // the simulator.
 func startBinary(t *testing.T, bin string, args ...string) *manager {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), fmt.Sprintf("manager-%d.log", time.Now().UnixNano()))
+	dir := os.Getenv("MANAGER_LOG_DIR") // keeps every manager's whole log, to read after a failure
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	logPath := filepath.Join(dir, fmt.Sprintf("manager-%d.log", time.Now().UnixNano()))
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
