@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -29,7 +31,8 @@ import (
 	"github.com/bland-operator/bland-operator/internal/preview"
 )
 
-const planLong = `Show what applying PersonaBindings would do to Bland: per binding, the
+const planLong = `Show what applying PersonaBindings and AgentBindings would do to Bland:
+per persona, or agent and environment, and per binding, the
 numbers attached (+), detached (-) and handed over between bindings without a
 call (> <), settings changed (~), detach limits tripped and conflicts met (!),
 the Ready condition each binding would reach, and the Bland calls it costs.
@@ -42,9 +45,9 @@ binding. Without the verbs for that, the manifest is read as written
 and the output says "dry run not performed". By default Bland is not called:
 the plan is made from what the bindings' statuses last recorded (their age is
 printed), as the operator does for a spec change. With --refresh, each
-persona is read from Bland once, with the API key of one of its bindings'
-Secrets (if you may read it) or --api-key-file, and the plan shows what
-drifted since the last sync. Nothing is ever written, to the cluster or to
+persona and each agent is read from Bland once, with the API key of one of
+its bindings' Secrets (if you may read it) or --api-key-file, and the plan
+shows what drifted since the last sync. Nothing is ever written, to the cluster or to
 Bland.
 
 Exit status:
@@ -81,7 +84,7 @@ func newPlan(config *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 	o := &planOptions{config: config, streams: streams}
 	cmd := &cobra.Command{
 		Use:   "plan -f FILENAME",
-		Short: "Show what applying PersonaBindings would do to Bland",
+		Short: "Show what applying PersonaBindings and AgentBindings would do to Bland",
 		Long:  planLong,
 		Example: `  kubectl bland plan -f bindings/
   kubectl bland plan -k overlays/prod -o json
@@ -109,7 +112,7 @@ func newPlan(config *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 	f.IntVar(&o.detachLimit, "default-detach-limit", 0, "The manager's --default-detach-limit, for bindings without spec.detachLimit.")
 	f.BoolVar(&o.prune, "prune", false, "Also plan the deletion of the live bindings of the input's namespaces (or -n's) that the input lacks, as kubectl apply --prune or a GitOps sync with pruning would.")
 	f.StringVarP(&o.selector, "selector", "l", "", "With --prune: only live bindings with these labels are pruned (kubectl's label selector syntax).")
-	f.BoolVar(&o.refresh, "refresh", false, "Read each persona from Bland once (reads only) instead of planning from the recorded statuses.")
+	f.BoolVar(&o.refresh, "refresh", false, "Read each persona and agent from Bland once (reads only) instead of planning from the recorded statuses.")
 	f.StringVar(&o.apiKeyFile, "api-key-file", "", "With --refresh: a file holding the API key, instead of the bindings' Secrets.")
 	f.StringVar(&o.apiURL, "api-url", bland.DefaultBaseURL, "With --refresh: Bland's API URL.")
 	f.BoolVar(&o.allowInsecureAPI, "allow-insecure-api-url", false, "With --refresh: allow a plain-http --api-url (a local simulator).")
@@ -128,7 +131,7 @@ func (o *planOptions) run(ctx context.Context) error {
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	live, note, err := listLive(ctx, c, namespacesOf(inputs))
+	live, listNotes, err := listLive(ctx, c, namespacesOf(inputs))
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
@@ -137,9 +140,7 @@ func (o *planOptions) run(ctx context.Context) error {
 		return &exitError{code: 1, err: err}
 	}
 	rejected = append(rejected, refused...)
-	if note != "" {
-		notes = append(notes, note)
-	}
+	notes = append(notes, listNotes...)
 	if o.prune {
 		pruned, err := o.pruned(proposed, rejected, live)
 		if err != nil {
@@ -190,17 +191,17 @@ func (o *planOptions) client() (client.Client, error) {
 	return client.New(cfg, client.Options{Scheme: scheme})
 }
 
-// input is one PersonaBinding of the manifests, and the file it came from.
+// input is one binding of the manifests, and the file it came from.
 type input struct {
 	object *unstructured.Unstructured
 	source string
 }
 
 func (in input) rejection(msg string) preview.Rejection {
-	return preview.Rejection{Source: in.source, Namespace: in.object.GetNamespace(), Name: in.object.GetName(), Message: msg}
+	return preview.Rejection{Source: in.source, Kind: in.object.GetKind(), Namespace: in.object.GetNamespace(), Name: in.object.GetName(), Message: msg}
 }
 
-// read returns the PersonaBindings among the manifests, each with its
+// read returns the bindings of both kinds among the manifests, each with its
 // namespace (the manifest's, else --namespace, else the context's), and the
 // inputs it refused: a file that is not valid YAML, or a binding with a
 // field its schema does not have (as kubectl apply's strict field
@@ -219,22 +220,21 @@ func (o *planOptions) read() ([]input, []preview.Rejection, error) {
 	var out []input
 	for _, info := range infos {
 		u, ok := info.Object.(*unstructured.Unstructured)
-		if !ok || u.GroupVersionKind() != v1alpha1.GroupVersion.WithKind("PersonaBinding") {
+		if !ok || !plannable(u.GroupVersionKind()) {
 			continue
 		}
 		if u.GetNamespace() == "" {
 			u.SetNamespace(ns)
 		}
 		in := input{object: u, source: info.Source}
-		var strict v1alpha1.PersonaBinding
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, &strict, true); err != nil {
+		if _, err := viewOf(u, true); err != nil {
 			rejected = append(rejected, in.rejection(err.Error()))
 			continue
 		}
 		out = append(out, in)
 	}
 	if len(out) == 0 && len(rejected) == 0 && !o.prune {
-		return nil, nil, fmt.Errorf("the manifests hold no %s PersonaBinding", v1alpha1.GroupVersion)
+		return nil, nil, fmt.Errorf("the manifests hold no %s PersonaBinding or AgentBinding", v1alpha1.GroupVersion)
 	}
 	return out, rejected, nil
 }
@@ -256,29 +256,71 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-// listLive returns the live bindings every persona involved may have: all
-// namespaces when the user may list them, else the manifests' namespaces
-// (and the note says that bindings elsewhere were not seen). Either way the
-// list holds every live binding the manifests name.
-func listLive(ctx context.Context, c client.Client, namespaces []string) ([]v1alpha1.PersonaBinding, string, error) {
-	var all v1alpha1.PersonaBindingList
-	err := c.List(ctx, &all)
-	if err == nil {
-		return all.Items, "", nil
-	}
-	if !apierrors.IsForbidden(err) {
-		return nil, "", fmt.Errorf("listing PersonaBindings: %w", err)
-	}
+// listLive returns the live bindings of both kinds every persona and agent
+// involved may have (AgentBindings as their views). Each kind is listed in
+// all namespaces when the user may, else in the manifests' namespaces, and
+// a note says what was not seen. A user who may not list AgentBindings at
+// all (or a cluster without their CRD) still gets a plan of its
+// PersonaBindings, with a note; the reverse holds too.
+func listLive(ctx context.Context, c client.Client, namespaces []string) ([]v1alpha1.PersonaBinding, []string, error) {
 	namespaces = slices.Compact(slices.Sorted(slices.Values(namespaces)))
 	var out []v1alpha1.PersonaBinding
-	for _, ns := range namespaces {
-		var list v1alpha1.PersonaBindingList
-		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
-			return nil, "", fmt.Errorf("listing PersonaBindings in %s: %w", ns, err)
+	var notes []string
+	for _, kind := range []struct {
+		name string
+		list func(...client.ListOption) ([]v1alpha1.PersonaBinding, error)
+	}{
+		{"PersonaBindings", func(opts ...client.ListOption) ([]v1alpha1.PersonaBinding, error) {
+			var l v1alpha1.PersonaBindingList
+			err := c.List(ctx, &l, opts...)
+			return l.Items, err
+		}},
+		{"AgentBindings", func(opts ...client.ListOption) ([]v1alpha1.PersonaBinding, error) {
+			var l v1alpha1.AgentBindingList
+			err := c.List(ctx, &l, opts...)
+			var views []v1alpha1.PersonaBinding
+			for i := range l.Items {
+				views = append(views, *persona.AgentView(&l.Items[i]))
+			}
+			return views, err
+		}},
+	} {
+		items, note, err := listKind(kind.name, kind.list, namespaces)
+		if err != nil {
+			return nil, nil, err
 		}
-		out = append(out, list.Items...)
+		out = append(out, items...)
+		if note != "" {
+			notes = append(notes, note)
+		}
 	}
-	return out, fmt.Sprintf("PersonaBindings could be listed only in %v: bindings of the same personas elsewhere are not part of this plan", namespaces), nil
+	return out, notes, nil
+}
+
+// listKind lists one kind of binding in all namespaces, else in each of
+// namespaces.
+func listKind(kind string, list func(...client.ListOption) ([]v1alpha1.PersonaBinding, error), namespaces []string) ([]v1alpha1.PersonaBinding, string, error) {
+	items, err := list()
+	switch {
+	case err == nil:
+		return items, "", nil
+	case meta.IsNoMatchError(err):
+		return nil, fmt.Sprintf("the cluster serves no %s: none is part of this plan", kind), nil
+	case !apierrors.IsForbidden(err):
+		return nil, "", fmt.Errorf("listing %s: %w", kind, err)
+	}
+	var out []v1alpha1.PersonaBinding
+	for _, ns := range namespaces {
+		items, err := list(client.InNamespace(ns))
+		if apierrors.IsForbidden(err) {
+			return nil, fmt.Sprintf("%s could not be listed (forbidden): none is part of this plan, and numbers they hold are not seen", kind), nil
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("listing %s in %s: %w", kind, ns, err)
+		}
+		out = append(out, items...)
+	}
+	return out, fmt.Sprintf("%s could be listed only in %v: those of the same personas and agents elsewhere are not part of this plan", kind, namespaces), nil
 }
 
 func (o *planOptions) print(rep preview.Report, now time.Time) error {
@@ -303,7 +345,7 @@ func describeRejection(e preview.Rejection) string {
 		where = append(where, e.Source)
 	}
 	if e.Name != "" {
-		where = append(where, "PersonaBinding "+e.Namespace+"/"+e.Name)
+		where = append(where, cmp.Or(e.Kind, "PersonaBinding")+" "+e.Namespace+"/"+e.Name)
 	}
 	if len(where) == 0 {
 		return e.Message
@@ -324,11 +366,11 @@ func (o *planOptions) pruned(proposed []*v1alpha1.PersonaBinding, rejected []pre
 	}
 	namespaces, named := map[string]bool{}, map[string]bool{}
 	for _, pb := range proposed {
-		namespaces[pb.Namespace], named[pb.Namespace+"/"+pb.Name] = true, true
+		namespaces[pb.Namespace], named[persona.KeyOf(pb)] = true, true
 	}
 	for _, r := range rejected {
 		if r.Name != "" {
-			named[r.Namespace+"/"+r.Name] = true
+			named[rejectedKey(r)] = true
 		}
 	}
 	if len(namespaces) == 0 {
@@ -342,7 +384,7 @@ func (o *planOptions) pruned(proposed []*v1alpha1.PersonaBinding, rejected []pre
 	now := metav1.Now()
 	for i := range live {
 		pb := &live[i]
-		if !namespaces[pb.Namespace] || named[pb.Namespace+"/"+pb.Name] || !pb.DeletionTimestamp.IsZero() || !selector.Matches(labels.Set(pb.Labels)) {
+		if !namespaces[pb.Namespace] || named[persona.KeyOf(pb)] || !pb.DeletionTimestamp.IsZero() || !selector.Matches(labels.Set(pb.Labels)) {
 			continue
 		}
 		gone := pb.DeepCopy()
@@ -350,4 +392,12 @@ func (o *planOptions) pruned(proposed []*v1alpha1.PersonaBinding, rejected []pre
 		out = append(out, gone)
 	}
 	return out, nil
+}
+
+// rejectedKey is the key (persona.KeyOf) of the binding a refused input names.
+func rejectedKey(r preview.Rejection) string {
+	if r.Kind == persona.KindAgentBinding {
+		return persona.KindAgentBinding + "/" + r.Namespace + "/" + r.Name
+	}
+	return r.Namespace + "/" + r.Name
 }

@@ -15,15 +15,19 @@ import (
 	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
-// personaReader is all a plan may do with Bland: read a persona. The plan
-// holds its client only through this, so no code path of it can write.
+// personaReader is all a plan may do with Bland: read a persona, or the
+// numbers routed to an agent. The plan holds its client only through this,
+// so no code path of it can write.
 type personaReader interface {
 	GetPersona(ctx context.Context, apiKey, personaID string) (*bland.Persona, error)
+	AgentNumbers(ctx context.Context, apiKey, agentID string) (*bland.AgentInbound, error)
 }
 
-// refresh reads each persona involved once, with the key of one of its
-// bindings (or --api-key-file), and returns what is attached to each, and
-// the personas Bland says do not exist (or that key may not see).
+// refresh reads each persona and agent involved once, with the key of one
+// of its bindings (or --api-key-file), and returns what is attached to each
+// target, and the personas Bland says do not exist (or that key may not
+// see). Bland answers an unknown agent as one with no numbers; the
+// operator learns it is unknown only from its attach.
 func (o *planOptions) readBland(ctx context.Context, c client.Client, proposed []*v1alpha1.PersonaBinding, live []v1alpha1.PersonaBinding) (map[string]map[string]*persona.Settings, map[string]bool, error) {
 	reader, err := bland.New(bland.Options{BaseURL: o.apiURL, AllowInsecure: o.allowInsecureAPI, QPS: 5, Burst: 5})
 	if err != nil {
@@ -32,41 +36,62 @@ func (o *planOptions) readBland(ctx context.Context, c client.Client, proposed [
 	return readPersonas(ctx, reader, func(id string) (string, error) { return o.keyFor(ctx, c, id, proposed, live) }, personaIDs(proposed, live))
 }
 
-// readPersonas reads each persona. One Bland does not know is planned as
+// readPersonas reads each target: a persona, or an agent's numbers in one
+// environment, as the operator reads them. A persona Bland does not know is planned as
 // the operator would meet it (its bindings stall, PersonaNotFound), not a
 // reason to abandon the plan: catching a wrong persona ID is what a
 // refreshed plan is for.
 func readPersonas(ctx context.Context, reader personaReader, key func(personaID string) (string, error), ids []string) (map[string]map[string]*persona.Settings, map[string]bool, error) {
 	out, missing := map[string]map[string]*persona.Settings{}, map[string]bool{}
+	agents := map[string]*bland.AgentInbound{}
 	for _, id := range ids {
 		k, err := key(id)
 		if err != nil {
 			return nil, nil, err
 		}
-		got, err := reader.GetPersona(ctx, k, id)
+		got, err := readTarget(ctx, reader, agents, k, id)
 		switch {
 		case bland.KindOf(err) == bland.KindNotFound:
 			missing[id] = true
 			continue
 		case err != nil:
-			return nil, nil, fmt.Errorf("reading persona %s from Bland: %w", id, err)
+			return nil, nil, fmt.Errorf("reading %s from Bland: %w", persona.TargetName(id), err)
 		}
 		out[id] = persona.NumbersOf(got)
 	}
 	return out, missing, nil
 }
 
-// personaIDs are the personas the plan covers: those the proposed bindings
+// readTarget reads a persona, or an agent's numbers in the target's
+// environment as a persona's. An agent is read once for both environments
+// (agents holds the answers read so far).
+func readTarget(ctx context.Context, reader personaReader, agents map[string]*bland.AgentInbound, key, target string) (*bland.Persona, error) {
+	agent, env, ok := persona.ParseAgentTarget(target)
+	if !ok {
+		return reader.GetPersona(ctx, key, target)
+	}
+	in := agents[agent]
+	if in == nil {
+		var err error
+		if in, err = reader.AgentNumbers(ctx, key, agent); err != nil {
+			return nil, err
+		}
+		agents[agent] = in
+	}
+	return &bland.Persona{ID: target, Name: in.PersonaID, InboundNumbers: in.NumbersIn(string(env))}, nil
+}
+
+// personaIDs are the targets the plan covers: those the proposed bindings
 // name, and those they named before.
 func personaIDs(proposed []*v1alpha1.PersonaBinding, live []v1alpha1.PersonaBinding) []string {
 	var ids []string
 	named := map[string]bool{}
 	for _, pb := range proposed {
 		ids = append(ids, pb.Spec.PersonaID)
-		named[pb.Namespace+"/"+pb.Name] = true
+		named[persona.KeyOf(pb)] = true
 	}
 	for i := range live {
-		if named[live[i].Namespace+"/"+live[i].Name] {
+		if named[persona.KeyOf(&live[i])] {
 			ids = append(ids, live[i].Spec.PersonaID)
 		}
 	}
@@ -109,7 +134,7 @@ func (o *planOptions) keyFor(ctx context.Context, c client.Client, id string, pr
 		}
 		tried = append(tried, fmt.Sprintf("Secret %s/%s has no key %q", ns, name, key))
 	}
-	return "", fmt.Errorf("no API key to read persona %s (%s); pass --api-key-file", id, strings.Join(slices.Compact(tried), "; "))
+	return "", fmt.Errorf("no API key to read %s (%s); pass --api-key-file", persona.TargetName(id), strings.Join(slices.Compact(tried), "; "))
 }
 
 // secretOf names the Secret and key holding a binding's API key.

@@ -9,11 +9,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
+	"github.com/bland-operator/bland-operator/internal/persona"
 	"github.com/bland-operator/bland-operator/internal/preview"
 )
 
@@ -28,9 +27,9 @@ const dryRunWorkers = 8
 // the API server refuses are returned as rejections; any other error stops
 // the plan.
 func storeAll(ctx context.Context, c client.Client, inputs []input, live []v1alpha1.PersonaBinding) ([]*v1alpha1.PersonaBinding, []string, []preview.Rejection, error) {
-	byKey := make(map[client.ObjectKey]*v1alpha1.PersonaBinding, len(live))
+	byKey := make(map[string]*v1alpha1.PersonaBinding, len(live))
 	for i := range live {
-		byKey[client.ObjectKeyFromObject(&live[i])] = &live[i]
+		byKey[persona.KeyOf(&live[i])] = &live[i]
 	}
 	type result struct {
 		pb   *v1alpha1.PersonaBinding
@@ -43,9 +42,12 @@ func storeAll(ctx context.Context, c client.Client, inputs []input, live []v1alp
 	for range min(dryRunWorkers, len(inputs)) {
 		wg.Go(func() {
 			for i := range work {
-				u := inputs[i].object
-				cur := byKey[client.ObjectKey{Namespace: u.GetNamespace(), Name: u.GetName()}]
-				pb, note, err := stored(ctx, c, u, cur)
+				want, err := viewOf(inputs[i].object, false)
+				if err != nil {
+					results[i] = result{err: apierrors.NewBadRequest(err.Error())}
+					continue
+				}
+				pb, note, err := stored(ctx, c, want, byKey[persona.KeyOf(want)])
 				results[i] = result{pb, note, err}
 			}
 		})
@@ -84,7 +86,8 @@ func namespacesOf(inputs []input) []string {
 	return out
 }
 
-// stored is the binding as the API server would store it. A manifest that
+// stored is the binding (a view, for an AgentBinding) as the API server
+// would store it. A manifest that
 // changes nothing of the live binding cur (its spec, once the schema's
 // defaults are filled in, and every label and annotation it sets) is cur
 // itself: a dry run would return the same object. Otherwise it is a
@@ -92,32 +95,33 @@ func namespacesOf(inputs []input) []string {
 // labels and annotations (annotations others set, such as an approval, are
 // kept, as kubectl apply keeps them). Without the verbs, it is the manifest
 // read as written, and the note says so.
-func stored(ctx context.Context, c client.Client, u *unstructured.Unstructured, cur *v1alpha1.PersonaBinding) (*v1alpha1.PersonaBinding, string, error) {
-	var want v1alpha1.PersonaBinding
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &want); err != nil {
-		return nil, "", apierrors.NewBadRequest(err.Error())
-	}
+func stored(ctx context.Context, c client.Client, want, cur *v1alpha1.PersonaBinding) (*v1alpha1.PersonaBinding, string, error) {
 	exists := cur != nil
-	if exists && unchanged(&want, cur) {
+	if exists && unchanged(want, cur) {
 		return cur.DeepCopy(), "", nil
 	}
 	next := want.DeepCopy()
 	next.Status = v1alpha1.PersonaBindingStatus{}
-	var err error
 	if exists {
 		next = cur.DeepCopy()
 		next.Spec = want.Spec
 		next.Labels = merged(cur.Labels, want.Labels)
 		next.Annotations = merged(cur.Annotations, want.Annotations)
-		err = c.Update(ctx, next, client.DryRunAll, client.FieldValidation("Strict"))
 	} else {
 		cur = &v1alpha1.PersonaBinding{}
-		err = c.Create(ctx, next, client.DryRunAll, client.FieldValidation("Strict"))
+	}
+	obj := objectOf(next)
+	var err error
+	if exists {
+		err = c.Update(ctx, obj, client.DryRunAll, client.FieldValidation("Strict"))
+	} else {
+		err = c.Create(ctx, obj, client.DryRunAll, client.FieldValidation("Strict"))
 	}
 	if apierrors.IsForbidden(err) {
-		note := fmt.Sprintf("%s/%s: dry run not performed (%s); the manifest is read as written", want.Namespace, want.Name, apierrors.ReasonForError(err))
-		return asWritten(&want, cur, exists), note, nil
+		note := fmt.Sprintf("%s %s/%s: dry run not performed (%s); the manifest is read as written", kindOf(want), want.Namespace, want.Name, apierrors.ReasonForError(err))
+		return asWritten(want, cur, exists), note, nil
 	}
+	next = viewFrom(obj)
 	if err != nil {
 		return nil, "", err
 	}

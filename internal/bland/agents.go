@@ -24,6 +24,22 @@ type AgentNumber struct {
 	Env string `json:"agent_env_type"`
 }
 
+// NumbersIn are the agent's numbers that answer on env, as a persona's
+// numbers: a number Bland does not mark staging answers on production.
+func (in *AgentInbound) NumbersIn(env string) []InboundNumber {
+	var out []InboundNumber
+	for _, n := range in.Numbers {
+		on := EnvProduction
+		if n.Env == EnvStaging {
+			on = EnvStaging
+		}
+		if on == env {
+			out = append(out, InboundNumber{PhoneNumber: n.PhoneNumber})
+		}
+	}
+	return out
+}
+
 // AgentAttachment is the answer to an attach to an agent.
 type AgentAttachment struct {
 	AgentID   string `json:"agent_id"`

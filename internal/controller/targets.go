@@ -25,13 +25,7 @@ func (r *PersonaReconciler) read(ctx context.Context, key, target string) (*blan
 	if err != nil {
 		return nil, err
 	}
-	out := &bland.Persona{ID: target, Name: in.PersonaID}
-	for _, n := range in.Numbers {
-		if envOf(n) == string(env) {
-			out.InboundNumbers = append(out.InboundNumbers, bland.InboundNumber{PhoneNumber: n.PhoneNumber})
-		}
-	}
-	return out, nil
+	return &bland.Persona{ID: target, Name: in.PersonaID, InboundNumbers: in.NumbersIn(string(env))}, nil
 }
 
 // attachCall attaches nums for batch. An agent's attach answers what it
@@ -88,12 +82,4 @@ func (p *pass) known(name string, added, removed []string) *bland.Persona {
 		out.InboundNumbers = append(out.InboundNumbers, bland.InboundNumber{PhoneNumber: n})
 	}
 	return out
-}
-
-// envOf is the environment an agent's number answers on.
-func envOf(n bland.AgentNumber) string {
-	if n.Env == bland.EnvStaging {
-		return bland.EnvStaging
-	}
-	return bland.EnvProduction
 }

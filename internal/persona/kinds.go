@@ -145,10 +145,10 @@ func AgentFromView(view PB) *v1alpha1.AgentBinding {
 	return ab
 }
 
-// handedAcrossKinds says a number b holds and no longer wants goes to
+// HandedAcrossKinds says a number b holds and no longer wants goes to
 // claimant, a live binding of the other kind that can take it (its status
 // reports no stall that keeps it from holding numbers).
-func handedAcrossKinds(b *Binding, claimant PB) bool {
+func HandedAcrossKinds(b *Binding, claimant PB) bool {
 	if claimant == nil || claimant == b.Object || IsAgentView(claimant) == IsAgentView(b.Object) || !claimant.DeletionTimestamp.IsZero() {
 		return false
 	}

@@ -1,10 +1,12 @@
-// Package preview says what applying a set of PersonaBindings would do to
-// Bland: per binding, the numbers attached, detached and handed over, the
+// Package preview says what applying a set of bindings would do to Bland:
+// per binding, the numbers attached, detached and handed over, the
 // settings changed, the detach limits tripped and the conflicts met, and the
 // Ready reason each binding would reach. It runs the controller's own
 // decisions (package persona) on the bindings as they would be stored, so
 // the preview cannot drift from the behaviour. It is pure: the plugin reads
-// the cluster, this package decides.
+// the cluster, this package decides. An AgentBinding is given to it as the
+// controller's planner sees it (persona.AgentView): a binding whose persona
+// is its agent's target.
 package preview
 
 import (
@@ -21,7 +23,7 @@ import (
 
 // FormatVersion is the version of the JSON report. Consumers ignore fields
 // they do not know and refuse a major version they do not know.
-const FormatVersion = "1.0"
+const FormatVersion = "1.1"
 
 // Input is what a preview is made from.
 type Input struct {
@@ -59,15 +61,20 @@ type Report struct {
 // Rejection is one input the plan refused, and why.
 type Rejection struct {
 	// Source is the file (or "-", standard input) it came from, when known.
-	Source    string `json:"source,omitempty"`
+	Source string `json:"source,omitempty"`
+	// Kind is the binding's kind (PersonaBinding or AgentBinding), when known.
+	Kind      string `json:"kind,omitempty"`
 	Namespace string `json:"namespace,omitempty"`
 	Name      string `json:"name,omitempty"`
 	Message   string `json:"message"`
 }
 
-// PersonaReport is the plan of one persona.
+// PersonaReport is the plan of one persona, or of one agent in one
+// environment (ID is then the target "agent:<agentID>:<environment>").
 type PersonaReport struct {
-	ID string `json:"id"`
+	ID          string `json:"id"`
+	Agent       string `json:"agent,omitempty"`
+	Environment string `json:"environment,omitempty"`
 	// Source is "records" (the statuses, no call) or "bland" (a fresh read).
 	Source string `json:"source"`
 	// RecordedAt is when a status of the persona's bindings last changed:
@@ -85,6 +92,8 @@ type PersonaReport struct {
 
 // BindingReport is what one binding would see.
 type BindingReport struct {
+	// Kind is PersonaBinding or AgentBinding.
+	Kind      string `json:"kind"`
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
 	Proposed  bool   `json:"proposed"`
@@ -94,11 +103,14 @@ type BindingReport struct {
 	Deleted    bool  `json:"deleted,omitempty"`
 	Generation int64 `json:"generation"`
 
-	Attach       []string          `json:"attach,omitempty"`
-	Detach       []string          `json:"detach,omitempty"`
-	Settings     []SettingsChange  `json:"settings,omitempty"`
-	HandoverOut  []Handover        `json:"handoverOut,omitempty"`
-	HandoverIn   []Handover        `json:"handoverIn,omitempty"`
+	Attach      []string         `json:"attach,omitempty"`
+	Detach      []string         `json:"detach,omitempty"`
+	Settings    []SettingsChange `json:"settings,omitempty"`
+	HandoverOut []Handover       `json:"handoverOut,omitempty"`
+	HandoverIn  []Handover       `json:"handoverIn,omitempty"`
+	// MovedOut are numbers it no longer lists that a binding of the other
+	// kind claims: that binding's attach moves them, and none is detached.
+	MovedOut     []Handover        `json:"movedOut,omitempty"`
 	Guard        *Guard            `json:"guard,omitempty"`
 	Conflicts    map[string]string `json:"conflicts,omitempty"`
 	PendingAfter []string          `json:"pendingDetach,omitempty"`
@@ -124,7 +136,9 @@ type SettingsChange struct {
 
 // Handover is a number that changes binding without a call.
 type Handover struct {
-	Number  string `json:"number"`
+	Number string `json:"number"`
+	// Binding is namespace/name of a PersonaBinding, AgentBinding/namespace/name
+	// of an AgentBinding.
 	Binding string `json:"binding"`
 }
 
@@ -212,7 +226,7 @@ func markAlreadyStalled(pr PersonaReport, baseline PersonaReport) {
 // liveCopy is the live binding named key, or nil.
 func liveCopy(live []v1alpha1.PersonaBinding, key string) *v1alpha1.PersonaBinding {
 	for i := range live {
-		if live[i].Namespace+"/"+live[i].Name == key {
+		if persona.KeyOf(&live[i]) == key {
 			return &live[i]
 		}
 	}
@@ -269,7 +283,7 @@ func merge(live []v1alpha1.PersonaBinding, proposed []*v1alpha1.PersonaBinding) 
 	return out, byKey, fresh
 }
 
-func key(pb *v1alpha1.PersonaBinding) string { return pb.Namespace + "/" + pb.Name }
+func key(pb *v1alpha1.PersonaBinding) string { return persona.KeyOf(pb) }
 
 // planPersona runs the controller's decision for one persona.
 func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[string]*v1alpha1.PersonaBinding, fresh map[string]bool, in Input) PersonaReport {
@@ -291,6 +305,9 @@ func planPersona(id string, merged []*v1alpha1.PersonaBinding, proposed map[stri
 	_ = snap.AddRivals(attached, listing)
 	rivals := snap.Rivals
 	pr := PersonaReport{ID: id, Source: "records", RecordedAt: recordedAt(bindings)}
+	if agent, env, ok := persona.ParseAgentTarget(id); ok {
+		pr.Agent, pr.Environment = agent, string(env)
+	}
 	obs := persona.FromRecords(bindings, "")
 	if seen, ok := in.Observed[id]; ok {
 		obs = persona.Observation{Numbers: seen, Fresh: true}
@@ -414,7 +431,8 @@ func applied(obs persona.Observation, p persona.Plan) persona.Observation {
 // report builds one binding's part of the preview.
 func report(b *persona.Binding, owners persona.Owners, p persona.Plan, before, after persona.Observation) BindingReport {
 	k := b.Key()
-	br := BindingReport{Namespace: b.Object.Namespace, Name: b.Object.Name, Generation: b.Object.Generation, Conflicts: owners.Conflicts[k]}
+	kind, _ := persona.SplitKey(k)
+	br := BindingReport{Kind: kind, Namespace: b.Object.Namespace, Name: b.Object.Name, Generation: b.Object.Generation, Conflicts: owners.Conflicts[k]}
 	for _, m := range p.Attach {
 		if m.Binding == k {
 			br.Attach = append(br.Attach, m.Number)
@@ -438,10 +456,11 @@ func report(b *persona.Binding, owners persona.Owners, p persona.Plan, before, a
 			br.HandoverIn = append(br.HandoverIn, Handover{Number: h.Number, Binding: h.From})
 		}
 	}
+	br.MovedOut = movedAcrossKinds(b, owners, p)
 	if pending := p.PendingDetach[k]; len(pending) > 0 {
 		br.PendingAfter = pending
 		br.Guard = &Guard{Limit: p.Limits[k], Numbers: pending,
-			Approval: "kubectl annotate pb -n " + b.Object.Namespace + " " + b.Object.Name + " " + v1alpha1.ApproveDetachAnnotation + "=" + persona.ApprovalFor(b.Object.Generation, pending) + " --overwrite"}
+			Approval: "kubectl annotate " + shortName(b.Object) + " -n " + b.Object.Namespace + " " + b.Object.Name + " " + v1alpha1.ApproveDetachAnnotation + "=" + persona.ApprovalFor(b.Object.Generation, pending) + " --overwrite"}
 	}
 	st := persona.Status(b, owners, p, after, persona.RecordAfter(b, p, after))
 	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady); c != nil {
@@ -449,9 +468,42 @@ func report(b *persona.Binding, owners persona.Owners, p persona.Plan, before, a
 	}
 	br.Stalls = meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionStalled)
 	cur := meta.FindStatusCondition(b.Object.Status.Conditions, v1alpha1.ConditionReady)
-	br.Changes = len(br.Attach)+len(br.Detach)+len(br.Settings)+len(br.HandoverIn)+len(br.HandoverOut) > 0 ||
+	br.Changes = len(br.Attach)+len(br.Detach)+len(br.Settings)+len(br.HandoverIn)+len(br.HandoverOut)+len(br.MovedOut) > 0 ||
 		cur == nil || cur.Reason != br.Ready.Reason || string(cur.Status) != br.Ready.Status
 	return br
+}
+
+// movedAcrossKinds are the numbers b holds and no longer lists that a
+// binding of the other kind claims and can take: the controller leaves them
+// for that binding's attach (on its own target) instead of detaching them.
+func movedAcrossKinds(b *persona.Binding, owners persona.Owners, p persona.Plan) []Handover {
+	listed := map[string]bool{}
+	for _, n := range b.Object.Spec.InboundNumbers {
+		listed[n] = true
+	}
+	if !b.Object.DeletionTimestamp.IsZero() {
+		clear(listed)
+	}
+	detached := map[string]bool{}
+	for _, m := range p.Detach {
+		detached[m.Number] = true
+	}
+	var out []Handover
+	for _, n := range persona.Held(b.Object) {
+		c := owners.Claimant[n]
+		if !listed[n] && !detached[n] && persona.HandedAcrossKinds(b, c) {
+			out = append(out, Handover{Number: n, Binding: persona.KeyOf(c)})
+		}
+	}
+	return out
+}
+
+// shortName is the kubectl short name of the binding's kind.
+func shortName(pb *v1alpha1.PersonaBinding) string {
+	if persona.IsAgentView(pb) {
+		return "ab"
+	}
+	return "pb"
 }
 
 // Exit statuses of a plan, as the plugin returns them.

@@ -174,7 +174,7 @@ func TestTheTextAndJSONForms(t *testing.T) {
 		t.Fatal(err)
 	}
 	var back map[string]any
-	if err := json.Unmarshal(raw, &back); err != nil || back["formatVersion"] != "1.0" {
+	if err := json.Unmarshal(raw, &back); err != nil || back["formatVersion"] != FormatVersion {
 		t.Fatalf("formatVersion %v (%v)", back["formatVersion"], err)
 	}
 }

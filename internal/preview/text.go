@@ -38,7 +38,7 @@ func WriteText(w io.Writer, rep Report, o TextOptions) error {
 	}
 	var b strings.Builder
 	for _, p := range rep.Personas {
-		fmt.Fprintf(&b, "persona %s: %s\n", p.ID, describeSource(p, o.Now))
+		fmt.Fprintf(&b, "%s: %s\n", persona.TargetName(p.ID), describeSource(p, o.Now))
 		for _, br := range p.Bindings {
 			if !br.Changes && !o.ShowUnchanged {
 				continue
@@ -56,7 +56,7 @@ func WriteText(w io.Writer, rep Report, o TextOptions) error {
 			case br.Changes:
 				label = "affected"
 			}
-			fmt.Fprintf(&b, "  %s/%s (%s, generation %d)\n", br.Namespace, br.Name, label, br.Generation)
+			fmt.Fprintf(&b, "  %s%s/%s (%s, generation %d)\n", kindPrefix(br.Kind), br.Namespace, br.Name, label, br.Generation)
 			for _, c := range br.Spec {
 				fmt.Fprintf(&b, "    %s %s %s -> %s\n", paint(yellow, "~"), c.Field, c.From, c.To)
 			}
@@ -75,12 +75,15 @@ func WriteText(w io.Writer, rep Report, o TextOptions) error {
 			for _, h := range br.HandoverIn {
 				fmt.Fprintf(&b, "    %s handover %s from %s (no call)\n", paint(cyan, "<"), h.Number, h.Binding)
 			}
+			for _, h := range br.MovedOut {
+				fmt.Fprintf(&b, "    %s moves %s to %s: its attach takes it, no detach\n", paint(cyan, ">"), h.Number, persona.Named(h.Binding))
+			}
 			if g := br.Guard; g != nil {
 				fmt.Fprintf(&b, "    %s guard: %d detaches (%s) over the detach limit of %d wait for approval: %s\n",
 					paint(red, "!"), len(g.Numbers), persona.List(g.Numbers), g.Limit, g.Approval)
 			}
 			for _, n := range sortedKeys(br.Conflicts) {
-				fmt.Fprintf(&b, "    %s conflict: %s is held by older PersonaBinding %s\n", paint(red, "!"), n, br.Conflicts[n])
+				fmt.Fprintf(&b, "    %s conflict: %s is held by older %s\n", paint(red, "!"), n, persona.Named(br.Conflicts[n]))
 			}
 			fmt.Fprintf(&b, "    = Ready %s %s: %s\n", br.Ready.Status, br.Ready.Reason, br.Ready.Message)
 		}
@@ -102,14 +105,23 @@ func WriteText(w io.Writer, rep Report, o TextOptions) error {
 func describeSource(p PersonaReport, now time.Time) string {
 	s := "planned from the bindings' records (no call to Bland)"
 	if p.Source == "bland" {
-		s = "planned from a fresh read of the persona"
+		s = "planned from a fresh read of " + persona.TargetName(p.ID)
 	} else if p.RecordedAt != nil && !now.IsZero() {
 		s += fmt.Sprintf(", last recorded %s ago", now.Sub(*p.RecordedAt).Round(time.Second))
 	}
 	if p.NeedsRead {
-		s += "; the operator reads the persona first, so drift since then would change this plan"
+		s += "; the operator reads " + persona.TargetName(p.ID) + " first, so drift since then would change this plan"
 	}
 	return fmt.Sprintf("%s; %d Bland calls", s, p.Calls)
+}
+
+// kindPrefix marks an AgentBinding's line; a PersonaBinding's has none, as
+// before AgentBindings existed.
+func kindPrefix(kind string) string {
+	if kind == persona.KindAgentBinding {
+		return "ab/"
+	}
+	return ""
 }
 
 func settings(s *persona.Settings) string {

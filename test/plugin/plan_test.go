@@ -28,6 +28,7 @@ import (
 
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/persona"
+	"github.com/bland-operator/bland-operator/internal/preview"
 )
 
 var (
@@ -265,7 +266,7 @@ func TestPlanShowsAttachDetachHandoverAndTheGuardWithoutWriting(t *testing.T) {
 	if err := json.Unmarshal([]byte(js), &rep); err != nil || code != 0 {
 		t.Fatalf("json (exit %d): %v\n%s", code, err, js)
 	}
-	if rep.FormatVersion != "1.0" || rep.Summary.Handovers != 1 || rep.Summary.Stalls != 1 {
+	if rep.FormatVersion != preview.FormatVersion || rep.Summary.Handovers != 1 || rep.Summary.Stalls != 1 {
 		t.Errorf("json report %+v", rep)
 	}
 
@@ -298,16 +299,18 @@ func TestPlanExitStatuses(t *testing.T) {
 	}
 }
 
-// A user who may read bindings but not write them still gets a plan, made
-// from the manifest as written, and is told the dry run was not performed.
+// A user who may read PersonaBindings but not write them (nor list
+// AgentBindings) still gets a plan, made from the manifest as written, and
+// is told the dry run was not performed and the AgentBindings not seen.
 func TestPlanWithoutWriteVerbsSaysTheDryRunWasNotPerformed(t *testing.T) {
 	namespace(t, "team-c")
 	const c1, c2 = "+14155552001", "+14155552002"
 	inSync(t, "team-c", "a", nil, c1, c2)
 	grantPlanReader(t)
 	out, errOut, code := plan(t, readKube, "-f", manifest(t, binding("team-c", "a", "", c1)))
-	if code != 3 || !strings.Contains(out, "- detach "+c2) || !strings.Contains(errOut, "dry run not performed") {
-		t.Errorf("exit %d, want 3 with a detach and a note\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	if code != 3 || !strings.Contains(out, "- detach "+c2) || !strings.Contains(errOut, "dry run not performed") ||
+		!strings.Contains(errOut, "AgentBindings could not be listed (forbidden)") {
+		t.Errorf("exit %d, want 3 with a detach and two notes\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }
 
