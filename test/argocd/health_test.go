@@ -8,11 +8,22 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-const customization = "../../config/argocd/resource_customizations/personas.bland-operator.dev/PersonaBinding"
+// customizations are the resource customizations, one per kind, laid out
+// as Argo CD keeps them upstream.
+const customizations = "../../config/argocd/resource_customizations/personas.bland-operator.dev"
 
-// TestHealthCheckAgainstTestdata runs health.lua on every case of
-// health_test.yaml, as Argo CD's own test of a resource customization does.
+var kinds = []string{"PersonaBinding", "AgentBinding"}
+
+// TestHealthCheckAgainstTestdata runs each kind's health.lua on every case
+// of its health_test.yaml, as Argo CD's own test of a resource
+// customization does.
 func TestHealthCheckAgainstTestdata(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) { testCustomization(t, filepath.Join(customizations, kind)) })
+	}
+}
+
+func testCustomization(t *testing.T, customization string) {
 	script, err := ReadScript(filepath.Join(customization, "health.lua"))
 	if err != nil {
 		t.Fatal(err)
@@ -54,11 +65,15 @@ func TestHealthCheckAgainstTestdata(t *testing.T) {
 	}
 }
 
-func TestTheTwoCopiesOfTheScriptAreTheSame(t *testing.T) {
+// One script serves both kinds: config/argocd/health.lua, and each kind's
+// copy laid out for upstreaming.
+func TestTheCopiesOfTheScriptAreTheSame(t *testing.T) {
 	a, errA := os.ReadFile("../../config/argocd/health.lua")
-	b, errB := os.ReadFile(filepath.Join(customization, "health.lua"))
-	if errA != nil || errB != nil || string(a) != string(b) {
-		t.Fatalf("config/argocd/health.lua and the resource_customizations copy differ (%v, %v)", errA, errB)
+	for _, kind := range kinds {
+		b, errB := os.ReadFile(filepath.Join(customizations, kind, "health.lua"))
+		if errA != nil || errB != nil || string(a) != string(b) {
+			t.Errorf("config/argocd/health.lua and the %s copy differ (%v, %v)", kind, errA, errB)
+		}
 	}
 }
 

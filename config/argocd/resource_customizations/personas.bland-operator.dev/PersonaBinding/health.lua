@@ -1,5 +1,6 @@
--- Argo CD health check for personas.bland-operator.dev/PersonaBinding.
--- Healthy when the persona matches the spec; Progressing while the operator has
+-- Argo CD health check for personas.bland-operator.dev/PersonaBinding and
+-- AgentBinding (the two kinds share their conditions).
+-- Healthy when the persona (or agent) matches the spec; Progressing while the operator has
 -- not seen the latest generation or is retrying; Degraded when it is stalled;
 -- Suspended when spec.suspend is set. Uses no string library, so it runs as a
 -- resource customization in argocd-cm.
