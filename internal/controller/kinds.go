@@ -37,16 +37,11 @@ func (r *PersonaReconciler) listTarget(ctx context.Context, target string) ([]pe
 // listNumber lists, from the cache, the bindings of either kind that list
 // or hold a number.
 func (r *PersonaReconciler) listNumber(ctx context.Context, n string, opts ...client.ListOption) ([]persona.PB, error) {
-	opts = append(opts, client.MatchingFields{indexNumber: n})
-	var pbs v1alpha1.PersonaBindingList
-	if err := r.List(ctx, &pbs, opts...); err != nil {
+	list, err := r.listBoth(ctx, append(opts, client.MatchingFields{indexNumber: n})...)
+	if err != nil {
 		return nil, fmt.Errorf("listing the bindings of number %s: %w", n, err)
 	}
-	var abs v1alpha1.AgentBindingList
-	if err := r.List(ctx, &abs, opts...); err != nil {
-		return nil, fmt.Errorf("listing the bindings of number %s: %w", n, err)
-	}
-	return append(pointers(pbs.Items), agentViews(abs.Items)...), nil
+	return list, nil
 }
 
 // listBoth lists, from the cache, the bindings of either kind that match.
