@@ -146,13 +146,24 @@ func AgentFromView(view PB) *v1alpha1.AgentBinding {
 }
 
 // HandedAcrossKinds says a number b holds and no longer wants goes to
-// claimant, a live binding of the other kind that can take it (its status
-// reports no stall that keeps it from holding numbers).
-func HandedAcrossKinds(b *Binding, claimant PB) bool {
+// claimant, a live binding of the other kind that can take it: its status
+// reports no stall that keeps it from holding numbers, and does not show
+// the number held by an older binding of its own target (an exclusive one
+// shuts it out). Judged from the claimant's status: if it is stale, the
+// claimant's next write changes its record, which wakes this target.
+func HandedAcrossKinds(b *Binding, claimant PB, n string) bool {
 	if claimant == nil || claimant == b.Object || IsAgentView(claimant) == IsAgentView(b.Object) || !claimant.DeletionTimestamp.IsZero() {
 		return false
 	}
-	return !Reason(ReadyReason(claimant)).Blocks && !claimant.Spec.Suspend
+	if Reason(ReadyReason(claimant)).Blocks || claimant.Spec.Suspend {
+		return false
+	}
+	for _, ns := range claimant.Status.Numbers {
+		if ns.Number == n && ns.State == v1alpha1.NumberConflict {
+			return false
+		}
+	}
+	return true
 }
 
 // Reattach adds to an agent's plan an attach of every number it holds and

@@ -180,7 +180,7 @@ func (p *Plan) record(b *Binding, n string, owners Owners, obs Observation, want
 	case b.Blocked():
 	case obs.Fresh && !obs.Has(n):
 		p.Releases[key] = append(p.Releases[key], n)
-	case HandedAcrossKinds(b, owners.Claimant[n]):
+	case HandedAcrossKinds(b, owners.Claimant[n], n):
 		// A live binding of the other kind claims it: its attach replaces
 		// this assignment (Bland's agent attach says so, and a persona
 		// attach moves the number), so nothing is detached in between. b

@@ -491,7 +491,7 @@ func movedAcrossKinds(b *persona.Binding, owners persona.Owners, p persona.Plan)
 	var out []Handover
 	for _, n := range persona.Held(b.Object) {
 		c := owners.Claimant[n]
-		if !listed[n] && !detached[n] && persona.HandedAcrossKinds(b, c) {
+		if !listed[n] && !detached[n] && persona.HandedAcrossKinds(b, c, n) {
 			out = append(out, Handover{Number: n, Binding: persona.KeyOf(c)})
 		}
 	}

@@ -1,0 +1,55 @@
+package persona
+
+import (
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
+)
+
+// agentRival is an AgentBinding's view that lists n, with a Ready reason
+// and, when shutOut, the status of a binding an exclusive one keeps out of
+// its agent (each number held by the older binding).
+func agentRival(n, reason string, shutOut bool) PB {
+	ab := &v1alpha1.AgentBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "line", Generation: 1, CreationTimestamp: metav1.NewTime(epoch)},
+		Spec:       v1alpha1.AgentBindingSpec{AgentID: "agent-1", InboundNumbers: []string{n}},
+	}
+	ab.Status.ObservedGeneration = 1
+	status := metav1.ConditionTrue
+	if reason != v1alpha1.ReasonSynced {
+		status = metav1.ConditionFalse
+	}
+	meta.SetStatusCondition(&ab.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: status, Reason: reason})
+	if shutOut {
+		ab.Status.Numbers = []v1alpha1.NumberStatus{{Number: n, State: v1alpha1.NumberConflict, Message: "held by older AgentBinding ns/front"}}
+	}
+	return AgentView(ab)
+}
+
+// A PersonaBinding that drops a number an AgentBinding lists leaves it for
+// the agent's attach, unless that binding cannot take it: stalled on its
+// agent, or shut out of it by an older exclusive binding. Then the number
+// is detached here, as for any number nobody here wants.
+func TestANumberDroppedForTheOtherKindWaitsOnlyForABindingThatCanTakeIt(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		rival  PB
+		detach bool
+	}{
+		{"the agent's binding can take it", agentRival(n2, v1alpha1.ReasonSynced, false), false},
+		{"the agent's binding is stalled on its agent", agentRival(n2, v1alpha1.ReasonAgentNotFound, false), true},
+		{"the agent's binding is shut out of its agent", agentRival(n2, v1alpha1.ReasonNumberConflict, true), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bs := bindings(spec{name: "desk", age: 10, numbers: []string{n1}, record: []string{n1, n2}})
+			_, p := Decide(bs, []PB{tc.rival}, fresh(n1, n2))
+			detached := len(p.Detach) == 1 && p.Detach[0].Number == n2
+			if detached != tc.detach || (!tc.detach && len(p.Detach) > 0) {
+				t.Fatalf("detaches %+v; want a detach of %s: %v", p.Detach, n2, tc.detach)
+			}
+		})
+	}
+}
