@@ -15,7 +15,7 @@ import (
 
 // recordIntent writes, before the first call, the intent of each binding
 // whose attaches may give it a number its record lacks, in one metadata
-// patch with the finalizer (under Detach): the numbers, and the deadline by
+// patch with the finalizer: the numbers, and the deadline by
 // which such a call can no longer land. A crash, a stop or a new leader then
 // finds on the object what may have landed unrecorded. An intent still
 // pending that already covers the call is not written again. Nothing is
@@ -43,7 +43,7 @@ func (r *PersonaReconciler) recordIntent(ctx context.Context, p *pass) error {
 }
 
 // writeIntent patches the binding's intent annotation, with the finalizer
-// (a live Detach binding may come to hold numbers).
+// (a live binding may come to hold numbers).
 func (r *PersonaReconciler) writeIntent(ctx context.Context, p *pass, b *persona.Binding, in persona.Intent) error {
 	if err := r.writeMetadata(ctx, p, b, &in, true); err != nil {
 		return fmt.Errorf("recording the calls about to be made for %s: %w", b.Key(), err)

@@ -72,9 +72,31 @@ func TestTheFinalizerFollowsOwnership(t *testing.T) {
 		pb := f.binding("support", f.numbers...)
 		pb.Spec.DeletionPolicy = v1alpha1.DeletionPolicyOrphan
 		f.create(pb)
-		f.g.Expect(f.waitFor(pb, v1alpha1.ReasonSynced).Finalizers).To(BeEmpty())
+		f.waitFor(pb, v1alpha1.ReasonSynced)
 		f.update(pb, func(cur *v1alpha1.PersonaBinding) { cur.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDetach })
 		expectDetachedOnDelete(f, pb, f.numbers...)
+	})
+
+	// An Orphan binding holding numbers keeps the finalizer: deleted right
+	// after a switch to Detach, before any pass could see the switch (the
+	// persona's read is held), it still detaches them. (Before, the
+	// finalizer came with the first pass after the switch, and the API
+	// server deleted the binding at once, its numbers left to nobody.)
+	t.Run("when deleted right after a switch from Orphan to Detach", func(t *testing.T) {
+		f := newFixture(t, 1)
+		pb := f.binding("support", f.numbers...)
+		pb.Spec.DeletionPolicy = v1alpha1.DeletionPolicyOrphan
+		f.create(pb)
+		got := f.waitFor(pb, v1alpha1.ReasonSynced)
+		f.g.Expect(got.Finalizers).To(ContainElement(v1alpha1.Finalizer), "an Orphan binding holding numbers keeps the finalizer")
+		hold := sim.HoldCalls(f.personaID, blandsim.EndpointGet)
+		defer hold.Release()
+		f.update(pb, func(cur *v1alpha1.PersonaBinding) { cur.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDetach })
+		f.g.Expect(k8s.Delete(context.Background(), pb)).To(Succeed())
+		f.g.Expect(gone(pb)).To(BeFalse(), "the binding went before its numbers were detached")
+		hold.Release()
+		f.g.Eventually(func() bool { return gone(pb) }).WithTimeout(20 * time.Second).Should(BeTrue())
+		f.g.Expect(sim.Attached(f.personaID)).To(BeEmpty())
 	})
 
 	t.Run("when a resumed binding adopts numbers that were already attached", func(t *testing.T) {

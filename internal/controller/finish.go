@@ -172,8 +172,8 @@ func (p *pass) accept(b *persona.Binding, next *v1alpha1.PersonaBinding) {
 	p.r.memory.wrote(next)
 }
 
-// patchMetadata writes the finalizer a live Detach binding needs once it
-// holds a number, and the intent the outcome asks for.
+// patchMetadata writes the finalizer a live binding needs once it holds a
+// number, and the intent the outcome asks for.
 func (r *PersonaReconciler) patchMetadata(ctx context.Context, p *pass, b *persona.Binding, o persona.Outcome) error {
 	if err := r.writeMetadata(ctx, p, b, o.Intent, len(o.Record) > 0); err != nil {
 		return fmt.Errorf("writing the finalizer and intent of %s: %w", b.Key(), err)
@@ -182,14 +182,18 @@ func (r *PersonaReconciler) patchMetadata(ctx context.Context, p *pass, b *perso
 }
 
 // writeMetadata is the one writer of the intent annotation: it sets in
-// (when not nil) and, when finalize, the finalizer a live Detach binding
-// needs, in one patch carrying the resourceVersion (so it cannot undo a
+// (when not nil) and, when finalize, the finalizer a live binding needs, in
+// one patch carrying the resourceVersion (so it cannot undo a
 // concurrent change; a conflict retries the pass). Nothing is written when
 // nothing changes.
 func (r *PersonaReconciler) writeMetadata(ctx context.Context, p *pass, b *persona.Binding, in *persona.Intent, finalize bool) error {
 	cur := p.latest(b)
 	next := cur.DeepCopy()
-	if finalize && cur.DeletionTimestamp.IsZero() && cur.Spec.DeletionPolicy != v1alpha1.DeletionPolicyOrphan {
+	// Under Orphan too: the policy may be switched to Detach and the binding
+	// deleted before any pass sees the switch, and only a finalizer already
+	// there lets that deletion detach. Deleted under Orphan, the binding
+	// is released without a call.
+	if finalize && cur.DeletionTimestamp.IsZero() {
 		controllerutil.AddFinalizer(next, v1alpha1.Finalizer)
 	}
 	if in != nil {
