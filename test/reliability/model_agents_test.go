@@ -15,22 +15,20 @@ import (
 	"github.com/bland-operator/bland-operator/internal/persona"
 )
 
-// AgentBindings in the model. With MODEL_AGENTS=1, a run other than the
-// fixed ciSeeds has one agent, and one binding in four it creates is an
-// AgentBinding of it: the
-// model sees it as a binding of the agent's routing persona (where Bland
-// keeps the agent's numbers), so that every check of a persona holds of the
-// agent too, and a number moves between the kinds as it moves between
-// personas. Its own random source decides which bindings are agents', so
-// that the other draws of a seed are the same with or without agents.
+// AgentBindings in the model. A run has one agent, and one binding in four
+// it creates is an AgentBinding of it: the model sees it as a binding of the
+// agent's routing persona (where Bland keeps the agent's numbers), so that
+// every check of a persona holds of the agent too, and a number moves
+// between the kinds as it moves between personas. Its own random source
+// decides which bindings are agents', so that the other draws of a seed are
+// the same with or without agents. The ciSeeds found their defects before
+// AgentBindings existed and replay without them (as does any seed with
+// MODEL_AGENTS=0), so that they stay the workloads that found them.
 
-// addAgent gives the run its agent, with MODEL_AGENTS=1 and a seed not of
-// ciSeeds. (Opt-in while a defect it found is open: now and then, at the
-// namespace teardown of seed 12345, an AgentBinding shut out by an
-// exclusive one and deleted right after it leaves the number it had just
-// attached on the agent.)
+// addAgent gives the run its agent, unless MODEL_AGENTS=0 or the seed is
+// one of personaSeeds.
 func (r *modelRun) addAgent() {
-	if os.Getenv("MODEL_AGENTS") != "1" || slices.Contains(ciSeeds, r.seed) {
+	if os.Getenv("MODEL_AGENTS") == "0" || slices.Contains(personaSeeds, r.seed) {
 		return
 	}
 	r.agent = r.ns + "-agent"
@@ -147,4 +145,36 @@ func (r *modelRun) callTarget(c blandsim.Call) string {
 		return blandsim.AgentPersonaID(r.agent)
 	}
 	return c.PersonaID
+}
+
+// reportKindMoves reports how many times an answered attach moved a number
+// between the kinds (onto the agent from one of the run's personas, or the
+// reverse) with no detach in between: the handovers across kinds the run
+// made, which every check of the run then judged.
+func (r *modelRun) reportKindMoves(calls []blandsim.Call) {
+	if r.agent == "" {
+		return
+	}
+	routing := blandsim.AgentPersonaID(r.agent)
+	on, moves := map[string]string{}, 0
+	for _, c := range slices.SortedFunc(slices.Values(calls), func(a, b blandsim.Call) int { return a.Done.Compare(b.Done) }) {
+		if c.Status != 200 {
+			continue
+		}
+		target := r.callTarget(c)
+		for _, n := range c.Numbers {
+			switch c.Endpoint {
+			case blandsim.EndpointAttach, blandsim.EndpointAgentAttach:
+				if prev := on[n]; prev != "" && (prev == routing) != (target == routing) {
+					moves++
+				}
+				on[n] = target
+			case blandsim.EndpointDetach, blandsim.EndpointAgentDetach:
+				if on[n] == target {
+					delete(on, n)
+				}
+			}
+		}
+	}
+	report(r.t, "%d numbers moved between a persona and the agent by one attach", moves)
 }

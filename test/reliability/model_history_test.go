@@ -28,6 +28,7 @@ func (r *modelRun) checkHistory() {
 	r.checkOverlaps(calls, deaths)
 	r.checkLate(calls, deaths, terms)
 	r.checkDetaches(calls)
+	r.reportKindMoves(calls)
 	r.logLag()
 }
 
