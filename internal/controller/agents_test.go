@@ -324,3 +324,48 @@ func TestARestartCostsAnAgentNoCall(t *testing.T) {
 	f.g.Expect(callList(agentCalls(agent, mark))).To(BeEmpty())
 	f.waitForAgent(ab, v1alpha1.ReasonSynced)
 }
+
+// One read of an agent serves both its environments: at a resync, a read
+// for the production bindings that finds the staging numbers as recorded
+// stands for the staging target's resync too. A staging number gone since
+// is not taken on trust: staging reads for itself and puts it back.
+func TestAnAgentsTwoEnvironmentsShareOneReadPerResync(t *testing.T) {
+	f := newFixture(t, 2)
+	agent := f.agent("envs", blandsim.AgentOptions{})
+	prod := f.agentBinding("prod", agent, v1alpha1.EnvironmentProduction, f.numbers[0])
+	stage := f.agentBinding("stage", agent, v1alpha1.EnvironmentStaging, f.numbers[1])
+	for _, ab := range []*v1alpha1.AgentBinding{prod, stage} {
+		ab.Spec.ResyncInterval = &metav1.Duration{Duration: 30 * time.Second}
+		f.g.Expect(k8s.Create(context.Background(), ab)).To(Succeed())
+		f.waitForAgent(ab, v1alpha1.ReasonSynced)
+	}
+	// resync brings a pass of one binding's target once both resyncs are
+	// due (an edit of its resync interval wakes it).
+	resync := func(ab *v1alpha1.AgentBinding, interval time.Duration) {
+		f.updateAgent(ab, func(cur *v1alpha1.AgentBinding) { cur.Spec.ResyncInterval = &metav1.Duration{Duration: interval} })
+		f.waitForAgent(ab, v1alpha1.ReasonSynced)
+	}
+	reads := func(mark int) int {
+		n := 0
+		for _, c := range agentCalls(agent, mark) {
+			if c.Endpoint == blandsim.EndpointAgentGet {
+				n++
+			}
+		}
+		return n
+	}
+
+	mark := len(sim.CallsFor(agent))
+	clock.Advance(time.Minute + time.Second)
+	resync(prod, 31*time.Second)
+	resync(stage, 31*time.Second)
+	f.g.Expect(reads(mark)).To(Equal(1), "calls: %v", callList(agentCalls(agent, mark)))
+
+	sim.AttachOutOfBand(f.personaID, f.numbers[1]) // staging's number goes elsewhere
+	mark = len(sim.CallsFor(agent))
+	clock.Advance(time.Minute + time.Second)
+	resync(prod, 32*time.Second)
+	resync(stage, 32*time.Second)
+	f.g.Eventually(func() map[string]string { return sim.AgentNumbers(agent) }).Should(HaveKeyWithValue(f.numbers[1], "staging"))
+	f.g.Expect(reads(mark)).To(Equal(2), "calls: %v", callList(agentCalls(agent, mark)))
+}

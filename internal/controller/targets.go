@@ -4,7 +4,9 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 
+	"github.com/bland-operator/bland-operator/api/v1alpha1"
 	"github.com/bland-operator/bland-operator/internal/bland"
 	"github.com/bland-operator/bland-operator/internal/persona"
 )
@@ -25,7 +27,49 @@ func (r *PersonaReconciler) read(ctx context.Context, key, target string) (*blan
 	if err != nil {
 		return nil, err
 	}
+	r.shareAgentRead(ctx, agent, env, in)
 	return &bland.Persona{ID: target, Name: in.PersonaID, InboundNumbers: in.NumbersIn(string(env))}, nil
+}
+
+// shareAgentRead lets one read of an agent serve both its environments,
+// so that an agent costs one read per resync. When the bindings of the
+// other environment are all in sync (Ready Synced, nothing in doubt) and
+// the read shows there exactly the numbers they hold, that target's resync
+// is put one interval off: this read was its resync. Otherwise it keeps its
+// own resync and reads then.
+func (r *PersonaReconciler) shareAgentRead(ctx context.Context, agent string, env v1alpha1.AgentEnvironment, in *bland.AgentInbound) {
+	other := v1alpha1.EnvironmentStaging
+	if env == v1alpha1.EnvironmentStaging {
+		other = v1alpha1.EnvironmentProduction
+	}
+	sibling := persona.AgentTarget(agent, other)
+	views, err := r.listTarget(ctx, sibling)
+	if err != nil || len(views) == 0 {
+		return
+	}
+	held := map[string]bool{}
+	interval := time.Duration(0)
+	for _, pb := range views {
+		if !pb.DeletionTimestamp.IsZero() || !trusted(pb) || persona.ReadyReason(pb) != v1alpha1.ReasonSynced {
+			return
+		}
+		for _, n := range persona.Held(pb) {
+			held[n] = true
+		}
+		if d := resyncInterval(pb); interval == 0 || d < interval {
+			interval = d
+		}
+	}
+	seen := in.NumbersIn(string(other))
+	if len(seen) != len(held) {
+		return
+	}
+	for _, n := range seen {
+		if !held[n.PhoneNumber] {
+			return
+		}
+	}
+	r.memory.looked(sibling, interval, r.now())
 }
 
 // attachCall attaches nums for batch. An agent's attach answers what it
