@@ -22,7 +22,7 @@ import (
 
 // agentInSync creates an AgentBinding and writes its status as the
 // operator would once it holds its numbers.
-func agentInSync(t *testing.T, ns, name, agent string, env v1alpha1.AgentEnvironment, limit *int32, numbers ...string) *v1alpha1.AgentBinding {
+func agentInSync(t *testing.T, ns, name, agent string, env v1alpha1.AgentEnvironment, limit *int32, numbers ...string) {
 	t.Helper()
 	ctx := context.Background()
 	ab := &v1alpha1.AgentBinding{
@@ -35,7 +35,6 @@ func agentInSync(t *testing.T, ns, name, agent string, env v1alpha1.AgentEnviron
 	meta.SetStatusCondition(&ab.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue,
 		Reason: v1alpha1.ReasonSynced, Message: "in sync", ObservedGeneration: ab.Generation})
 	must(t, k8s.Status().Update(ctx, ab))
-	return ab
 }
 
 func agentBinding(ns, name, agent, extra string, numbers ...string) string {
