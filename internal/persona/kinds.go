@@ -147,23 +147,33 @@ func AgentFromView(view PB) *v1alpha1.AgentBinding {
 
 // HandedAcrossKinds says a number b holds and no longer wants goes to
 // claimant, a live binding of the other kind that can take it: its status
-// reports no stall that keeps it from holding numbers, and does not show
-// the number held by an older binding of its own target (an exclusive one
-// shuts it out). Judged from the claimant's status: if it is stale, the
-// claimant's next write changes its record, which wakes this target.
+// reports no stall that keeps it from holding numbers, and does not show it
+// shut out of its own target (shutOut). Judged from the claimant's status:
+// if that is stale, the claimant's next write changes its record, which
+// wakes this target.
 func HandedAcrossKinds(b *Binding, claimant PB, n string) bool {
 	if claimant == nil || claimant == b.Object || IsAgentView(claimant) == IsAgentView(b.Object) || !claimant.DeletionTimestamp.IsZero() {
 		return false
 	}
-	if Reason(ReadyReason(claimant)).Blocks || claimant.Spec.Suspend {
-		return false
-	}
-	for _, ns := range claimant.Status.Numbers {
-		if ns.Number == n && ns.State == v1alpha1.NumberConflict {
-			return false
+	return !Reason(ReadyReason(claimant)).Blocks && !claimant.Spec.Suspend && !shutOut(claimant, n)
+}
+
+// heldByOlder starts the message of a number an older binding holds.
+const heldByOlder = "held by older "
+
+// shutOut says the binding's status shows n held by an older binding of
+// its own kind: on its own target, an exclusive binding keeps it out (the
+// only way the oldest binding listing a number loses it). A conflict
+// naming a binding of the other kind is the one the handover ends: the
+// giver was older.
+func shutOut(pb PB, n string) bool {
+	kind, _ := SplitKey(KeyOf(pb))
+	for _, ns := range pb.Status.Numbers {
+		if ns.Number == n && ns.State == v1alpha1.NumberConflict && strings.HasPrefix(ns.Message, heldByOlder+kind+" ") {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // Reattach adds to an agent's plan an attach of every number it holds and

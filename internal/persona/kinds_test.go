@@ -10,9 +10,8 @@ import (
 )
 
 // agentRival is an AgentBinding's view that lists n, with a Ready reason
-// and, when shutOut, the status of a binding an exclusive one keeps out of
-// its agent (each number held by the older binding).
-func agentRival(n, reason string, shutOut bool) PB {
+// and, when heldBy is set, n in conflict with that older binding.
+func agentRival(n, reason, heldBy string) PB {
 	ab := &v1alpha1.AgentBinding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "line", Generation: 1, CreationTimestamp: metav1.NewTime(epoch)},
 		Spec:       v1alpha1.AgentBindingSpec{AgentID: "agent-1", InboundNumbers: []string{n}},
@@ -23,8 +22,8 @@ func agentRival(n, reason string, shutOut bool) PB {
 		status = metav1.ConditionFalse
 	}
 	meta.SetStatusCondition(&ab.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: status, Reason: reason})
-	if shutOut {
-		ab.Status.Numbers = []v1alpha1.NumberStatus{{Number: n, State: v1alpha1.NumberConflict, Message: "held by older AgentBinding ns/front"}}
+	if heldBy != "" {
+		ab.Status.Numbers = []v1alpha1.NumberStatus{{Number: n, State: v1alpha1.NumberConflict, Message: "held by older " + heldBy}}
 	}
 	return AgentView(ab)
 }
@@ -39,9 +38,12 @@ func TestANumberDroppedForTheOtherKindWaitsOnlyForABindingThatCanTakeIt(t *testi
 		rival  PB
 		detach bool
 	}{
-		{"the agent's binding can take it", agentRival(n2, v1alpha1.ReasonSynced, false), false},
-		{"the agent's binding is stalled on its agent", agentRival(n2, v1alpha1.ReasonAgentNotFound, false), true},
-		{"the agent's binding is shut out of its agent", agentRival(n2, v1alpha1.ReasonNumberConflict, true), true},
+		{"the agent's binding can take it", agentRival(n2, v1alpha1.ReasonSynced, ""), false},
+		// Its status still names the giver, which was older: the conflict
+		// the handover ends.
+		{"the agent's binding was in conflict with this one", agentRival(n2, v1alpha1.ReasonNumberConflict, "PersonaBinding ns/desk"), false},
+		{"the agent's binding is stalled on its agent", agentRival(n2, v1alpha1.ReasonAgentNotFound, ""), true},
+		{"the agent's binding is shut out of its agent", agentRival(n2, v1alpha1.ReasonNumberConflict, "AgentBinding ns/front"), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bs := bindings(spec{name: "desk", age: 10, numbers: []string{n1}, record: []string{n1, n2}})

@@ -241,7 +241,7 @@ func numberStatuses(b *Binding, owners Owners, p Plan, obs Observation, record [
 		case !desired.Has(n):
 			ns.State, ns.Message = v1alpha1.NumberPending, "dropped from the spec; waiting to be detached"
 		case owners.Conflicts[key][n] != "":
-			ns.State, ns.Message = v1alpha1.NumberConflict, "held by older "+Named(owners.Conflicts[key][n])
+			ns.State, ns.Message = v1alpha1.NumberConflict, heldByOlder+Named(owners.Conflicts[key][n])
 		case isRefused && r.NotOwned:
 			ns.State, ns.Message = v1alpha1.NumberNotOwned, r.Message
 		case isRefused:
