@@ -9,9 +9,10 @@ import (
 	"github.com/bland-operator/bland-operator/api/v1alpha1"
 )
 
-// agentRival is an AgentBinding's view that lists n, with a Ready reason
-// and, when heldBy is set, n in conflict with that older binding.
-func agentRival(n, reason, heldBy string) PB {
+// agentRival is an AgentBinding's view that lists n2, with a Ready reason
+// and, when heldBy is set, n2 in conflict with that older binding.
+func agentRival(reason, heldBy string) PB {
+	const n = n2
 	ab := &v1alpha1.AgentBinding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "line", Generation: 1, CreationTimestamp: metav1.NewTime(epoch)},
 		Spec:       v1alpha1.AgentBindingSpec{AgentID: "agent-1", InboundNumbers: []string{n}},
@@ -38,12 +39,12 @@ func TestANumberDroppedForTheOtherKindWaitsOnlyForABindingThatCanTakeIt(t *testi
 		rival  PB
 		detach bool
 	}{
-		{"the agent's binding can take it", agentRival(n2, v1alpha1.ReasonSynced, ""), false},
+		{"the agent's binding can take it", agentRival(v1alpha1.ReasonSynced, ""), false},
 		// Its status still names the giver, which was older: the conflict
 		// the handover ends.
-		{"the agent's binding was in conflict with this one", agentRival(n2, v1alpha1.ReasonNumberConflict, "PersonaBinding ns/desk"), false},
-		{"the agent's binding is stalled on its agent", agentRival(n2, v1alpha1.ReasonAgentNotFound, ""), true},
-		{"the agent's binding is shut out of its agent", agentRival(n2, v1alpha1.ReasonNumberConflict, "AgentBinding ns/front"), true},
+		{"the agent's binding was in conflict with this one", agentRival(v1alpha1.ReasonNumberConflict, "PersonaBinding ns/desk"), false},
+		{"the agent's binding is stalled on its agent", agentRival(v1alpha1.ReasonAgentNotFound, ""), true},
+		{"the agent's binding is shut out of its agent", agentRival(v1alpha1.ReasonNumberConflict, "AgentBinding ns/front"), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bs := bindings(spec{name: "desk", age: 10, numbers: []string{n1}, record: []string{n1, n2}})
